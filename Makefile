@@ -1,0 +1,38 @@
+# make demo: set up (first time) and open the quickstart in JupyterLab.   make test: set up and run every test.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8888
+JS_SOURCES := $(shell find js/src -type f 2>/dev/null) js/build.mjs package-lock.json
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: demo test setup js pytest vitest bench
+
+setup: $(VENV)/.setup-done
+
+$(VENV)/.setup-done: pyproject.toml package.json package-lock.json constraints.txt scripts/setup.sh
+	VENV=$(VENV) bash scripts/setup.sh
+	touch $@
+
+# Rebuild the bundle whenever a front-end source is newer than it.
+js: better_rl_widget/static/widget.js
+better_rl_widget/static/widget.js: $(JS_SOURCES) | setup
+	npm run build
+
+demo: setup js
+	@echo "Starting JupyterLab on 127.0.0.1:$(PORT); open the URL with the token printed below."
+	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG)
+
+vitest: setup js
+	npm test
+
+pytest: setup js
+	$(PY) -m pytest
+
+test: setup js
+	npm run typecheck
+	npm test
+	$(PY) -m pytest
+
+bench: setup js
+	$(PY) benchmarks/transport.py

@@ -1,0 +1,165 @@
+"""A reference DQN (Mnih et al. 2015) for vector observations, readable top to bottom.
+
+Uses the package's own ``ReplayBuffer`` so the live widget can stream it. Seeded: the same seed gives the same
+run on the same machine and torch build.
+
+    agent = DQN("CartPole-v1", seed=0)
+    agent.learn(20_000, callback=hook.on_step)
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from ..capture.replay_buffer import ReplayBuffer
+
+
+@dataclass
+class DQNConfig:
+    buffer_size: int = 20_000
+    batch_size: int = 64
+    gamma: float = 0.99
+    learning_rate: float = 5e-4
+    learning_starts: int = 1_000
+    train_frequency: int = 1
+    target_update_interval: int = 500
+    eps_start: float = 1.0
+    eps_end: float = 0.05
+    eps_fraction: float = 0.3  # of total steps over which epsilon decays linearly
+    double_dqn: bool = True
+    hidden: tuple[int, ...] = field(default=(128, 128))
+
+
+class QNetwork(nn.Module):
+    """MLP Q-network; ``features(x)`` is the penultimate layer (what the live map can embed)."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        last = obs_dim
+        for h in hidden:
+            layers += [nn.Linear(last, h), nn.ReLU()]
+            last = h
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(last, n_actions)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x.flatten(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class DQN:
+    def __init__(self, env: str | gym.Env = "CartPole-v1", config: DQNConfig | None = None, seed: int = 0) -> None:
+        self.env = gym.make(env) if isinstance(env, str) else env
+        self.env_id = env if isinstance(env, str) else getattr(self.env.spec, "id", type(self.env).__name__)
+        if not isinstance(self.env.action_space, gym.spaces.Discrete):
+            raise ValueError(f"DQN needs a Discrete action space, {self.env_id} has {self.env.action_space}")
+        self.config = config or DQNConfig()
+        self.seed = seed
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        obs_dim = int(np.prod(self.env.observation_space.shape))
+        n_actions = int(self.env.action_space.n)
+        self.q = QNetwork(obs_dim, n_actions, self.config.hidden)
+        self.q_target = QNetwork(obs_dim, n_actions, self.config.hidden)
+        self.q_target.load_state_dict(self.q.state_dict())
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=self.config.learning_rate)
+        self.buffer = ReplayBuffer(self.config.buffer_size, seed=seed)
+        self.episode_returns: list[float] = []
+        self.steps_done = 0
+
+    def epsilon(self, step: int, total: int) -> float:
+        c = self.config
+        frac = min(1.0, step / max(1.0, c.eps_fraction * total))
+        return c.eps_start + frac * (c.eps_end - c.eps_start)
+
+    @torch.no_grad()
+    def predict(self, obs: np.ndarray) -> int:
+        """Greedy action for one observation."""
+        x = torch.as_tensor(np.asarray(obs, np.float32)).unsqueeze(0)
+        return int(self.q(x).argmax(dim=1).item())
+
+    def act(self, obs: np.ndarray, epsilon: float) -> int:
+        if self.rng.random() < epsilon:
+            return int(self.rng.integers(self.env.action_space.n))
+        return self.predict(obs)
+
+    def train_step(self) -> float:
+        c = self.config
+        b = self.buffer.sample(c.batch_size)
+        obs = torch.as_tensor(b["obs"], dtype=torch.float32)
+        next_obs = torch.as_tensor(b["next_obs"], dtype=torch.float32)
+        actions = torch.as_tensor(b["action"], dtype=torch.int64)
+        rewards = torch.as_tensor(b["reward"], dtype=torch.float32)
+        terminated = torch.as_tensor(b["terminated"], dtype=torch.float32)
+        with torch.no_grad():
+            if c.double_dqn:  # online net picks, target net evaluates (van Hasselt et al. 2016)
+                next_a = self.q(next_obs).argmax(dim=1, keepdim=True)
+                next_q = self.q_target(next_obs).gather(1, next_a).squeeze(1)
+            else:
+                next_q = self.q_target(next_obs).max(dim=1).values
+            target = rewards + c.gamma * (1.0 - terminated) * next_q
+        q = self.q(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+        loss = nn.functional.smooth_l1_loss(q, target)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.item())
+
+    def learn(self, total_steps: int, callback: Callable[[int], None] | None = None,
+              stop: threading.Event | None = None) -> list[float]:
+        """Train for ``total_steps`` env steps; ``callback(step)`` after each stored transition (e.g. a
+        ``TrainingHook.on_step``); ``stop`` ends training early when set. Returns the episode returns."""
+        c = self.config
+        obs, _ = self.env.reset(seed=self.seed)
+        self.env.action_space.seed(self.seed)
+        ep_return = 0.0
+        for _ in range(total_steps):
+            if stop is not None and stop.is_set():
+                break
+            action = self.act(obs, self.epsilon(self.steps_done, total_steps))
+            next_obs, reward, terminated, truncated, _ = self.env.step(action)
+            self.buffer.add(obs, action, float(reward), next_obs, bool(terminated), bool(truncated))
+            ep_return += float(reward)
+            obs = next_obs
+            self.steps_done += 1
+            if terminated or truncated:
+                self.episode_returns.append(ep_return)
+                ep_return = 0.0
+                obs, _ = self.env.reset()
+            if self.steps_done > c.learning_starts and self.steps_done % c.train_frequency == 0:
+                self.train_step()
+            if self.steps_done % c.target_update_interval == 0:
+                self.q_target.load_state_dict(self.q.state_dict())
+            if callback is not None:
+                callback(self.steps_done)
+        return self.episode_returns
+
+    def save(self, path: str | Path) -> None:
+        """State dict plus config, loadable with ``weights_only=True``."""
+        torch.save({"q": self.q.state_dict(), "config": asdict(self.config), "env_id": self.env_id,
+                    "steps_done": self.steps_done}, path)
+
+    @classmethod
+    def load(cls, path: str | Path, env: str | gym.Env | None = None) -> DQN:
+        data = torch.load(path, weights_only=True)
+        cfg = data["config"]
+        cfg["hidden"] = tuple(cfg["hidden"])
+        agent = cls(env or data["env_id"], DQNConfig(**cfg))
+        agent.q.load_state_dict(data["q"])
+        agent.q_target.load_state_dict(data["q"])
+        agent.steps_done = int(data["steps_done"])
+        return agent

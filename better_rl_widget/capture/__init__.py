@@ -1,0 +1,6 @@
+"""Capture: the training-thread side (hooks, reference buffer) and the background worker it feeds."""
+
+from .hook import BackgroundRun, BufferSource, TrainingHook
+from .replay_buffer import ReplayBuffer
+
+__all__ = ["BackgroundRun", "BufferSource", "ReplayBuffer", "TrainingHook"]

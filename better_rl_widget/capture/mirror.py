@@ -1,0 +1,98 @@
+"""The worker's own copy of the buffer rows it has seen: what the inspector reads, checked on the way in."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Applied:
+    """What one merged batch did to the mirror."""
+
+    valid: np.ndarray  # slots with finite observations, now in the mirror
+    non_finite: np.ndarray  # slots whose observation had NaN/inf: not drawn
+    rejected: np.ndarray  # slots whose observation shape/dtype did not match: not drawn
+    error: str = ""
+
+
+class BufferMirror:
+    """Rows by slot, in the observation's own dtype (uint8 frames stay uint8)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = int(capacity)
+        self._lock = threading.Lock()
+        self.obs: np.ndarray | None = None
+        self.obs_spec: tuple[tuple[int, ...], np.dtype] | None = None
+        self.present = np.zeros(self.capacity, bool)
+        self.fields: dict[str, np.ndarray] = {}
+
+    def apply(self, slots: np.ndarray, rows: dict[str, np.ndarray]) -> Applied:
+        obs = np.asarray(rows["obs"])
+        empty = np.zeros(0, np.int64)
+        spec = (tuple(obs.shape[1:]), obs.dtype)
+        with self._lock:
+            if self.obs_spec is None:
+                self.obs_spec = spec
+                self.obs = np.zeros((self.capacity, *spec[0]), spec[1])
+            if spec != self.obs_spec or obs.dtype == object:
+                want, got = self.obs_spec, spec
+                first = ", ".join(str(int(s)) for s in slots[:5]) + (" …" if len(slots) > 5 else "")
+                msg = (f"observation shape/dtype changed mid-run at slot(s) {first}: got shape {got[0]} dtype {got[1]}, "
+                       f"expected shape {want[0]} dtype {want[1]} (from the first snapshot); these rows are not drawn")
+                self.present[slots] = False
+                return Applied(empty, empty, np.asarray(slots, np.int64), msg)
+            if obs.dtype.kind in "fc":
+                finite = np.isfinite(obs.reshape(len(obs), -1)).all(axis=1)
+            else:
+                finite = np.ones(len(obs), bool)
+            assert self.obs is not None
+            self.obs[slots] = obs
+            for name, values in rows.items():
+                if name == "obs":
+                    continue
+                v = np.asarray(values)
+                col = self.fields.get(name)
+                if col is None or col.shape[1:] != v.shape[1:]:
+                    col = self.fields[name] = np.zeros((self.capacity, *v.shape[1:]), v.dtype)
+                col[slots] = v
+            self.present[slots] = finite
+            return Applied(slots[finite], slots[~finite], empty)
+
+    def inspect(self, slot: int) -> tuple[dict, np.ndarray | None]:
+        """Inspector data for ``slot``: JSON-safe meta and the observation (or None)."""
+        with self._lock:
+            if self.obs is None or not (0 <= slot < self.capacity) or not self.present[slot]:
+                return {"slot": int(slot), "present": False, "message": "this slot holds no drawn transition"}, None
+            obs = np.array(self.obs[slot])
+            meta = {"slot": int(slot), "present": True, "obs_shape": list(obs.shape), "obs_dtype": str(obs.dtype),
+                    "obs_layout": obs_layout(obs.shape), "message": ""}
+            for name in ("step", "episode", "episode_step", "reward", "done"):
+                if name in self.fields:
+                    meta[name] = _json_scalar(self.fields[name][slot])
+            if "action" in self.fields:
+                a = self.fields["action"][slot]
+                meta["action"] = _json_scalar(a) if a.ndim == 0 else [_json_scalar(v) for v in a.ravel()[:16]]
+        return meta, obs
+
+
+def obs_layout(shape: tuple[int, ...]) -> str:
+    """How the inspector should draw an observation: a vector table or image(s)."""
+    if len(shape) == 2 and min(shape) > 1:
+        return "HW"
+    if len(shape) == 3:
+        if shape[0] <= 16 and shape[1] > 4 and shape[2] > 4 and shape[-1] > 16:
+            return "CHW"  # frame stacks (4, 84, 84)
+        if shape[0] > 4 and shape[1] > 4:
+            return "HWC"  # RGB frames, MinAtar (10, 10, k)
+    return "vector"
+
+
+def _json_scalar(v: np.generic | np.ndarray) -> float | int | bool | None:
+    x = np.asarray(v).item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
