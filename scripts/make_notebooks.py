@@ -31,10 +31,14 @@ QUICKSTART = [
         "print(\"clicked slot:\", widget.clicked)\n"
         "print(\"selected slots:\", len(widget.selection), widget.selection[:10])\n"
         "print(\"status:\", widget.status)"),
-    new_markdown_cell("Wait for the run and look at the learning curve (returns per episode):"),
+    new_markdown_cell(
+        "How is the agent doing? Re-run this cell any time; it does not wait for the run (`run.join()` would "
+        "block the kernel, and with it the clicks, until training ends)."),
     new_code_cell(
-        "returns = run.join()\n"
-        "print(f\"{len(returns)} episodes; mean return of the last 10: {sum(returns[-10:]) / max(1, len(returns[-10:])):.1f}\")"),
+        "returns = agent.episode_returns\n"
+        "last = returns[-10:]\n"
+        "print(f\"{'training' if not run.done else 'finished'}: {agent.steps_done} steps, {len(returns)} episodes, \"\n"
+        "      f\"mean return of the last 10: {sum(last) / max(1, len(last)):.1f}\")"),
 ]
 
 

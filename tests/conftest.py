@@ -40,6 +40,23 @@ class RecordingView:
             self.seq = m["seq"]
 
 
+def from_browser(widget: BufferWidget, data: dict, buffers: list[bytes] | None = None) -> None:
+    """Deliver a comm message exactly as the kernel does for a message from the front end."""
+    widget.comm.handle_msg({"content": {"comm_id": widget.comm.comm_id, "data": data},
+                            "buffers": [memoryview(b) for b in (buffers or [])]})
+
+
+def browser_update(widget: BufferWidget, **state) -> None:
+    """A trait update from the browser; bytes values travel as binary buffers, like DataViews do."""
+    paths, buffers = [], []
+    for k, v in list(state.items()):
+        if isinstance(v, bytes):
+            paths.append([k])
+            buffers.append(v)
+            state.pop(k)
+    from_browser(widget, {"method": "update", "state": state, "buffer_paths": paths}, buffers)
+
+
 @pytest.fixture
 def widget():
     return BufferWidget()

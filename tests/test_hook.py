@@ -7,7 +7,7 @@ import pytest
 from better_rl_widget import BufferWidget, ReplayBuffer, TrainingHook
 from better_rl_widget.widget.codec import decode
 
-from .conftest import fill, keyframe_arrays
+from .conftest import browser_update, fill, from_browser, keyframe_arrays
 
 
 def test_cartpole_5000_transitions_end_as_5000_points(widget):
@@ -207,14 +207,14 @@ def test_click_is_answered_with_the_slot_contents(widget):
     hook.flush()
     seen = []
     widget.on_click(seen.append)
-    widget.clicked = 3
+    browser_update(widget, clicked=3)
     meta, a = decode(widget.inspection)
     expected = buf.read(np.array([3]))
     assert meta["slot"] == 3 and meta["present"] and meta["step"] == 3 and meta["obs_layout"] == "vector"
     np.testing.assert_allclose(a["obs"], expected["obs"][0])
     assert meta["action"] == int(expected["action"][0]) and meta["reward"] == float(expected["reward"][0])
     assert seen == [3]
-    widget.clicked = 15  # never written
+    browser_update(widget, clicked=15)  # never written
     meta, a = decode(widget.inspection)
     assert meta["present"] is False and "obs" not in a
     hook.close()
@@ -226,7 +226,7 @@ def test_image_inspection_layouts(widget):
     buf.add(frame, 1, 1.0, frame, False)
     with TrainingHook(widget, buf) as hook:
         hook.flush()
-    widget.clicked = 0
+    browser_update(widget, clicked=0)
     meta, a = decode(widget.inspection)
     assert meta["obs_layout"] == "CHW" and a["obs"].shape == (4, 84, 84)
     np.testing.assert_array_equal(a["obs"], frame.astype(np.float32))
@@ -236,8 +236,7 @@ def test_selection_arrives_as_uint32_and_fires_callbacks(widget):
     got = []
     widget.on_select(got.append)
     slots = np.array([4, 8, 15, 16], np.uint32)
-    # what the browser sends: a binary buffer through the comm's from_json path
-    widget.set_state({"selection_bytes": memoryview(slots.tobytes())})
+    browser_update(widget, selection_bytes=slots.tobytes())
     assert widget.selection.dtype == np.uint32
     np.testing.assert_array_equal(widget.selection, slots)
     np.testing.assert_array_equal(got[0], slots)
@@ -249,7 +248,7 @@ def test_callback_errors_are_shown_not_raised(widget):
         raise KeyError("oops")
 
     widget.on_select(bad)
-    widget.set_state({"selection_bytes": memoryview(np.array([1], np.uint32).tobytes())})
+    browser_update(widget, selection_bytes=np.array([1], np.uint32).tobytes())
     assert "oops" in widget.status["last_error"]
 
 
@@ -259,7 +258,7 @@ def test_keyframe_request_refreshes_the_trait(widget):
     hook = TrainingHook(widget, buf, max_fps=100)
     hook.flush()
     before = widget.keyframe
-    widget._handle_custom_msg({"type": "request_keyframe", "seq": 0}, [])
+    from_browser(widget, {"method": "custom", "content": {"type": "request_keyframe", "seq": 0}})
     assert widget.keyframe_requests == 1 and widget.keyframe != before
     meta, a = decode(widget.keyframe)
     assert len(a["slots"]) == 10

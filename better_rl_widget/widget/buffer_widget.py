@@ -61,7 +61,7 @@ class BufferWidget(anywidget.AnyWidget):
         self.status = {"frames_shown": 0, "frames_dropped": 0, "worker_lag_s": 0.0, "nan_skipped": 0,
                        "last_error": "", "projection": "", "running": False, "hook_step": 0, "selected": 0}
         self.gauge = {"size": 0, "capacity": 0, "inserts_per_s": 0.0, "evictions": 0, "total_inserted": 0}
-        self.on_msg(self._handle_msg)
+        self.on_msg(self._on_custom_msg)
         self.observe(self._on_clicked, names="clicked")
         self.observe(self._on_selection, names="selection_bytes")
 
@@ -125,7 +125,8 @@ class BufferWidget(anywidget.AnyWidget):
         self.update_status(last_error=message)
 
     # -- messages from the views --------------------------------------------------------------------------
-    def _handle_msg(self, _widget: Any, content: dict, _buffers: list) -> None:
+    def _on_custom_msg(self, _widget: Any, content: dict, _buffers: list) -> None:
+        # (not `_handle_msg`: that name is ipywidgets' own comm dispatcher)
         if isinstance(content, dict) and content.get("type") == "request_keyframe":
             self.keyframe_requests += 1
             self.publish_keyframe()
@@ -146,6 +147,7 @@ class BufferWidget(anywidget.AnyWidget):
                 meta, obs = self._inspect_fn(slot)
             except Exception as exc:  # noqa: BLE001 - the inspector must never take the kernel down
                 meta, obs = {"slot": slot, "present": False, "message": f"inspection failed: {exc}"}, None
+        meta["hook_step"] = int(self.status.get("hook_step", 0))  # how far training was when Python answered
         arrays = {} if obs is None else {"obs": np.asarray(obs, np.float32)}
         self.inspection = encode(meta, arrays)
 

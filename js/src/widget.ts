@@ -1,0 +1,322 @@
+/**
+ * anywidget entry point (anywidget >= 0.9 `render` returning a cleanup).
+ *
+ * Traits (docs/protocol.md): keyframe, inspection, status, gauge (Py → JS),
+ * color_by (both), clicked, selection_bytes (JS → Py). Custom messages:
+ * {type: "delta"} + one BRW1 buffer (Py → JS), {type: "request_keyframe", seq}
+ * (JS → Py).
+ *
+ * The root element `.brw-root` carries data attributes kept current for
+ * tests: data-points, data-seq, data-clicked, data-inspected, data-selected,
+ * data-selected-python, data-keyframe-requests; and a `__brw` test hook.
+ */
+import type { AnyModel, RenderProps } from "@anywidget/types";
+import { decode } from "./codec";
+import { CATEGORICAL, parseCssColor } from "./colors";
+import { h } from "./panels/format";
+import { Gauge, type GaugeTrait } from "./panels/gauge";
+import { EmptyHint } from "./panels/hint";
+import { Inspector } from "./panels/inspector";
+import { StatusLine, type StatusTrait } from "./panels/status";
+import { Toolbar } from "./panels/toolbar";
+import { Scatter } from "./scatter";
+import { type FrameMeta, PointState } from "./state";
+
+type Bytes = DataView | ArrayBuffer | ArrayBufferView | null | undefined;
+
+export interface WidgetTraits {
+  keyframe: Bytes;
+  inspection: Bytes;
+  status: StatusTrait;
+  gauge: GaugeTrait;
+  color_by: string;
+  clicked: number;
+  selection_bytes: DataView;
+  [key: string]: unknown;
+}
+
+export interface BrwTestHook {
+  /** CSS pixels relative to the canvas, or null when the slot is not drawn. */
+  screenPositionOfSlot(slot: number): [number, number] | null;
+  /** Slots of the drawn points, in draw order. */
+  slots(): number[];
+  /** Slots currently selected in the view. */
+  selectedSlots(): number[];
+  /** True when no redraw is scheduled or in flight. */
+  idle(): boolean;
+}
+
+export const PLOT_HEIGHT = 420;
+
+function isBytes(v: unknown): v is DataView | ArrayBuffer | ArrayBufferView {
+  return v instanceof ArrayBuffer || ArrayBuffer.isView(v);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">): () => void {
+  const m = model as AnyModel<WidgetTraits>;
+  const state = new PointState();
+  let destroyed = false;
+  let rafId: number | null = null;
+  let dirty = false;
+  let keyframeRequests = 0;
+  let lastClicked = -1;
+  let sentSelection = 0;
+
+  // ------------------------------------------------------------------ DOM
+  const root = h("div", "brw-root");
+  root.tabIndex = -1;
+  const toolbar = new Toolbar((channel) => {
+    m.set("color_by", channel);
+    m.save_changes();
+    scheduleRedraw();
+  });
+  const plotBox = h("div", "brw-plot");
+  plotBox.style.height = `${PLOT_HEIGHT}px`;
+  const canvas = h("canvas", "brw-canvas");
+  const hint = new EmptyHint();
+  plotBox.append(canvas, hint.el);
+  const gauge = new Gauge();
+  const status = new StatusLine();
+  const inspector = new Inspector();
+  const footer = h("div", "brw-footer");
+  footer.append(gauge.el, status.el);
+  root.append(toolbar.el, plotBox, footer, inspector.el);
+  el.append(root);
+
+  const setData = (key: string, value: number): void => {
+    root.dataset[key] = String(value);
+  };
+  setData("points", 0);
+  setData("seq", state.seq);
+  setData("clicked", -1);
+  setData("inspected", -1);
+  setData("selected", 0);
+  setData("selectedPython", 0);
+  setData("keyframeRequests", 0);
+
+  // ------------------------------------------------------------ scatter
+  const theme = (): { bg: [number, number, number, number]; dark: boolean } => {
+    const css = el.isConnected ? getComputedStyle(plotBox).backgroundColor : "";
+    const c = parseCssColor(css);
+    if (!c || c[3] === 0) return { bg: [1, 1, 1, 1], dark: false };
+    const lum = 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+    return { bg: [c[0], c[1], c[2], 1], dark: lum < 0.5 };
+  };
+  const t0 = theme();
+  const scatter = new Scatter({
+    canvas,
+    width: plotBox.clientWidth || el.clientWidth || 640,
+    height: PLOT_HEIGHT,
+    background: t0.bg,
+    dark: t0.dark,
+    onClick(slot) {
+      lastClicked = slot;
+      setData("clicked", slot);
+      m.set("clicked", slot);
+      m.save_changes();
+    },
+    onLasso(slots) {
+      sentSelection = slots.length;
+      setData("selected", slots.length);
+      m.set("selection_bytes", new DataView(Uint32Array.from(slots).buffer));
+      m.save_changes();
+    },
+    onDeselect() {
+      let changed = false;
+      if (lastClicked !== -1) {
+        lastClicked = -1;
+        setData("clicked", -1);
+        m.set("clicked", -1);
+        changed = true;
+      }
+      if (sentSelection !== 0) {
+        sentSelection = 0;
+        setData("selected", 0);
+        m.set("selection_bytes", new DataView(new ArrayBuffer(0)));
+        changed = true;
+      }
+      if (changed) m.save_changes();
+    },
+  });
+
+  let lastWidth = -1;
+  const ro = new ResizeObserver((entries) => {
+    const w = Math.round(entries[entries.length - 1]?.contentRect.width ?? 0);
+    if (w > 0 && w !== lastWidth) {
+      if (lastWidth < 0) {
+        // First time attached to the page: pick up the theme (JupyterLab dark/light).
+        const t = theme();
+        scatter.setTheme(t.bg, t.dark);
+      }
+      lastWidth = w;
+      scatter.setSize(w, PLOT_HEIGHT);
+    }
+  });
+  ro.observe(plotBox);
+
+  // Keep presses on the map away from the notebook: JupyterLab treats a shift-press on an output as
+  // "extend the cell selection" and then swallows mousemove in capture phase, which kills the lasso.
+  // regl-scatterplot listens for mousedown on the canvas itself and for move/up on window, so stopping
+  // the bubble here costs it nothing.
+  const keepPress = (e: Event): void => e.stopPropagation();
+  plotBox.addEventListener("mousedown", keepPress);
+  plotBox.addEventListener("pointerdown", keepPress);
+
+  // ------------------------------------------------------------- redraw
+  function currentColorBy(): string {
+    const v = m.get("color_by");
+    return typeof v === "string" && v ? v : "age";
+  }
+
+  function scheduleRedraw(): void {
+    dirty = true;
+    if (rafId === null && !destroyed) rafId = requestAnimationFrame(redraw);
+  }
+
+  function redraw(): void {
+    rafId = null;
+    if (destroyed || !dirty) return;
+    if (scatter.busy) return; // the in-flight draw reschedules when it ends
+    dirty = false;
+    const channel = currentColorBy();
+    toolbar.setChannels(state.colorChannels(), channel);
+    const colors = state.colorValues(channel, CATEGORICAL.length);
+    scatter
+      .draw(state, colors)
+      .then((drawn) => {
+        if (destroyed || drawn === null) return;
+        setData("points", drawn);
+        hint.update(drawn);
+        toolbar.setLegend(drawn > 0 ? colors : null);
+        inspector.refresh(state);
+      })
+      .catch((err: unknown) => {
+        console.error("better_rl_widget: draw failed", err);
+        status.setLocalError(`draw failed: ${errorText(err)}`);
+      })
+      .finally(() => {
+        if (dirty && !destroyed) {
+          dirty = false;
+          scheduleRedraw();
+        }
+      });
+  }
+
+  // ------------------------------------------------------------- frames
+  function loadKeyframe(): void {
+    const blob = m.get("keyframe");
+    if (!isBytes(blob) || blob.byteLength === 0) return;
+    try {
+      const frame = decode<FrameMeta>(blob);
+      if (frame.meta.kind !== "keyframe") throw new Error(`expected a keyframe, got kind ${String(frame.meta.kind)}`);
+      state.applyKeyframe(frame);
+      setData("seq", state.seq);
+      status.setLocalError(null);
+      scheduleRedraw();
+    } catch (err) {
+      console.error("better_rl_widget: bad keyframe", err);
+      status.setLocalError(`bad keyframe: ${errorText(err)}`);
+    }
+  }
+
+  function onCustom(msg: unknown, buffers: unknown): void {
+    if (!msg || typeof msg !== "object" || (msg as { type?: unknown }).type !== "delta") return;
+    const buf = Array.isArray(buffers) ? (buffers[0] as unknown) : undefined;
+    if (!isBytes(buf)) {
+      status.setLocalError("delta message without a buffer");
+      return;
+    }
+    try {
+      const frame = decode<FrameMeta>(buf);
+      if (frame.meta.kind !== "delta") throw new Error(`expected a delta, got kind ${String(frame.meta.kind)}`);
+      const res = state.applyDelta(frame);
+      if (res.requestKeyframe) {
+        keyframeRequests++;
+        setData("keyframeRequests", keyframeRequests);
+        m.send({ type: "request_keyframe", seq: state.seq });
+      }
+      if (res.outcome === "applied") {
+        setData("seq", state.seq);
+        scheduleRedraw();
+      }
+    } catch (err) {
+      console.error("better_rl_widget: bad delta", err);
+      status.setLocalError(`bad delta: ${errorText(err)}`);
+    }
+  }
+
+  // ------------------------------------------------------------- traits
+  function onInspection(): void {
+    const blob = m.get("inspection");
+    try {
+      inspector.update(isBytes(blob) ? blob : null, state);
+    } catch (err) {
+      console.error("better_rl_widget: bad inspection", err);
+      status.setLocalError(`bad inspection: ${errorText(err)}`);
+    }
+    setData("inspected", inspector.slot);
+  }
+
+  function onStatus(): void {
+    const s = m.get("status");
+    status.update(s);
+    const sel = s && typeof s === "object" ? (s as StatusTrait).selected : undefined;
+    setData("selectedPython", Array.isArray(sel) ? sel.length : Number(sel ?? 0) || 0);
+  }
+
+  function onGauge(): void {
+    gauge.update(m.get("gauge"));
+  }
+
+  function onColorBy(): void {
+    toolbar.setChannels(state.colorChannels(), currentColorBy());
+    scheduleRedraw();
+  }
+
+  const handlers: [string, (...args: never[]) => void][] = [
+    ["change:keyframe", loadKeyframe],
+    ["msg:custom", onCustom],
+    ["change:inspection", onInspection],
+    ["change:status", onStatus],
+    ["change:gauge", onGauge],
+    ["change:color_by", onColorBy],
+  ];
+  for (const [event, handler] of handlers) m.on(event, handler as (...args: unknown[]) => void);
+
+  loadKeyframe();
+  onInspection();
+  onStatus();
+  onGauge();
+  toolbar.setChannels(state.colorChannels(), currentColorBy());
+  hint.update(0);
+  scheduleRedraw();
+
+  const hook: BrwTestHook = {
+    screenPositionOfSlot: (slot) => scatter.screenPositionOfSlot(slot),
+    slots: () => scatter.slots(),
+    selectedSlots: () => scatter.selectedSlots(),
+    idle: () => rafId === null && !scatter.busy && !dirty,
+  };
+  (root as HTMLElement & { __brw?: BrwTestHook }).__brw = hook;
+
+  return () => {
+    if (destroyed) return;
+    destroyed = true;
+    if (rafId !== null) cancelAnimationFrame(rafId);
+    rafId = null;
+    for (const [event, handler] of handlers) m.off(event, handler as (...args: unknown[]) => void);
+    ro.disconnect();
+    plotBox.removeEventListener("mousedown", keepPress);
+    plotBox.removeEventListener("pointerdown", keepPress);
+    toolbar.destroy();
+    scatter.destroy();
+    delete (root as HTMLElement & { __brw?: BrwTestHook }).__brw;
+    root.remove();
+  };
+}
+
+export default { render };

@@ -1,0 +1,157 @@
+"""A real JupyterLab on 127.0.0.1 and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("BRW_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+TOKEN = "brw-test-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, root: Path, runtime: Path, port: int, proc: subprocess.Popen) -> None:
+        self.root, self.runtime, self.port, self.proc = root, runtime, port, proc
+        self.base = f"http://127.0.0.1:{port}"
+
+    def url(self, path: str) -> str:
+        sep = "&" if "?" in path else "?"
+        return f"{self.base}/{path.lstrip('/')}{sep}token={TOKEN}"
+
+    def api(self, path: str, method: str = "GET"):
+        req = urllib.request.Request(self.url(path), method=method)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def kernel_client(self, notebook: str):
+        """A second client on the notebook's kernel: asks Python directly what it received."""
+        from jupyter_client import BlockingKernelClient
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for s in self.api("api/sessions"):
+                if s["path"].endswith(notebook):
+                    cf = self.runtime / f"kernel-{s['kernel']['id']}.json"
+                    if cf.exists():
+                        kc = BlockingKernelClient()
+                        kc.load_connection_file(str(cf))
+                        kc.start_channels()
+                        kc.wait_for_ready(timeout=30)
+                        return kc
+            time.sleep(0.5)
+        raise AssertionError(f"no kernel session for {notebook}")
+
+
+def kernel_eval(kc, expr: str, timeout: float = 30):
+    """Evaluate ``expr`` in the kernel and return its JSON-decoded value."""
+    out: list[str] = []
+
+    def hook(msg):
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+
+    reply = kc.execute_interactive(f"import json as _j; print(_j.dumps({expr}))", output_hook=hook,
+                                   timeout=timeout)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return json.loads("".join(out).strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def jupyter_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    runtime = tmp_path_factory.mktemp("runtime")
+    for nb in (REPO / "notebooks").glob("*.ipynb"):
+        shutil.copy(nb, root / nb.name)
+    # Test-local Lab settings: no news/update pop-ups over the page.
+    settings = tmp_path_factory.mktemp("settings")
+    notif = settings / "@jupyterlab" / "apputils-extension"
+    notif.mkdir(parents=True)
+    (notif / "notification.jupyterlab-settings").write_text('{"checkForUpdates": false, "fetchNews": "false"}')
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTERLAB_SETTINGS_DIR": str(settings),
+           "PYTHONUNBUFFERED": "1"}
+    log = open(root / "server.log", "w")
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
+           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "getuid") and os.getuid() == 0:
+        cmd.append("--allow-root")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
+    server = Server(root, runtime, port, proc)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(server.url("lab"), timeout=5) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("JupyterLab did not start:\n" + (root / "server.log").read_text()[-3000:])
+        time.sleep(0.5)
+    yield server
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run scripts/setup.sh (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    console: list[str] = []
+    pg.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    pg.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    yield pg
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = request.node.name
+        try:
+            pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        except Exception:  # noqa: BLE001 - the screenshot is a courtesy; the failure is what matters
+            pass
+        (ARTIFACTS / f"{name}.console.txt").write_text("\n".join(console))
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)

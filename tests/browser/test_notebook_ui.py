@@ -1,0 +1,104 @@
+"""The quickstart in a real JupyterLab (and Notebook 7) in headless Chromium: points drawn, a click and a lasso
+reach Python while training still runs."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from .conftest import kernel_eval
+
+pytestmark = pytest.mark.browser
+
+POINTS_DRAWN = "n => { const r = document.querySelector('.brw-root'); return !!r && +r.dataset.points >= n; }"
+
+
+def run_all(page) -> None:
+    page.get_by_role("menuitem", name="Run", exact=True).first.click()
+    page.get_by_text("Run All Cells", exact=True).first.click()
+
+
+def open_and_run(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
+    time.sleep(1.0)  # let the kernel connect before queuing cells
+    run_all(page)
+
+
+def shutdown_sessions(server) -> None:
+    for s in server.api("api/sessions"):
+        server.api(f"api/sessions/{s['id']}", method="DELETE")
+
+
+def test_quickstart_click_and_lasso_reach_python_while_training(jupyter_server, page):
+    open_and_run(page, jupyter_server.url("lab/tree/quickstart.ipynb"))
+    page.wait_for_function(POINTS_DRAWN, arg=200, timeout=180_000)
+    root = page.locator(".brw-root").first
+    kc = jupyter_server.kernel_client("quickstart.ipynb")
+    try:
+        # Python's view of the same widget agrees with what the page drew (within one frame).
+        drawn = int(root.get_attribute("data-points"))
+        assert drawn > 0
+        assert kernel_eval(kc, "widget.n_points") >= drawn
+
+        # Click a drawn point.
+        canvas = root.locator("canvas").first
+        box = canvas.bounding_box()
+        target = root.evaluate("""r => {
+            const api = r.__brw; const slots = api.slots();
+            for (let i = 0; i < slots.length; i += Math.max(1, Math.floor(slots.length / 50))) {
+              const p = api.screenPositionOfSlot(slots[i]);
+              if (p && p[0] > 20 && p[1] > 20 && p[0] < r.querySelector('canvas').clientWidth - 20
+                    && p[1] < r.querySelector('canvas').clientHeight - 20) return [slots[i], p[0], p[1]];
+            }
+            return null; }""")
+        assert target is not None, "no drawn point inside the canvas"
+        page.mouse.click(box["x"] + target[1], box["y"] + target[2])
+        page.wait_for_function(
+            "() => { const r = document.querySelector('.brw-root');"
+            " return +r.dataset.clicked >= 0 && r.dataset.inspected === r.dataset.clicked; }", timeout=30_000)
+        clicked = int(root.get_attribute("data-clicked"))
+        py_clicked, done, step = kernel_eval(kc, "[widget.clicked, run.done, hook.step]")
+        assert py_clicked == clicked
+        assert done is False, "training had already finished: the click was not tested during training"
+        assert page.locator(".brw-inspector").first.inner_text().find(str(clicked)) >= 0
+
+        # Lasso (shift-drag) around the middle of the map.
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        rx, ry = box["width"] * 0.3, box["height"] * 0.3
+        page.keyboard.down("Shift")
+        page.mouse.move(cx - rx, cy - ry)
+        page.mouse.down()
+        for x, y in [(cx + rx, cy - ry), (cx + rx, cy + ry), (cx - rx, cy + ry), (cx - rx, cy - ry + 5)]:
+            page.mouse.move(x, y, steps=12)
+        page.mouse.up()
+        page.keyboard.up("Shift")
+        page.wait_for_function(
+            "() => { const r = document.querySelector('.brw-root');"
+            " return +r.dataset.selected > 0 && r.dataset.selectedPython === r.dataset.selected; }", timeout=30_000)
+        n_selected = int(root.get_attribute("data-selected"))
+        py_n, py_dtype, py_valid, done = kernel_eval(
+            kc, "[len(widget.selection), str(widget.selection.dtype),"
+                " bool(set(widget.selection.tolist()) <= set(widget.frame_state.present_slots().tolist())), run.done]")
+        assert py_n == n_selected and py_dtype == "uint32" and py_valid
+        assert done is False, "training had already finished: the lasso was not tested during training"
+
+        # The status line shows live frames from the worker.
+        assert "frames" in page.locator(".brw-status").first.inner_text()
+        kernel_eval(kc, "run.stop() or True")
+    finally:
+        kc.stop_channels()
+        shutdown_sessions(jupyter_server)
+
+
+def test_quickstart_renders_in_notebook7(jupyter_server, page):
+    shutil.copy(jupyter_server.root / "quickstart.ipynb", jupyter_server.root / "quickstart_nb7.ipynb")
+    try:
+        open_and_run(page, jupyter_server.url("notebooks/quickstart_nb7.ipynb"))
+        page.wait_for_function(POINTS_DRAWN, arg=50, timeout=180_000)
+        assert page.locator(".brw-root canvas").count() >= 1
+    finally:
+        shutdown_sessions(jupyter_server)

@@ -1,0 +1,17 @@
+"""The benchmark scripts run and print what their docs promise (sizes, not timings, are asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_transport_benchmark_json():
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "transport.py"), "--json", "--n", "20000",
+                          "--ticks", "3"], check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    assert {"delta_fraction", "encode_ms", "full_bytes", "delta_bytes"} <= set(r)
+    # payload size is deterministic: 1% of rows changed must cost well under 5% of a full resend
+    assert 0.005 < r["delta_fraction"] < 0.05
