@@ -10,8 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..embed.base import Projection
-from ..embed.pca import PCAProjection
+from ..embed import Projection, make_projection
 from ..widget.buffer_widget import BufferWidget
 from .worker import CaptureBatch, LiveWorker
 
@@ -50,11 +49,7 @@ class TrainingHook:
         self.buffer = buffer
         self.every = int(every)
         self.capacity = int(buffer.capacity)
-        if projection == "pca":
-            projection = PCAProjection(self.capacity, seed=seed)
-        elif isinstance(projection, str):
-            raise ValueError(f"unknown projection {projection!r}; available: 'pca' or a Projection object")
-        self.projection = projection
+        self.projection = projection = make_projection(projection, self.capacity, seed)
         self.step = 0
         self._seen = 0
         self._last_error = ""

@@ -161,7 +161,8 @@ class LiveWorker:
         s = self.stats
         self.widget.update_status(frames_shown=s.frames_shown, frames_dropped=s.frames_dropped,
                                   worker_lag_s=round(s.worker_lag_s, 3), nan_skipped=s.nan_skipped,
-                                  projection=str(info.get("projection", "")), hook_step=int(newest.hook_step))
+                                  projection=str(info.get("projection", "")), hook_step=int(newest.hook_step),
+                                  engine={k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))})
 
     # -- control --------------------------------------------------------------------------------------------
     def flush(self, timeout: float = 30.0) -> bool:
