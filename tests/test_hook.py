@@ -300,3 +300,27 @@ def test_background_run_errors_are_shown_and_reraised(widget):
     with pytest.raises(RuntimeError, match="diverged"):
         run.join(10)
     assert "diverged" in widget.status["last_error"]
+
+
+def test_a_view_that_joins_late_recovers_through_a_keyframe_request(widget):
+    from better_rl_widget.widget.codec import decode as _decode
+
+    buf = ReplayBuffer(500)
+    sent: list[bytes] = []
+    original = widget.send
+    widget.send = lambda content, buffers=None: (sent.append(bytes(buffers[0])), original(content, buffers))
+    hook = TrainingHook(widget, buf, every=1, max_fps=100)
+    fill(buf, 100)
+    hook.flush()
+    stale_keyframe = widget.keyframe  # what a view opened now would read first
+    for chunk in range(3):
+        fill(buf, 50, seed=chunk + 1, start=100 + 50 * chunk)
+        hook.flush()
+    # the late view holds the stale keyframe and sees the newest delta: a gap, so it asks for a keyframe
+    kmeta, _ = _decode(stale_keyframe)
+    dmeta, _ = _decode(sent[-1])
+    assert dmeta["seq"] > kmeta["seq"] + 1
+    from_browser(widget, {"method": "custom", "content": {"type": "request_keyframe", "seq": kmeta["seq"]}})
+    meta, a = _decode(widget.keyframe)
+    assert meta["seq"] >= dmeta["seq"] and len(a["slots"]) == 250
+    hook.close()
