@@ -21,7 +21,8 @@ better_rl_widget/static/widget.js: $(JS_SOURCES) | setup
 
 demo: setup js
 	@echo "Starting JupyterLab on 127.0.0.1:$(PORT); open the URL with the token printed below."
-	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG)
+	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) \
+		--LabApp.default_url=/lab/tree/notebooks/quickstart.ipynb
 
 vitest: setup js
 	npm test
