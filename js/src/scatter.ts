@@ -30,6 +30,8 @@ export interface ScatterCallbacks {
   onLasso(slots: number[]): void;
   /** The user cleared the selection (double click on empty space, Escape). */
   onDeselect(): void;
+  /** The pointer is over the point of `slot` (null: over no point). */
+  onHover?(slot: number | null): void;
 }
 
 export interface ScatterOptions extends ScatterCallbacks {
@@ -125,6 +127,11 @@ export class Scatter {
       this.lassoing = true;
     });
     this.on("lassoEnd", () => this.handleLassoEnd());
+    this.on("pointOver", (i: number) => {
+      const slot = i >= 0 && i < this.drawnSlots.length ? this.drawnSlots[i]! : null;
+      this.callbacks.onHover?.(slot);
+    });
+    this.on("pointOut", () => this.callbacks.onHover?.(null));
     this.canvas.addEventListener("mousedown", this.onMouseDown, true);
   }
 

@@ -16,6 +16,7 @@ import { CATEGORICAL, parseCssColor } from "./colors";
 import { h } from "./panels/format";
 import { Gauge, type GaugeTrait } from "./panels/gauge";
 import { EmptyHint } from "./panels/hint";
+import { Tooltip } from "./panels/tooltip";
 import { Inspector } from "./panels/inspector";
 import { StatusLine, type StatusTrait } from "./panels/status";
 import { Toolbar } from "./panels/toolbar";
@@ -78,7 +79,8 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   plotBox.style.height = `${PLOT_HEIGHT}px`;
   const canvas = h("canvas", "brw-canvas");
   const hint = new EmptyHint();
-  plotBox.append(canvas, hint.el);
+  const tooltip = new Tooltip();
+  plotBox.append(canvas, hint.el, tooltip.el);
   const gauge = new Gauge();
   const status = new StatusLine();
   const inspector = new Inspector();
@@ -124,6 +126,9 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
       setData("selected", slots.length);
       m.set("selection_bytes", new DataView(Uint32Array.from(slots).buffer));
       m.save_changes();
+    },
+    onHover(slot) {
+      tooltip.show(state, slot, slot === null ? null : scatter.screenPositionOfSlot(slot));
     },
     onDeselect() {
       let changed = false;

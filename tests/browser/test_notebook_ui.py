@@ -56,6 +56,11 @@ def test_quickstart_click_and_lasso_reach_python_while_training(jupyter_server, 
             }
             return null; }""")
         assert target is not None, "no drawn point inside the canvas"
+        # Hover shows the point's row from the view's own state.
+        page.mouse.move(box["x"] + target[1], box["y"] + target[2])
+        tip = page.locator(".brw-tooltip:not([hidden])").first
+        tip.wait_for(timeout=10_000)
+        assert "slot" in tip.inner_text() and "reward" in tip.inner_text()
         page.mouse.click(box["x"] + target[1], box["y"] + target[2])
         page.wait_for_function(
             "() => { const r = document.querySelector('.brw-root');"
