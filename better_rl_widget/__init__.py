@@ -3,5 +3,14 @@
 from .capture import BackgroundRun, ReplayBuffer, TrainingHook
 from .widget import BufferWidget
 
+
+def __getattr__(name: str):
+    # PolicyVisualizer pulls in gymnasium, plotly and openTSNE: load it only when asked for.
+    if name == "PolicyVisualizer":
+        from .policy_visualizer import PolicyVisualizer
+
+        return PolicyVisualizer
+    raise AttributeError(f"module 'better_rl_widget' has no attribute {name!r}")
+
 __version__ = "0.1.0"
-__all__ = ["BackgroundRun", "BufferWidget", "ReplayBuffer", "TrainingHook", "__version__"]
+__all__ = ["BackgroundRun", "BufferWidget", "PolicyVisualizer", "ReplayBuffer", "TrainingHook", "__version__"]

@@ -1,0 +1,138 @@
+"""``PolicyVisualizer``: checkpoints → policy performance and one aligned state-action t-SNE across training.
+
+    from better_rl_widget import PolicyVisualizer
+    viz = PolicyVisualizer(checkpoint_path="runs/ckpts", env_name="CartPole-v1", agent_class=stable_baselines3.DQN)
+    viz.plot_all()
+
+See ``better_rl_widget.policy.agent_protocol`` for what ``agent_class`` must offer.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from .embed.aligned import aligned_tsne
+from .policy import figures
+from .policy.checkpoints import Checkpoint, find_checkpoints
+from .policy.rollouts import Rollouts, make_env, rollout_all
+
+log = logging.getLogger("better_rl_widget")
+
+
+class PolicyVisualizer:
+    """Roll out every checkpoint under ``checkpoint_path`` for ``episodes`` seeded episodes and plot what changed.
+
+    The same ``seed`` gives the same episodes' start states for every checkpoint, and the same figures on every
+    call. Rollouts and the t-SNE are computed once, on first use.
+    """
+
+    def __init__(self, checkpoint_path: str | Path, env_name: str, agent_class: Any, *, episodes: int = 5,
+                 seed: int = 0, max_steps: int = 1000, tsne_per_checkpoint: int = 300, perplexity: float = 30.0,
+                 progress: bool = True, env_kwargs: dict | None = None) -> None:
+        if episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {episodes}")
+        make_env(env_name, **(env_kwargs or {})).close()  # fail early on an unknown id, with close matches
+        self.checkpoints: list[Checkpoint]
+        self.checkpoints, self.skipped_files = find_checkpoints(checkpoint_path)
+        self.env_name = env_name
+        self.agent_class = agent_class
+        self.episodes = int(episodes)
+        self.seed = int(seed)
+        self.max_steps = int(max_steps)
+        self.tsne_per_checkpoint = int(tsne_per_checkpoint)
+        self.perplexity = float(perplexity)
+        self.progress = progress
+        self.env_kwargs = env_kwargs
+
+    @cached_property
+    def rollouts(self) -> Rollouts:
+        r = rollout_all(self.checkpoints, self.agent_class, self.env_name, episodes=self.episodes, seed=self.seed,
+                        max_steps=self.max_steps, progress=self.progress, env_kwargs=self.env_kwargs)
+        for name, why in r.failed.items():
+            log.warning("PolicyVisualizer: checkpoint %s was skipped: %s", name, why)
+        return r
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Checkpoint files that could not be loaded or rolled out, with the reason."""
+        return self.rollouts.failed
+
+    @cached_property
+    def tsne_coords(self) -> np.ndarray:
+        r = self.rollouts
+        onehot = (np.eye(int(r.actions[:, 0].max()) + 1, dtype=np.float32)[r.actions[:, 0].astype(int)]
+                  if r.discrete else r.actions)
+        X = np.hstack([r.obs, onehot])  # state-action pairs
+        coords, _ = aligned_tsne(X, r.steps["checkpoint"].to_numpy(), per_group=self.tsne_per_checkpoint,
+                                 perplexity=self.perplexity, seed=self.seed)
+        return coords
+
+    # -- numbers --------------------------------------------------------------------------------------------
+    def to_dataframe(self, level: str = "episodes") -> pd.DataFrame:
+        """``"episodes"``: one row per episode (return, length); ``"steps"``: one row per step, with the t-SNE
+        coordinates."""
+        if level == "episodes":
+            return self.rollouts.episodes.copy()
+        if level == "steps":
+            df = self.rollouts.steps.copy()
+            df["tsne_x"], df["tsne_y"] = self.tsne_coords[:, 0], self.tsne_coords[:, 1]
+            return df
+        raise ValueError(f"level must be 'episodes' or 'steps', got {level!r}")
+
+    # -- figures ----------------------------------------------------------------------------------------------
+    def plot_returns(self) -> go.Figure:
+        return figures.returns_figure(self.rollouts)
+
+    def plot_lengths(self) -> go.Figure:
+        return figures.lengths_figure(self.rollouts)
+
+    def plot_actions(self) -> go.Figure:
+        return figures.actions_figure(self.rollouts)
+
+    def plot_values(self) -> go.Figure:
+        return figures.values_figure(self.rollouts)
+
+    def plot_tsne(self, color: str = "checkpoint") -> go.Figure:
+        """Colour by ``"checkpoint"``, ``"action"`` or ``"return"`` (realised return-to-go)."""
+        return figures.tsne_figure(self.rollouts, self.tsne_coords, color)
+
+    def figures(self) -> dict[str, go.Figure]:
+        return {"returns": self.plot_returns(), "lengths": self.plot_lengths(), "actions": self.plot_actions(),
+                "values": self.plot_values(), "tsne": self.plot_tsne()}
+
+    def plot_all(self, show: bool = True) -> dict[str, go.Figure]:
+        """Every figure; shown (in a notebook, or the default plotly renderer) unless ``show=False``."""
+        figs = self.figures()
+        if show:
+            for fig in figs.values():
+                fig.show()
+        return figs
+
+    def save(self, folder: str | Path) -> list[Path]:
+        """Write each figure as self-contained HTML (plotly.js inlined: opens offline), plus PNG when an offline
+        image exporter (kaleido) is installed, and the episode table as CSV."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        for name, fig in self.figures().items():
+            p = out / f"{name}.html"
+            fig.write_html(p, include_plotlyjs=True, full_html=True)
+            written.append(p)
+            try:
+                import kaleido  # noqa: F401
+
+                fig.write_image(out / f"{name}.png")
+                written.append(out / f"{name}.png")
+            except Exception as exc:  # noqa: BLE001 - PNG is optional
+                log.info("PNG export skipped for %s: %s", name, exc)
+        csv = out / "episodes.csv"
+        self.to_dataframe().to_csv(csv, index=False)
+        written.append(csv)
+        return written
