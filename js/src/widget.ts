@@ -228,6 +228,27 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     }
   }
 
+  let lastRequest = -Infinity;
+  function requestKeyframe(): void {
+    lastRequest = performance.now();
+    keyframeRequests++;
+    setData("keyframeRequests", keyframeRequests);
+    m.send({ type: "request_keyframe", seq: state.seq });
+  }
+
+  // Python's status carries its current seq. A view behind it with no delta coming (opened after the deltas were
+  // sent while the stream is idle, or one lost) asks for a keyframe, at most every 2 s.
+  let behindSince: number | null = null;
+  function checkBehind(pythonSeq: number): void {
+    if (!(pythonSeq > state.seq)) {
+      behindSince = null;
+      return;
+    }
+    const now = performance.now();
+    behindSince ??= now;
+    if (now - behindSince > 500 && now - lastRequest > 2000) requestKeyframe();
+  }
+
   function onCustom(msg: unknown, buffers: unknown): void {
     if (!msg || typeof msg !== "object" || (msg as { type?: unknown }).type !== "delta") return;
     const buf = Array.isArray(buffers) ? (buffers[0] as unknown) : undefined;
@@ -239,11 +260,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
       const frame = decode<FrameMeta>(buf);
       if (frame.meta.kind !== "delta") throw new Error(`expected a delta, got kind ${String(frame.meta.kind)}`);
       const res = state.applyDelta(frame);
-      if (res.requestKeyframe) {
-        keyframeRequests++;
-        setData("keyframeRequests", keyframeRequests);
-        m.send({ type: "request_keyframe", seq: state.seq });
-      }
+      if (res.requestKeyframe) requestKeyframe();
       if (res.outcome === "applied") {
         setData("seq", state.seq);
         scheduleRedraw();
@@ -270,6 +287,8 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     const s = m.get("status");
     status.update(s);
     const sel = s && typeof s === "object" ? (s as StatusTrait).selected : undefined;
+    const seq = s && typeof s === "object" ? Number((s as { seq?: unknown }).seq) : NaN;
+    if (Number.isFinite(seq)) checkBehind(seq);
     setData("selectedPython", Array.isArray(sel) ? sel.length : Number(sel ?? 0) || 0);
   }
 
@@ -295,6 +314,8 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   loadKeyframe();
   onInspection();
   onStatus();
+  // A view that opens late holds whatever keyframe the trait had; ask once for the current state.
+  requestKeyframe();
   onGauge();
   toolbar.setChannels(state.colorChannels(), currentColorBy());
   hint.update(0);

@@ -20,12 +20,26 @@ def run_all(page) -> None:
     page.get_by_text("Run All Cells", exact=True).first.click()
 
 
+STARTED = ("() => Array.from(document.querySelectorAll('.jp-Notebook .jp-InputArea-prompt'))"
+           ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))")
+
+
 def open_and_run(page, url: str) -> None:
     page.goto(url)
-    page.wait_for_selector(".jp-Notebook", timeout=60_000)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
-    time.sleep(1.0)  # let the kernel connect before queuing cells
-    run_all(page)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    # Run All is dropped when it comes before the kernel is connected: wait for it, and check that cells started.
+    try:  # JupyterLab's status bar says "Idle"; Notebook 7 shows only an icon, so this wait is best effort
+        page.wait_for_function("() => /Idle/.test(document.body.innerText)", timeout=20_000)
+    except Exception:  # noqa: BLE001 - the started-cells check below is what decides
+        pass
+    for _ in range(3):
+        run_all(page)
+        try:
+            page.wait_for_function(STARTED, timeout=10_000)
+            return
+        except Exception:  # noqa: BLE001 - retried below
+            time.sleep(1.0)
+    raise AssertionError("the notebook's cells never started running")
 
 
 def shutdown_sessions(server) -> None:
@@ -34,7 +48,7 @@ def shutdown_sessions(server) -> None:
 
 
 def test_quickstart_click_and_lasso_reach_python_while_training(jupyter_server, page):
-    open_and_run(page, jupyter_server.url("lab/tree/quickstart.ipynb"))
+    open_and_run(page, jupyter_server.url("lab/workspaces/quickstart/tree/quickstart.ipynb"))
     page.wait_for_function(POINTS_DRAWN, arg=200, timeout=180_000)
     root = page.locator(".brw-root").first
     kc = jupyter_server.kernel_client("quickstart.ipynb")
@@ -105,5 +119,31 @@ def test_quickstart_renders_in_notebook7(jupyter_server, page):
         open_and_run(page, jupyter_server.url("notebooks/quickstart_nb7.ipynb"))
         page.wait_for_function(POINTS_DRAWN, arg=50, timeout=180_000)
         assert page.locator(".brw-root canvas").count() >= 1
+    finally:
+        shutdown_sessions(jupyter_server)
+
+
+def test_a_view_opened_after_the_data_was_sent_shows_it(jupyter_server, page):
+    """The widget is displayed only after the hook flushed and closed: no delta will ever come, so the view must
+    fetch the current state itself (it would otherwise show the empty keyframe from attach time)."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    code = ("import numpy as np\n"
+            "from better_rl_widget import BufferWidget, TrainingHook, ReplayBuffer\n"
+            "buf = ReplayBuffer(500)\n"
+            "rng = np.random.default_rng(0)\n"
+            "for i in range(321):\n"
+            "    o = rng.normal(size=4).astype('float32'); buf.add(o, i % 2, 1.0, o, i % 40 == 39)\n"
+            "widget = BufferWidget()\n"
+            "with TrainingHook(widget, buf, projection='pca') as hook:\n"
+            "    hook.flush()\n")
+    nb = new_notebook(cells=[new_code_cell(code), new_code_cell("widget")],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, jupyter_server.root / "late_view.ipynb")
+    try:
+        open_and_run(page, jupyter_server.url("lab/workspaces/late/tree/late_view.ipynb"))
+        page.wait_for_function(POINTS_DRAWN, arg=321, timeout=60_000)
+        assert int(page.locator(".brw-root").first.get_attribute("data-points")) == 321
     finally:
         shutdown_sessions(jupyter_server)
