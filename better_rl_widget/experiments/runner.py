@@ -1,0 +1,98 @@
+"""``run_agents_on_mdp``: simple_rl's experiment, seeded, batched over instances, with a results folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ..agents.tabular import TabularAgent
+from . import manifest as mf
+from .loop import as_tabular, train_episodes
+from .results import Results
+
+
+def _check(agents: Sequence[TabularAgent], instances: int, episodes: int, steps: int) -> list[TabularAgent]:
+    agents = list(agents)
+    if not agents:
+        raise ValueError("no agents to run")
+    for a in agents:
+        if not isinstance(a, TabularAgent):
+            raise TypeError(f"{a!r} is not a better_rl_widget.agents.tabular.TabularAgent")
+    names = [a.name for a in agents]
+    if len(set(names)) != len(names):
+        raise ValueError(f"agent names must be unique (they label the results); got {names}")
+    for k, v in (("instances", instances), ("episodes", episodes), ("steps", steps)):
+        if int(v) < 1:
+            raise ValueError(f"{k} must be >= 1; got {v}")
+    return agents
+
+
+def tidy(agent: str, returns: np.ndarray, lengths: np.ndarray, **extra) -> pd.DataFrame:
+    B, E = returns.shape
+    return pd.DataFrame({"agent": agent, "instance": np.repeat(np.arange(B), E), "episode": np.tile(np.arange(E), B),
+                         "return": returns.ravel(), "length": lengths.ravel(), **extra})
+
+
+def run_agents_on_mdp(agents: Sequence[TabularAgent], env, instances: int = 5, episodes: int = 100,
+                      steps: int = 200, seed: int = 0, results_dir: str | Path | None = None,
+                      track_visits: bool = False, progress: bool = True) -> Results:
+    """Train each agent from scratch on ``instances`` independent copies of ``env`` for ``episodes`` episodes of
+    at most ``steps`` steps (simple_rl's ``run_agents_on_mdp``).
+
+    ``env``: a ``TabularEnv`` or a registered id such as ``"better_rl_widget/GridWorld-v0"``. Randomness comes
+    from ``numpy.random.SeedSequence(seed)``: one child per agent, so adding an agent leaves the others' runs
+    unchanged. ``results_dir``: write results.csv + manifest.json there. ``track_visits``: record per-episode
+    state visits (for the visitation views).
+    """
+    agents = _check(agents, instances, episodes, steps)
+    base = as_tabular(env)
+    children = np.random.SeedSequence(seed).spawn(len(agents))
+    frames, Q, visits = [], {}, {}
+    bar = tqdm(total=len(agents) * episodes, desc="episodes", disable=not progress, leave=False)
+    for agent, ss in zip(agents, children):
+        rng = np.random.default_rng(ss)
+        agent.reset(base.n_states, base.n_actions, instances, rng)
+        v = np.zeros((episodes, base.n_states), dtype=np.int64) if track_visits else None
+        returns, lengths = train_episodes(agent, base, rng, episodes, steps, visits=v,
+                                          after_episode=lambda _ep: bar.update(1))
+        frames.append(tidy(agent.name, returns, lengths))
+        Q[agent.name] = agent.Q.copy()
+        if v is not None:
+            visits[agent.name] = v
+    bar.close()
+    manifest = mf.make_manifest("run_agents_on_mdp", {"instances": instances, "episodes": episodes, "steps": steps,
+                                                      "track_visits": track_visits},
+                                seed, mf.describe(base), agents)
+    res = Results(df=pd.concat(frames, ignore_index=True), manifest=manifest, Q=Q, visits=visits)
+    if results_dir is not None:
+        res.save(results_dir)
+    return res
+
+
+def reproduce(folder_or_manifest, progress: bool = False) -> Results:
+    """Rerun a saved experiment from its manifest (a results folder, a manifest.json path or the dict)."""
+    from .lifelong import MDPDistribution, run_agents_lifelong
+
+    if isinstance(folder_or_manifest, dict):
+        m = folder_or_manifest
+    else:
+        p = Path(folder_or_manifest)
+        m = Results.load(p if p.is_dir() else p.parent).manifest
+    if m.get("format") != mf.FORMAT:
+        raise ValueError(f"not a {mf.FORMAT} manifest (format={m.get('format')!r})")
+    agents = [mf.build(d) for d in m["agents"]]
+    c = m["config"]
+    if m["kind"] == "run_agents_on_mdp":
+        return run_agents_on_mdp(agents, mf.build(m["env"]), c["instances"], c["episodes"], c["steps"], m["seed"],
+                                 track_visits=c.get("track_visits", False), progress=progress)
+    if m["kind"] == "run_agents_lifelong":
+        dist = MDPDistribution([mf.build(d) for d in m["env"]["envs"]], m["env"]["weights"])
+        return run_agents_lifelong(agents, dist, samples=c["samples"], episodes=c["episodes"], steps=c["steps"],
+                                   instances=c["instances"], seed=m["seed"], reset=c["reset"],
+                                   eval_gamma=c["eval_gamma"], eval_every=c["eval_every"],
+                                   sequence=m["env"]["sequence"], progress=progress)
+    raise ValueError(f"unknown experiment kind {m['kind']!r}")
