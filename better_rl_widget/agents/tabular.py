@@ -130,20 +130,21 @@ class QLearning(TabularAgent):
     def act(self, rows, states):
         A = self.n_actions
         q = self._Qsa[rows * self.n_states + states]
-        # One draw per row covers tie-breaking, the explore coin and the random action.
-        u = self.rng.random((len(rows), A + 2))
+        u = self.rng.random((len(rows), A + 1))
         if self.explore == "softmax":
             z = (q - np.maximum.reduce(q, axis=-1, keepdims=True)) / max(self._decay(self.tau), 1e-8)
             cum = np.cumsum(np.exp(z), -1)
             return (u[:, :1] * cum[:, -1:] < cum).argmax(-1)
-        greedy = argmax_random_ties(q, self.rng, u[:, :A])
-        random_action = (u[:, A + 1] * A).astype(np.int64)
-        return np.where(u[:, A] < self._decay(self.epsilon), random_action, greedy)
+        # Ties are broken at random by a 1e-9 jitter (a fixed tie order biases early exploration); exploring
+        # rows take the argmax of the uniform draws alone, i.e. a uniformly random action. Five array operations
+        # per step instead of ten: this loop is the runner's hot path.
+        ties = u[:, :A]
+        score = np.where((u[:, A] < self._decay(self.epsilon))[:, None], ties, q + 1e-9 * ties)
+        return score.argmax(-1)
 
     def update(self, rows, s, a, r, s2, terminated):
         base = rows * self.n_states
-        nxt = np.maximum.reduce(self._Qsa[base + s2], axis=-1)
-        nxt[terminated] = 0.0
+        nxt = np.maximum.reduce(self._Qsa[base + s2], axis=-1) * ~terminated
         i = (base + s) * self.n_actions + a
         self._Qf[i] += self._alpha(i) * (r + self.gamma * nxt - self._Qf[i])
 

@@ -27,16 +27,20 @@ def as_tabular(env) -> TabularEnv:
 
 def train_episodes(agent: TabularAgent, env: TabularEnv, rng: np.random.Generator, episodes: int, steps: int,
                    visits: np.ndarray | None = None,
-                   after_episode: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   after_episode: Callable[[int], None] | None = None,
+                   out: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run ``episodes`` episodes of at most ``steps`` steps for all ``agent.batch`` instances.
 
     Returns (returns, lengths), each (batch, episodes). ``visits`` (episodes, S), if given, accumulates state
     visits summed over instances. An instance whose episode ended waits for the others (it is dropped from
-    ``rows``), so instances stay independent.
+    ``rows``), so instances stay independent. ``out``, if given, receives the returns array up front so
+    ``after_episode`` can read the episode just finished.
     """
     B = agent.batch
     returns = np.zeros((B, episodes))
     lengths = np.zeros((B, episodes), dtype=np.int64)
+    if out is not None:
+        out.append(returns)
     all_rows = np.arange(B)
     for ep in range(episodes):
         s = env.reset_batch(B, rng)
@@ -44,7 +48,8 @@ def train_episodes(agent: TabularAgent, env: TabularEnv, rng: np.random.Generato
         s = s[rows]
         ret = returns[:, ep]
         length = lengths[:, ep]
-        for _ in range(steps):
+        length[rows] = steps  # corrected below for the instances whose episode ends sooner
+        for t in range(steps):
             if rows.size == 0:
                 break
             if visits is not None:
@@ -53,8 +58,8 @@ def train_episodes(agent: TabularAgent, env: TabularEnv, rng: np.random.Generato
             s2, r, term = env.step_batch(s, a, rng)
             agent.update(rows, s, a, r, s2, term)
             ret[rows] += r
-            length[rows] += 1
             if term.any():
+                length[rows[term]] = t + 1
                 keep = ~term
                 rows, s = rows[keep], s2[keep]
             else:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,27 @@ from ..agents.tabular import TabularAgent
 from . import manifest as mf
 from .loop import as_tabular, train_episodes
 from .results import Results
+
+log = logging.getLogger("better_rl_widget")
+EpisodeCallback = Callable[[TabularAgent, int, dict], None]
+
+
+def guarded(callback: EpisodeCallback | None) -> EpisodeCallback | None:
+    """Wrap a user callback so that its errors are logged once and never stop the run."""
+    if callback is None:
+        return None
+    failed = []
+
+    def call(agent, episode, info):
+        if failed:
+            return
+        try:
+            callback(agent, episode, info)
+        except Exception as exc:  # a view's bug must not end the experiment
+            failed.append(exc)
+            log.warning("on_episode callback failed and is now skipped: %r", exc)
+
+    return call
 
 
 def _check(agents: Sequence[TabularAgent], instances: int, episodes: int, steps: int) -> list[TabularAgent]:
@@ -39,26 +61,37 @@ def tidy(agent: str, returns: np.ndarray, lengths: np.ndarray, **extra) -> pd.Da
 
 def run_agents_on_mdp(agents: Sequence[TabularAgent], env, instances: int = 5, episodes: int = 100,
                       steps: int = 200, seed: int = 0, results_dir: str | Path | None = None,
-                      track_visits: bool = False, progress: bool = True) -> Results:
+                      track_visits: bool = False, progress: bool = True,
+                      on_episode: EpisodeCallback | None = None) -> Results:
     """Train each agent from scratch on ``instances`` independent copies of ``env`` for ``episodes`` episodes of
     at most ``steps`` steps (simple_rl's ``run_agents_on_mdp``).
 
     ``env``: a ``TabularEnv`` or a registered id such as ``"better_rl_widget/GridWorld-v0"``. Randomness comes
     from ``numpy.random.SeedSequence(seed)``: one child per agent, so adding an agent leaves the others' runs
     unchanged. ``results_dir``: write results.csv + manifest.json there. ``track_visits``: record per-episode
-    state visits (for the visitation views).
+    state visits (for the visitation views). ``on_episode(agent, episode, info)`` is called after every
+    episode with ``info = {"returns": (instances,), "visits": (S,) or None}`` (e.g. a ``GridWorldWidget.watch``);
+    its errors are logged and the callback is dropped, the run goes on.
     """
     agents = _check(agents, instances, episodes, steps)
     base = as_tabular(env)
     children = np.random.SeedSequence(seed).spawn(len(agents))
     frames, Q, visits = [], {}, {}
     bar = tqdm(total=len(agents) * episodes, desc="episodes", disable=not progress, leave=False)
+    callback = guarded(on_episode)
     for agent, ss in zip(agents, children):
         rng = np.random.default_rng(ss)
         agent.reset(base.n_states, base.n_actions, instances, rng)
         v = np.zeros((episodes, base.n_states), dtype=np.int64) if track_visits else None
-        returns, lengths = train_episodes(agent, base, rng, episodes, steps, visits=v,
-                                          after_episode=lambda _ep: bar.update(1))
+
+        def after(ep: int, agent=agent, v=v) -> None:
+            bar.update(1)
+            if callback is not None:
+                callback(agent, ep, {"returns": returns_view[0][:, ep], "visits": None if v is None else v[ep]})
+
+        returns_view: list[np.ndarray] = []
+        returns, lengths = train_episodes(agent, base, rng, episodes, steps, visits=v, after_episode=after,
+                                          out=returns_view)
         frames.append(tidy(agent.name, returns, lengths))
         Q[agent.name] = agent.Q.copy()
         if v is not None:
