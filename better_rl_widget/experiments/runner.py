@@ -74,6 +74,8 @@ def run_agents_on_mdp(agents: Sequence[TabularAgent], env, instances: int = 5, e
     its errors are logged and the callback is dropped, the run goes on.
     """
     agents = _check(agents, instances, episodes, steps)
+    if all(hasattr(a, "reset_features") for a in agents) and isinstance(env, str):
+        return _run_on_gym(agents, env, instances, episodes, steps, seed, results_dir, progress)
     base = as_tabular(env)
     children = np.random.SeedSequence(seed).spawn(len(agents))
     frames, Q, visits = [], {}, {}
@@ -106,6 +108,27 @@ def run_agents_on_mdp(agents: Sequence[TabularAgent], env, instances: int = 5, e
     return res
 
 
+def _run_on_gym(agents, env_id: str, instances, episodes, steps, seed, results_dir, progress) -> Results:
+    """Function-approximation agents (``LinearQ``) on a gymnasium id with a Box observation space."""
+    import gymnasium as gym
+
+    from .gym_loop import train_episodes_gym
+
+    frames = []
+    bar = tqdm(total=len(agents) * episodes, desc="episodes", disable=not progress, leave=False)
+    for agent, ss in zip(agents, np.random.SeedSequence(seed).spawn(len(agents))):
+        returns, lengths = train_episodes_gym(agent, lambda: gym.make(env_id), instances, np.random.default_rng(ss),
+                                              episodes, steps, after_episode=lambda _ep: bar.update(1))
+        frames.append(tidy(agent.name, returns, lengths))
+    bar.close()
+    manifest = mf.make_manifest("run_agents_on_mdp", {"instances": instances, "episodes": episodes, "steps": steps},
+                                seed, {"id": env_id}, agents)
+    res = Results(df=pd.concat(frames, ignore_index=True), manifest=manifest)
+    if results_dir is not None:
+        res.save(results_dir)
+    return res
+
+
 def reproduce(folder_or_manifest, progress: bool = False) -> Results:
     """Rerun a saved experiment from its manifest (a results folder, a manifest.json path or the dict)."""
     from .lifelong import MDPDistribution, run_agents_lifelong
@@ -120,7 +143,8 @@ def reproduce(folder_or_manifest, progress: bool = False) -> Results:
     agents = [mf.build(d) for d in m["agents"]]
     c = m["config"]
     if m["kind"] == "run_agents_on_mdp":
-        return run_agents_on_mdp(agents, mf.build(m["env"]), c["instances"], c["episodes"], c["steps"], m["seed"],
+        env = m["env"]["id"] if "id" in m["env"] else mf.build(m["env"])
+        return run_agents_on_mdp(agents, env, c["instances"], c["episodes"], c["steps"], m["seed"],
                                  track_visits=c.get("track_visits", False), progress=progress)
     if m["kind"] == "run_agents_lifelong":
         dist = MDPDistribution([mf.build(d) for d in m["env"]["envs"]], m["env"]["weights"])
