@@ -60,7 +60,8 @@ def test_q_learning_converges_to_optimal_policy_on_4x3_grid():
     assert np.abs(res.Q["Q-learning"] - plan.Q).max() < 0.2
 
 
-@pytest.mark.parametrize("agent", [DoubleQLearning(gamma=0.95, epsilon=0.2), RMax(gamma=0.95, m=5),
+@pytest.mark.parametrize("agent", [QLearning(gamma=0.95, explore="softmax", tau=0.05),
+                                   DoubleQLearning(gamma=0.95, epsilon=0.2), RMax(gamma=0.95, m=5),
                                    DelayedQLearning(gamma=0.95, m=5, epsilon1=0.001)])
 def test_other_learners_reach_the_goal(agent):
     env = _lava_grid()

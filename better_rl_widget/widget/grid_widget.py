@@ -85,6 +85,8 @@ class GridWorldWidget(anywidget.AnyWidget):
             raise ValueError(f"every must be >= 1; got {every}")
 
         def on_episode(agent, episode: int, info: dict) -> None:
+            if episode == 0:  # a new agent starts: drop the previous one's partial window
+                self._visits_since = np.zeros(self.env.n_states)
             if info.get("visits") is not None:
                 self._visits_since += info["visits"]
             if (episode + 1) % every == 0:
