@@ -94,3 +94,16 @@ def test_figures(env):
     assert np.isnan(z[1, 1]) and z[0, 0] == pytest.approx(plan.V[0])
     assert "→" in heat.data[0].text[0][1]   # optimal move from (1, 0) is right
     assert isinstance(policy_arrows(env, res.Q["Q-learning"]), go.Figure)
+
+
+def test_reset_at_terminal_keeps_the_episode_going(tmp_path):
+    corridor = GridWorld(width=3, height=1, goals=[(2, 0)], start=(0, 0))
+    optimal = value_iteration(corridor.P, corridor.R, 0.9).policy
+    res = run_agents_on_mdp([FixedPolicyAgent(optimal)], corridor, instances=2, episodes=2, steps=10,
+                            reset_at_terminal=True, results_dir=tmp_path / "r", progress=False)
+    assert (res.df["length"] == 10).all()
+    assert (res.df["return"] == 5.0).all()          # two steps per goal, ten steps: five goals
+    plain = run_agents_on_mdp([FixedPolicyAgent(optimal)], corridor, instances=2, episodes=2, steps=10,
+                              progress=False)
+    assert (plain.df["length"] == 2).all() and (plain.df["return"] == 1.0).all()
+    assert reproduce(tmp_path / "r").df.equals(res.df)

@@ -61,7 +61,8 @@ def normalized_performance(env, policies: np.ndarray, gamma: float) -> np.ndarra
 def run_agents_lifelong(agents: Sequence[TabularAgent], distribution: MDPDistribution, samples: int = 5,
                         episodes: int = 50, steps: int = 100, instances: int = 5, seed: int = 0,
                         reset: str = "keep", eval_gamma: float = 0.95, eval_every: int = 1,
-                        sequence: Sequence[int] | None = None, progress: bool = True) -> Results:
+                        sequence: Sequence[int] | None = None, reset_at_terminal: bool = False,
+                        progress: bool = True) -> Results:
     """Draw ``samples`` tasks from ``distribution`` (one sequence per run, shared by all agents and instances, so
     the curves line up) and train each agent on them in turn, ``episodes`` episodes each.
 
@@ -70,7 +71,8 @@ def run_agents_lifelong(agents: Sequence[TabularAgent], distribution: MDPDistrib
     ``eval_every`` episodes the greedy policy is scored exactly on every task of the distribution
     (:func:`normalized_performance`); ``Results.performance`` holds those scores and feeds
     ``better_rl_widget.analysis.continual``. ``sequence``: task indices to train on in this order instead of
-    sampling (Continual World's fixed sequences); ``samples`` is then ignored.
+    sampling (Continual World's fixed sequences); ``samples`` is then ignored. ``reset_at_terminal``: as in
+    :func:`~better_rl_widget.experiments.run_agents_on_mdp`.
     """
     agents = _check(agents, instances, episodes, steps)
     if reset not in RESETS:
@@ -105,7 +107,8 @@ def run_agents_lifelong(agents: Sequence[TabularAgent], distribution: MDPDistrib
                     evals.append((g, np.stack([normalized_performance(e, pol, eval_gamma)
                                                for e in distribution.envs])))
 
-            returns, lengths = train_episodes(agent, env, rng, episodes, steps, after_episode=after)
+            returns, lengths = train_episodes(agent, env, rng, episodes, steps, after_episode=after,
+                                              reset_at_terminal=reset_at_terminal)
             frames.append(tidy(agent.name, returns, lengths, task=k, task_id=int(task_id)).assign(
                 global_episode=lambda d: d["episode"] + offset))
             for g, p in evals:  # p: (n_tasks, instances)
@@ -119,7 +122,7 @@ def run_agents_lifelong(agents: Sequence[TabularAgent], distribution: MDPDistrib
     env_desc = {"envs": [mf.describe(e) for e in distribution.envs], "weights": distribution.weights.tolist(),
                 "sequence": sequence.tolist()}
     config = {"samples": samples, "episodes": episodes, "steps": steps, "instances": instances, "reset": reset,
-              "eval_gamma": eval_gamma, "eval_every": eval_every}
+              "eval_gamma": eval_gamma, "eval_every": eval_every, "reset_at_terminal": reset_at_terminal}
     return Results(df=pd.concat(frames, ignore_index=True), manifest=mf.make_manifest(
         "run_agents_lifelong", config, seed, env_desc, agents), Q=Q, performance=pd.concat(perf_frames,
                                                                                             ignore_index=True))

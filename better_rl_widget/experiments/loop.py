@@ -28,13 +28,14 @@ def as_tabular(env) -> TabularEnv:
 def train_episodes(agent: TabularAgent, env: TabularEnv, rng: np.random.Generator, episodes: int, steps: int,
                    visits: np.ndarray | None = None,
                    after_episode: Callable[[int], None] | None = None,
-                   out: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   out: list | None = None, reset_at_terminal: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Run ``episodes`` episodes of at most ``steps`` steps for all ``agent.batch`` instances.
 
     Returns (returns, lengths), each (batch, episodes). ``visits`` (episodes, S), if given, accumulates state
     visits summed over instances. An instance whose episode ended waits for the others (it is dropped from
     ``rows``), so instances stay independent. ``out``, if given, receives the returns array up front so
-    ``after_episode`` can read the episode just finished.
+    ``after_episode`` can read the episode just finished. ``reset_at_terminal`` (simple_rl's option): an instance
+    that reaches a terminal state goes back to a start state and the episode runs on for all ``steps``.
     """
     B = agent.batch
     returns = np.zeros((B, episodes))
@@ -58,6 +59,11 @@ def train_episodes(agent: TabularAgent, env: TabularEnv, rng: np.random.Generato
             s2, r, term = env.step_batch(s, a, rng)
             agent.update(rows, s, a, r, s2, term)
             ret[rows] += r
+            if reset_at_terminal:
+                if term.any():
+                    s2[term] = env.reset_batch(int(term.sum()), rng)
+                s = s2
+                continue
             if term.any():
                 length[rows[term]] = t + 1
                 keep = ~term

@@ -62,7 +62,7 @@ def tidy(agent: str, returns: np.ndarray, lengths: np.ndarray, **extra) -> pd.Da
 def run_agents_on_mdp(agents: Sequence[TabularAgent], env, instances: int = 5, episodes: int = 100,
                       steps: int = 200, seed: int = 0, results_dir: str | Path | None = None,
                       track_visits: bool = False, progress: bool = True,
-                      on_episode: EpisodeCallback | None = None) -> Results:
+                      on_episode: EpisodeCallback | None = None, reset_at_terminal: bool = False) -> Results:
     """Train each agent from scratch on ``instances`` independent copies of ``env`` for ``episodes`` episodes of
     at most ``steps`` steps (simple_rl's ``run_agents_on_mdp``).
 
@@ -71,7 +71,8 @@ def run_agents_on_mdp(agents: Sequence[TabularAgent], env, instances: int = 5, e
     unchanged. ``results_dir``: write results.csv + manifest.json there. ``track_visits``: record per-episode
     state visits (for the visitation views). ``on_episode(agent, episode, info)`` is called after every
     episode with ``info = {"returns": (instances,), "visits": (S,) or None}`` (e.g. a ``GridWorldWidget.watch``);
-    its errors are logged and the callback is dropped, the run goes on.
+    its errors are logged and the callback is dropped, the run goes on. ``reset_at_terminal``: as simple_rl's,
+    a terminal state sends the instance back to the start and the episode continues for all ``steps``.
     """
     agents = _check(agents, instances, episodes, steps)
     if all(hasattr(a, "reset_features") for a in agents) and isinstance(env, str):
@@ -93,14 +94,15 @@ def run_agents_on_mdp(agents: Sequence[TabularAgent], env, instances: int = 5, e
 
         returns_view: list[np.ndarray] = []
         returns, lengths = train_episodes(agent, base, rng, episodes, steps, visits=v, after_episode=after,
-                                          out=returns_view)
+                                          out=returns_view, reset_at_terminal=reset_at_terminal)
         frames.append(tidy(agent.name, returns, lengths))
         Q[agent.name] = agent.Q.copy()
         if v is not None:
             visits[agent.name] = v
     bar.close()
     manifest = mf.make_manifest("run_agents_on_mdp", {"instances": instances, "episodes": episodes, "steps": steps,
-                                                      "track_visits": track_visits},
+                                                      "track_visits": track_visits,
+                                                      "reset_at_terminal": reset_at_terminal},
                                 seed, mf.describe(base), agents)
     res = Results(df=pd.concat(frames, ignore_index=True), manifest=manifest, Q=Q, visits=visits)
     if results_dir is not None:
@@ -145,11 +147,13 @@ def reproduce(folder_or_manifest, progress: bool = False) -> Results:
     if m["kind"] == "run_agents_on_mdp":
         env = m["env"]["id"] if "id" in m["env"] else mf.build(m["env"])
         return run_agents_on_mdp(agents, env, c["instances"], c["episodes"], c["steps"], m["seed"],
-                                 track_visits=c.get("track_visits", False), progress=progress)
+                                 track_visits=c.get("track_visits", False),
+                                 reset_at_terminal=c.get("reset_at_terminal", False), progress=progress)
     if m["kind"] == "run_agents_lifelong":
         dist = MDPDistribution([mf.build(d) for d in m["env"]["envs"]], m["env"]["weights"])
         return run_agents_lifelong(agents, dist, samples=c["samples"], episodes=c["episodes"], steps=c["steps"],
                                    instances=c["instances"], seed=m["seed"], reset=c["reset"],
                                    eval_gamma=c["eval_gamma"], eval_every=c["eval_every"],
-                                   sequence=m["env"]["sequence"], progress=progress)
+                                   sequence=m["env"]["sequence"],
+                                   reset_at_terminal=c.get("reset_at_terminal", False), progress=progress)
     raise ValueError(f"unknown experiment kind {m['kind']!r}")
