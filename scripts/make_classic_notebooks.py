@@ -57,7 +57,7 @@ CLASSIC = [
         "grid"),
     new_code_cell(
         "run_agents_on_mdp([QLearning(gamma=0.95, name=\"Q-learning (live)\")], env, instances=5, episodes=200,\n"
-        "                  steps=30, seed=1, on_episode=grid.watch(every=10), progress=False)\n"
+        "                  steps=30, seed=1, track_visits=True, on_episode=grid.watch(every=10), progress=False)\n"
         "grid.episode"),
 ]
 
