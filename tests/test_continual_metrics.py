@@ -55,6 +55,7 @@ def test_lifelong_run_shows_forgetting_and_reference_transfer(tmp_path):
     assert set(keep.df.columns) >= {"task", "task_id", "global_episode"}
     fig = performance_figure(keep.performance, "Q-learning")
     assert [t.name for t in fig.data if t.name] == ["task 0", "task 1"]
+    assert sum(sh.type == "line" for sh in fig.layout.shapes) == 1   # the switch after episode 59
     fig = keep.figure()
     assert any(s.type == "line" for s in fig.layout.shapes)   # the task-boundary marker
     keep.save(tmp_path / "ll")

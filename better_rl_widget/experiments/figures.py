@@ -40,12 +40,16 @@ def learning_curves(summary: pd.DataFrame, boundaries: Sequence[int] = (), ylabe
     return fig
 
 
-def performance_figure(performance: pd.DataFrame, agent: str, boundaries: Sequence[int] = (),
+def performance_figure(performance: pd.DataFrame, agent: str, boundaries: Sequence[int] | None = None,
                        task_names: Sequence[str] | None = None) -> go.Figure:
-    """Per-task normalised performance of one agent over a lifelong run (mean ± 95% CI over instances)."""
+    """Per-task normalised performance of one agent over a lifelong run (mean ± 95% CI over instances), with
+    the task switches (taken from the frame unless given) as dotted lines."""
     from .results import confidence_summary
 
     p = performance[performance["agent"] == agent]
+    if boundaries is None:
+        first = p.groupby("task")["global_episode"].min().sort_index()
+        boundaries = [int(e) for e in first.iloc[1:]]
     s = confidence_summary(p, "performance", ["eval_task_id", "global_episode"])
     s["agent"] = [task_names[t] if task_names else f"task {t}" for t in s["eval_task_id"]]
     return learning_curves(s, boundaries, ylabel="normalised performance", title=f"{agent}: performance per task")
