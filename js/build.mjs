@@ -1,5 +1,6 @@
 // Build the front end: bundle js/src/widget.ts (+ regl-scatterplot, regl, ...)
-// into better_rl_widget/static/widget.js and js/src/widget.css into
+// into better_rl_widget/static/widget.js, js/src/{grid,continual}_widget.ts into
+// better_rl_widget/static/{grid,continual}_widget.js and js/src/widget.css into
 // better_rl_widget/static/widget.css, then write build-info.json.
 //
 // build-info.json = {"sources_sha256": H} lets the Python tests detect a stale
@@ -75,6 +76,15 @@ await esbuild.build({
   format: "esm",
   define: { "process.env.NODE_ENV": '"production"' },
 });
+// The classic-MDP panels (GridWorldWidget, ContinualWidget) are small separate anywidget entries.
+for (const name of ["grid_widget", "continual_widget"]) {
+  await esbuild.build({
+    ...common,
+    entryPoints: [`js/src/${name}.ts`],
+    outfile: `better_rl_widget/static/${name}.js`,
+    format: "esm",
+  });
+}
 await esbuild.build({
   ...common,
   entryPoints: ["js/src/widget.css"],
@@ -83,4 +93,4 @@ await esbuild.build({
 
 const info = { sources_sha256: sourcesSha256() };
 writeFileSync(join(OUT_DIR, "build-info.json"), `${JSON.stringify(info, null, 2)}\n`);
-console.log(`built better_rl_widget/static/{widget.js,widget.css,build-info.json} (sources_sha256 ${info.sources_sha256.slice(0, 12)}…)`);
+console.log(`built better_rl_widget/static/{widget.js,grid_widget.js,continual_widget.js,widget.css,build-info.json} (sources_sha256 ${info.sources_sha256.slice(0, 12)}…)`);

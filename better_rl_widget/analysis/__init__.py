@@ -1,0 +1,7 @@
+"""Analyses over runs: continual-RL metrics (Continual World) and plasticity probes (dormant units, effective rank)."""
+
+from .continual import ContinualMetrics, continual_metrics, performance_matrix
+from .plasticity import PlasticityTracker, dormant_fraction, dormant_scores, effective_rank, layer_activations
+
+__all__ = ["ContinualMetrics", "PlasticityTracker", "continual_metrics", "dormant_fraction", "dormant_scores",
+           "effective_rank", "layer_activations", "performance_matrix"]

@@ -1,0 +1,11 @@
+"""Experiment runners in the spirit of simple_rl: seeded, batched over instances, tidy results, plotly figures."""
+
+from .figures import learning_curves, performance_figure, plasticity_figure
+from .grid_figures import policy_arrows, value_heatmap, visitation_figure
+from .lifelong import MDPDistribution, normalized_performance, run_agents_lifelong
+from .results import Results, confidence_summary
+from .runner import reproduce, run_agents_on_mdp
+
+__all__ = ["MDPDistribution", "Results", "confidence_summary", "learning_curves", "normalized_performance",
+           "performance_figure", "plasticity_figure", "policy_arrows", "reproduce", "run_agents_lifelong",
+           "run_agents_on_mdp", "value_heatmap", "visitation_figure"]
