@@ -1,0 +1,1 @@
+"""Analyses of what an agent learned: saliency, TD-errors, returns, skills, continual-RL metrics."""
