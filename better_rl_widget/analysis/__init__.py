@@ -1,4 +1,4 @@
-"""Analyses over runs: continual-RL metrics (Continual World) and plasticity probes (dormant units, effective rank)."""
+"""Analyses of what an agent learned: saliency (saliency.py), continual-RL and plasticity metrics.
 
 from .continual import ContinualMetrics, continual_metrics, performance_matrix
 from .plasticity import PlasticityTracker, dormant_fraction, dormant_scores, effective_rank, layer_activations

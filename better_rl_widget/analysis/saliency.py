@@ -1,0 +1,200 @@
+"""Saliency maps for image observations.
+
+Two families:
+
+- gradient methods through Captum (``Saliency``, ``IntegratedGradients``) on a Q-network or policy network;
+- perturbation saliency as in Greydanus, Koul, Dodge and Fern 2018, "Visualizing and Understanding Atari
+  Agents": for each centre (i, j) on a grid of stride ``d``, a mask M (a point-sized disk blurred with a Gaussian
+  of σ = ``r``, scaled to a peak of 1) blends the frame with a blurred copy of itself,
+  I' = I·(1−M) + G(I, σ=3)·M, and the score is S(i, j) = ½‖f(I) − f(I')‖². The *actor* map uses f = the action
+  outputs (logits or Q-values); the *critic* map f = V (or max Q). Frame stacks are perturbed on every frame.
+
+The perturbation method here is batched: the masks for a frame size are built once and cached, the frame is blurred
+once, and all perturbed frames go through the network in a few batched forward passes (on the network's device,
+so on the GPU when it lives there). ``perturbation_saliency_reference`` is the per-mask loop of the paper's code,
+kept as the correctness reference and the benchmark's anchor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter, zoom
+
+Layout = Literal["CHW", "HWC", "HW", "auto"]
+BLUR_SIGMA = 3.0
+
+
+class SaliencyError(ValueError):
+    """An observation these methods cannot explain (not an image, too small, ...)."""
+
+
+# -- frames ------------------------------------------------------------------------------------------------
+def to_chw(obs: np.ndarray, layout: Layout = "auto") -> tuple[np.ndarray, str]:
+    """float64 (C, H, W) frames from uint8 or float input in CHW, HWC or HW layout; and the layout used.
+
+    ``auto`` takes a small leading axis (≤ 16, as frame stacks have) as channels, else a small trailing one.
+    """
+    a = np.asarray(obs)
+    if a.ndim == 2:
+        layout = "HW"
+    elif a.ndim != 3:
+        raise SaliencyError(f"saliency needs image observations (H, W) or (C, H, W) / (H, W, C); got shape {a.shape}")
+    if layout == "auto":
+        if a.ndim == 2:
+            layout = "HW"
+        elif a.shape[0] <= 16 and a.shape[0] < min(a.shape[1], a.shape[2]):
+            layout = "CHW"
+        elif a.shape[2] <= 16 and a.shape[2] < min(a.shape[0], a.shape[1]):
+            layout = "HWC"
+        else:
+            raise SaliencyError(f"cannot tell channels from height/width in shape {a.shape}; pass layout=")
+    if layout == "HW":
+        chw = a[None]
+    elif layout == "HWC":
+        chw = np.moveaxis(a, -1, 0)
+    elif layout == "CHW":
+        chw = a
+    else:
+        raise SaliencyError(f"unknown layout {layout!r}")
+    if chw.dtype.kind not in "biuf":
+        raise SaliencyError(f"image dtype {chw.dtype} is not numeric")
+    return chw.astype(np.float64), layout
+
+
+def from_chw(chw: np.ndarray, layout: str) -> np.ndarray:
+    """Back to the caller's layout (the inverse of :func:`to_chw`)."""
+    if layout == "HW":
+        return chw[0]
+    if layout == "HWC":
+        return np.moveaxis(chw, 0, -1)
+    return chw
+
+
+# -- perturbation saliency ---------------------------------------------------------------------------------
+def _mask(h: int, w: int, ci: int, cj: int, r: float) -> np.ndarray:
+    """The paper's mask: a point-sized disk at (ci, cj) blurred with σ = r, peak scaled to 1."""
+    y, x = np.ogrid[-ci:h - ci, -cj:w - cj]
+    m = np.zeros((h, w))
+    m[x * x + y * y <= 1] = 1.0
+    m = gaussian_filter(m, sigma=r)
+    return m / m.max()
+
+
+def grid_centres(h: int, w: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.arange(0, h, d), np.arange(0, w, d)
+
+
+@lru_cache(maxsize=8)
+def _masks(h: int, w: int, r: float, d: int) -> np.ndarray:
+    """All masks of a frame size, (K, H, W), built once: the same arrays the per-mask loop computes."""
+    ii, jj = grid_centres(h, w, d)
+    out = np.stack([_mask(h, w, int(i), int(j), r) for i in ii for j in jj])
+    out.setflags(write=False)
+    return out
+
+
+def _check(chw: np.ndarray, r: float, d: int) -> None:
+    _, h, w = chw.shape
+    if d < 1 or r <= 0:
+        raise SaliencyError(f"need stride d >= 1 and radius r > 0, got d={d}, r={r}")
+    if min(h, w) < 3:
+        raise SaliencyError(f"frame {h}x{w} is too small for perturbation saliency")
+
+
+def _upsample(grid: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The score grid stretched back to the frame (bilinear), as the paper shows it."""
+    return zoom(grid, (h / grid.shape[0], w / grid.shape[1]), order=1)[:h, :w]
+
+
+def perturbation_saliency(f: Callable[[torch.Tensor], torch.Tensor], obs: np.ndarray, *, r: float = 5.0,
+                          d: int = 5, layout: Layout = "auto", batch_size: int = 512,
+                          device: torch.device | str | None = None) -> np.ndarray:
+    """Greydanus et al. 2018 saliency of ``f`` (frames (N, C, H, W) float32 → outputs (N, k)) at ``obs``.
+
+    Returns the score map upsampled to (H, W). All masks of the frame go through ``f`` in batches of ``batch_size``
+    (one batch for an 84x84 frame at the default stride: fewer, larger forwards are what make it fast).
+    """
+    chw, _ = to_chw(obs, layout)
+    _check(chw, r, d)
+    c, h, w = chw.shape
+    masks = _masks(h, w, float(r), int(d))  # (K, H, W)
+    blurred = np.stack([gaussian_filter(ch, sigma=BLUR_SIGMA) for ch in chw])  # G(I), once per frame
+    dev = torch.device(device) if device is not None else _device_of(f)
+    I = torch.as_tensor(chw, dtype=torch.float32, device=dev)
+    G = torch.as_tensor(blurred, dtype=torch.float32, device=dev)
+    M = torch.tensor(masks, dtype=torch.float32, device=dev)  # a copy: the cached masks are read-only
+    scores = torch.empty(len(masks), dtype=torch.float64, device=dev)
+    with torch.no_grad():
+        base = f(I[None]).reshape(1, -1)
+        for s in range(0, len(M), batch_size):
+            m = M[s:s + batch_size, None]  # (B, 1, H, W): the same mask on every frame of the stack
+            perturbed = torch.addcmul(I[None], m, (G - I)[None])  # I·(1−M) + G·M
+            out = f(perturbed).reshape(len(m), -1)
+            scores[s:s + len(m)] = 0.5 * ((out - base) ** 2).sum(dim=1).double()
+    ii, jj = grid_centres(h, w, d)
+    return _upsample(scores.cpu().numpy().reshape(len(ii), len(jj)), h, w)
+
+
+def perturbation_saliency_reference(f: Callable[[torch.Tensor], torch.Tensor], obs: np.ndarray, *,
+                                    r: float = 5.0, d: int = 5, layout: Layout = "auto") -> np.ndarray:
+    """The paper's per-mask loop: blur the mask and the frame with scipy for every centre, one forward each."""
+    chw, _ = to_chw(obs, layout)
+    _check(chw, r, d)
+    c, h, w = chw.shape
+    dev = _device_of(f)
+    with torch.no_grad():
+        base = f(torch.as_tensor(chw, dtype=torch.float32, device=dev)[None]).reshape(-1)
+        ii, jj = grid_centres(h, w, d)
+        grid = np.zeros((len(ii), len(jj)))
+        for a, i in enumerate(ii):
+            for b, j in enumerate(jj):
+                m = _mask(h, w, int(i), int(j), r)
+                perturbed = chw * (1 - m) + np.stack([gaussian_filter(ch, sigma=BLUR_SIGMA) for ch in chw]) * m
+                out = f(torch.as_tensor(perturbed, dtype=torch.float32, device=dev)[None]).reshape(-1)
+                grid[a, b] = 0.5 * float(((out - base) ** 2).sum())
+    return _upsample(grid, h, w)
+
+
+def actor_critic_maps(q_network: torch.nn.Module, obs: np.ndarray, *, value: Callable | None = None, r: float = 5.0,
+                      d: int = 5, layout: Layout = "auto") -> dict[str, np.ndarray]:
+    """The paper's two maps: actor (f = the network's action outputs) and critic (f = V, default max Q)."""
+    critic = value or (lambda x: q_network(x).max(dim=1, keepdim=True).values)
+    return {"actor": perturbation_saliency(q_network, obs, r=r, d=d, layout=layout),
+            "critic": perturbation_saliency(critic, obs, r=r, d=d, layout=layout)}
+
+
+# -- gradient saliency (Captum) -----------------------------------------------------------------------------
+def gradient_saliency(model: torch.nn.Module, obs: np.ndarray, *, target: int | None = None,
+                      method: Literal["saliency", "integrated_gradients"] = "saliency", layout: Layout = "auto",
+                      n_steps: int = 32) -> np.ndarray:
+    """|∂ output[target] / ∂ input| (Captum ``Saliency``) or Integrated Gradients from a black baseline, for the
+    ``target`` action (default: the greedy one), summed over channels → (H, W)."""
+    from captum.attr import IntegratedGradients, Saliency
+
+    chw, _ = to_chw(obs, layout)
+    dev = _device_of(model)
+    x = torch.as_tensor(chw, dtype=torch.float32, device=dev)[None].requires_grad_(True)
+    if target is None:
+        with torch.no_grad():
+            target = int(model(x).reshape(1, -1).argmax(dim=1).item())
+    if method == "saliency":
+        attr = Saliency(model).attribute(x, target=target, abs=True)
+    elif method == "integrated_gradients":
+        attr = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=target,
+                                                    n_steps=n_steps).abs()
+    else:
+        raise ValueError(f"method must be 'saliency' or 'integrated_gradients', got {method!r}")
+    return attr[0].sum(dim=0).detach().cpu().numpy().astype(np.float64)
+
+
+def _device_of(f: Callable) -> torch.device:
+    params = getattr(f, "parameters", None)
+    if callable(params):
+        for p in params():
+            return p.device
+    return torch.device("cpu")

@@ -1,0 +1,95 @@
+"""Saliency on image observations: known answers, batched == per-mask reference, bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from better_rl_widget.analysis.saliency import (
+    SaliencyError,
+    actor_critic_maps,
+    gradient_saliency,
+    perturbation_saliency,
+    perturbation_saliency_reference,
+    to_chw,
+)
+
+H = W = 42
+PATCH = (slice(24, 32), slice(8, 16))  # the only pixels the network looks at
+
+
+class PatchNet(torch.nn.Module):
+    """Q-values that depend only on PATCH of every frame: a linear read-out of that region."""
+
+    def __init__(self, channels=4, n_actions=3):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        w = torch.zeros(n_actions, channels, H, W)
+        w[:, :, PATCH[0], PATCH[1]] = torch.randn(n_actions, channels, 8, 8, generator=g)
+        self.w = torch.nn.Parameter(w)
+
+    def forward(self, x):
+        return torch.einsum("nchw,achw->na", x, self.w)
+
+
+def frame(seed=0, dtype=np.uint8):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 255, (4, H, W)).astype(dtype)
+
+
+def mass_near_patch(sal: np.ndarray, margin: int) -> float:
+    inside = np.zeros_like(sal, bool)
+    inside[max(0, PATCH[0].start - margin):PATCH[0].stop + margin, max(0, PATCH[1].start - margin):PATCH[1].stop + margin] = True
+    return float(sal[inside].sum() / sal.sum())
+
+
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients"])
+def test_gradient_maps_sit_on_the_patch(method):
+    sal = gradient_saliency(PatchNet(), frame(), method=method)
+    assert sal.shape == (H, W)
+    assert mass_near_patch(sal, 0) > 0.999  # gradients are exactly zero elsewhere
+
+
+def test_perturbation_maps_sit_on_the_patch():
+    maps = actor_critic_maps(PatchNet(), frame(), r=3, d=3)
+    for sal in maps.values():
+        assert sal.shape == (H, W)
+        # the blur (σ=3) and the mask (σ=r) spread influence a few pixels beyond the patch, not further
+        assert mass_near_patch(sal, 8) > 0.9
+
+
+def test_batched_equals_the_per_mask_loop():
+    net = PatchNet()
+    obs = frame(1)
+    fast = perturbation_saliency(net, obs, r=5, d=5, batch_size=7)  # several batches, a ragged last one
+    ref = perturbation_saliency_reference(net, obs, r=5, d=5)
+    np.testing.assert_allclose(fast, ref, rtol=1e-4, atol=1e-6 * ref.max())
+    assert np.corrcoef(fast.ravel(), ref.ravel())[0, 1] > 0.9999
+
+
+def test_layouts_and_dtypes_give_the_same_map():
+    net = PatchNet()
+    chw = frame(2)
+    a = perturbation_saliency(net, chw, d=6)
+    b = perturbation_saliency(net, np.moveaxis(chw, 0, -1), d=6, layout="HWC")
+    c = perturbation_saliency(net, np.moveaxis(chw, 0, -1), d=6)  # auto-detected channel-last
+    d = perturbation_saliency(net, chw.astype(np.float32), d=6)
+    for other in (b, c, d):
+        np.testing.assert_allclose(a, other, rtol=1e-5)
+
+
+def test_bad_input_is_refused_clearly():
+    with pytest.raises(SaliencyError, match="image observations"):
+        to_chw(np.zeros(4))
+    with pytest.raises(SaliencyError, match="too small"):
+        perturbation_saliency(lambda x: x.flatten(1), np.zeros((2, 2)))
+    with pytest.raises(SaliencyError, match="cannot tell channels"):
+        to_chw(np.zeros((30, 30, 30)))
+    with pytest.raises(ValueError, match="method"):
+        gradient_saliency(PatchNet(), frame(), method="lime")
+
+
+def test_frames_smaller_than_the_mask_radius_still_work():
+    tiny = np.random.default_rng(0).random((1, 5, 5))
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(25, 2))
+    sal = perturbation_saliency(net, tiny, r=5, d=1)
+    assert sal.shape == (5, 5) and np.isfinite(sal).all()
