@@ -1,4 +1,4 @@
-"""Analyses of what an agent learned: saliency (saliency.py), continual-RL and plasticity metrics.
+"""Analyses of what an agent learned: saliency (saliency.py), continual-RL and plasticity metrics."""
 
 from .continual import ContinualMetrics, continual_metrics, performance_matrix
 from .plasticity import PlasticityTracker, dormant_fraction, dormant_scores, effective_rank, layer_activations
