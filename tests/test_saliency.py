@@ -93,3 +93,70 @@ def test_frames_smaller_than_the_mask_radius_still_work():
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(25, 2))
     sal = perturbation_saliency(net, tiny, r=5, d=1)
     assert sal.shape == (5, 5) and np.isfinite(sal).all()
+
+
+# -- through the widget: a click asks, the answer arrives in the `saliency` trait ----------------------------------
+def _wait_for(widget, slot, timeout=30.0):
+    import time
+
+    from better_rl_widget.widget.codec import decode
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if widget.saliency:
+            meta, arrays = decode(widget.saliency)
+            if meta.get("slot") == slot:
+                return meta, arrays
+        time.sleep(0.05)
+    raise AssertionError("no saliency answer")
+
+
+def test_widget_answers_saliency_requests_for_image_slots():
+    from better_rl_widget import BufferWidget, ReplayBuffer, TrainingHook
+
+    from .conftest import from_browser
+
+    widget = BufferWidget()
+    buf = ReplayBuffer(10)
+    for s in range(3):
+        f = frame(s)
+        buf.add(f, 0, 0.0, f, False)
+    with TrainingHook(widget, buf, projection="pca") as hook:
+        hook.flush()
+    widget.enable_saliency(PatchNet(), r=3, d=3)
+    from_browser(widget, {"method": "custom", "content": {"type": "saliency", "slot": 1, "method": "perturbation"}})
+    meta, arrays = _wait_for(widget, 1)
+    assert meta["message"] == "" and meta["layout"] == "CHW" and set(arrays) == {"actor", "critic"}
+    assert arrays["actor"].shape == (H, W) and arrays["actor"].max() == pytest.approx(1.0)
+    assert mass_near_patch(arrays["actor"].astype(np.float64), 8) > 0.9
+    widget._saliency.request(2, "saliency")
+    meta, arrays = _wait_for(widget, 2)
+    assert set(arrays) == {"map"} and mass_near_patch(arrays["map"].astype(np.float64), 0) > 0.999
+    widget._saliency.request(7, "perturbation")  # never written
+    meta, arrays = _wait_for(widget, 7)
+    assert "no observation" in meta["message"] and arrays == {}
+
+
+def test_vector_observations_get_a_clear_message():
+    from better_rl_widget import BufferWidget, ReplayBuffer, TrainingHook
+
+    widget = BufferWidget()
+    buf = ReplayBuffer(5)
+    buf.add(np.zeros(4, np.float32), 0, 0.0, np.zeros(4, np.float32), False)
+    with TrainingHook(widget, buf, projection="pca") as hook:
+        hook.flush()
+    widget.enable_saliency(torch.nn.Linear(4, 2)).request(0)
+    meta, arrays = _wait_for(widget, 0)
+    assert "need image observations" in meta["message"] and arrays == {}
+
+
+def test_without_enable_saliency_the_view_is_told_how_to_turn_it_on():
+    from better_rl_widget import BufferWidget
+    from better_rl_widget.widget.codec import decode
+
+    from .conftest import from_browser
+
+    widget = BufferWidget()
+    from_browser(widget, {"method": "custom", "content": {"type": "saliency", "slot": 3, "method": "perturbation"}})
+    meta, arrays = decode(widget.saliency)
+    assert meta["slot"] == 3 and "enable_saliency" in meta["message"] and arrays == {}

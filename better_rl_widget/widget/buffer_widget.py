@@ -49,6 +49,7 @@ class BufferWidget(anywidget.AnyWidget):
     clicked = traitlets.Int(-1).tag(sync=True)
     selection_bytes = traitlets.Bytes(b"").tag(sync=True, **_binary)
     errors = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    saliency = traitlets.Bytes(b"").tag(sync=True, **_binary)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -78,6 +79,14 @@ class BufferWidget(anywidget.AnyWidget):
     def on_click(self, callback: Callable[[int], None]) -> None:
         """Call ``callback(slot)`` whenever a point is clicked."""
         self._click_callbacks.append(callback)
+
+    def enable_saliency(self, q_network: Any, *, r: float = 5.0, d: int = 5) -> Any:
+        """Let the inspector show saliency maps for image observations, computed from ``q_network`` (a torch module
+        mapping (N, C, H, W) frames to one output per action) in a background thread."""
+        from .saliency_service import SaliencyService
+
+        self._saliency = SaliencyService(self, q_network, r=r, d=d)
+        return self._saliency
 
     @property
     def n_points(self) -> int:
@@ -130,6 +139,9 @@ class BufferWidget(anywidget.AnyWidget):
         if isinstance(content, dict) and content.get("type") == "request_keyframe":
             self.keyframe_requests += 1
             self.publish_keyframe()
+        elif isinstance(content, dict) and content.get("type") == "saliency" and getattr(self, "_saliency", None) is None:
+            self.saliency = encode({"slot": int(content.get("slot", -1)), "method": content.get("method"),
+                                    "message": "saliency is off: call widget.enable_saliency(q_network)"}, {})
 
     def _on_clicked(self, change: dict) -> None:
         slot = int(change["new"])

@@ -18,6 +18,7 @@ import { Gauge, type GaugeTrait } from "./panels/gauge";
 import { EmptyHint } from "./panels/hint";
 import { Tooltip } from "./panels/tooltip";
 import { Inspector } from "./panels/inspector";
+import { SaliencyPanel } from "./panels/saliency";
 import { StatusLine, type StatusTrait } from "./panels/status";
 import { Toolbar } from "./panels/toolbar";
 import { Scatter } from "./scatter";
@@ -28,6 +29,7 @@ type Bytes = DataView | ArrayBuffer | ArrayBufferView | null | undefined;
 export interface WidgetTraits {
   keyframe: Bytes;
   inspection: Bytes;
+  saliency: Bytes;
   status: StatusTrait;
   gauge: GaugeTrait;
   color_by: string;
@@ -86,7 +88,8 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   const inspector = new Inspector();
   const footer = h("div", "brw-footer");
   footer.append(gauge.el, status.el);
-  root.append(toolbar.el, plotBox, footer, inspector.el);
+  const saliency = new SaliencyPanel((slot, method) => m.send({ type: "saliency", slot, method }));
+  root.append(toolbar.el, plotBox, footer, inspector.el, saliency.el);
   el.append(root);
 
   const setData = (key: string, value: number): void => {
@@ -281,6 +284,17 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
       status.setLocalError(`bad inspection: ${errorText(err)}`);
     }
     setData("inspected", inspector.slot);
+    saliency.setTarget(inspector.slot, inspector.imageCanvases());
+  }
+
+  function onSaliency(): void {
+    const blob = m.get("saliency");
+    try {
+      saliency.update(isBytes(blob) ? blob : null);
+    } catch (err) {
+      status.setLocalError(`bad saliency: ${errorText(err)}`);
+    }
+    setData("saliency", Number(saliency.el.dataset.slot ?? -1));
   }
 
   function onStatus(): void {
@@ -305,6 +319,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     ["change:keyframe", loadKeyframe],
     ["msg:custom", onCustom],
     ["change:inspection", onInspection],
+    ["change:saliency", onSaliency],
     ["change:status", onStatus],
     ["change:gauge", onGauge],
     ["change:color_by", onColorBy],
@@ -339,6 +354,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     plotBox.removeEventListener("mousedown", keepPress);
     plotBox.removeEventListener("pointerdown", keepPress);
     toolbar.destroy();
+    saliency.destroy();
     scatter.destroy();
     delete (root as HTMLElement & { __brw?: BrwTestHook }).__brw;
     root.remove();

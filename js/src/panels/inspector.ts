@@ -230,6 +230,11 @@ export class Inspector {
     this.refresh(state);
   }
 
+  /** The canvases of the inspected observation's images (empty for vectors). */
+  imageCanvases(): HTMLCanvasElement[] {
+    return Array.from(this.body.querySelectorAll<HTMLCanvasElement>("canvas.brw-obs-img"));
+  }
+
   /** Re-check whether the inspected transition was evicted since. */
   refresh(state: PointState): void {
     const m = this.meta;
