@@ -147,3 +147,52 @@ def test_a_view_opened_after_the_data_was_sent_shows_it(jupyter_server, page):
         assert int(page.locator(".brw-root").first.get_attribute("data-points")) == 321
     finally:
         shutdown_sessions(jupyter_server)
+
+
+def test_clicking_an_image_state_overlays_saliency_maps(jupyter_server, page):
+    """Image observations: a click asks Python for perturbation maps, which come back while the kernel is free and
+    are drawn over every frame of the stack."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    code = ("import numpy as np, torch\n"
+            "from better_rl_widget import BufferWidget, TrainingHook, ReplayBuffer\n"
+            "class PatchNet(torch.nn.Module):  # looks only at rows 24-31, columns 8-15\n"
+            "    def __init__(self):\n"
+            "        super().__init__(); w = torch.zeros(3, 4, 42, 42)\n"
+            "        w[:, :, 24:32, 8:16] = torch.randn(3, 4, 8, 8, generator=torch.Generator().manual_seed(0))\n"
+            "        self.w = torch.nn.Parameter(w)\n"
+            "    def forward(self, x): return torch.einsum('nchw,achw->na', x, self.w)\n"
+            "rng = np.random.default_rng(0)\n"
+            "buf = ReplayBuffer(200)\n"
+            "for i in range(120):\n"
+            "    f = rng.integers(0, 60, (4, 42, 42)).astype(np.uint8); buf.add(f, i % 3, 0.0, f, False)\n"
+            "widget = BufferWidget()\n"
+            "with TrainingHook(widget, buf, projection='pca') as hook:\n"
+            "    hook.flush()\n"
+            "widget.enable_saliency(PatchNet(), r=3, d=3)\n"
+            "widget")
+    nb = new_notebook(cells=[new_code_cell(code)],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, jupyter_server.root / "saliency_view.ipynb")
+    try:
+        open_and_run(page, jupyter_server.url("lab/workspaces/saliency/tree/saliency_view.ipynb"))
+        page.wait_for_function(POINTS_DRAWN, arg=120, timeout=60_000)
+        root = page.locator(".brw-root").first
+        box = root.locator("canvas").first.bounding_box()
+        target = root.evaluate("r => { for (const s of r.__brw.slots()) { const p = r.__brw.screenPositionOfSlot(s);"
+                               " if (p && p[0] > 20 && p[1] > 20) return [s, p[0], p[1]]; } return null; }")
+        page.mouse.click(box["x"] + target[1], box["y"] + target[2])
+        page.wait_for_function("() => { const r = document.querySelector('.brw-root'); return +r.dataset.saliency >= 0"
+                               " && r.dataset.saliency === r.dataset.inspected; }", timeout=60_000)
+        assert page.locator(".brw-saliency-overlay").count() == 4  # one per frame of the 4-frame stack
+        # the overlay's red (actor) mass sits on the patch the network reads
+        frac = page.evaluate("""() => {
+            const c = document.querySelector('.brw-saliency-overlay'); const d = c.getContext('2d').getImageData(0, 0, 42, 42).data;
+            let inside = 0, all = 0;
+            for (let y = 0; y < 42; y++) for (let x = 0; x < 42; x++) { const a = d[4 * (y * 42 + x)];
+              all += a; if (y >= 16 && y < 40 && x >= 0 && x < 24) inside += a; }
+            return inside / all; }""")
+        assert frac > 0.9
+    finally:
+        shutdown_sessions(jupyter_server)
