@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..analysis.returns import returns_to_go
 from ..embed.base import Projection
 from ..embed.features import flatten_features
 from ..widget.buffer_widget import BufferWidget
+from .estimator import TDEstimator
 from .mirror import BufferMirror
+from .summary import build_summary
 
 
 @dataclass
@@ -28,6 +31,8 @@ class CaptureBatch:
     hook_step: int
     total_inserted: int
     evictions: int
+    # Field-only updates of old slots (e.g. re-prioritised ones): name -> (slots, values).
+    updates: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass
@@ -42,7 +47,9 @@ class WorkerStats:
 
 class LiveWorker:
     def __init__(self, widget: BufferWidget, capacity: int, projection: Projection, *, max_fps: float = 4.0,
-                 keyframe_interval_s: float = 10.0, step_budget_s: float = 0.1) -> None:
+                 keyframe_interval_s: float = 10.0, step_budget_s: float = 0.1,
+                 estimator: TDEstimator | None = None, embed: str = "auto", td_budget_s: float = 0.05,
+                 returns_every_s: float = 2.0, gamma: float | None = None) -> None:
         if max_fps <= 0:
             raise ValueError(f"max_fps must be positive, got {max_fps}")
         self.widget = widget
@@ -62,6 +69,16 @@ class LiveWorker:
         self._last_keyframe = time.monotonic()
         self._rate: tuple[float, int] | None = None  # (time, total_inserted) for inserts/s
         self.hook_step = 0
+        self.estimator = estimator
+        self.embed = embed
+        self.td_budget_s = float(td_budget_s)
+        self.td_needs_next = True
+        self._td_cursor = 0
+        self._embedding: str | None = None  # "features" or "obs", fixed by the first rows
+        self._reported_disabled = False
+        self.returns_every_s = returns_every_s
+        self.gamma = estimator.gamma if estimator is not None else (0.99 if gamma is None else gamma)
+        self._last_returns = 0.0
         self.frame_state = widget.attach(capacity, self.mirror.inspect)
         self._thread = threading.Thread(target=self._run, name="better_rl_widget-worker", daemon=True)
         self._thread.start()
@@ -77,6 +94,9 @@ class LiveWorker:
                 dead = self._pending.pop(0)
                 self._pending_rows -= len(dead.slots)
                 self.stats.frames_dropped += 1
+                if dead.updates:  # field updates of old slots are not covered by newer rows: carry them over
+                    nxt = self._pending[0]
+                    nxt.updates = _merge_updates([dead.updates, nxt.updates])
             self._cond.notify()
 
     # -- worker thread --------------------------------------------------------------------------------------
@@ -110,32 +130,26 @@ class LiveWorker:
         if not batches:
             return
         self.stats.frames_dropped += len(batches) - 1
-        slots = np.concatenate([b.slots for b in batches])
-        # Newest row per slot wins: unique over the reversed order keeps each slot's last occurrence.
-        _, last = np.unique(slots[::-1], return_index=True)
-        keep = np.sort(len(slots) - 1 - last)
+        updates = _merge_updates([b.updates for b in batches])
+        batches_rows = [b for b in batches if len(b.slots)]
+        slots = np.concatenate([b.slots for b in batches_rows]) if batches_rows else np.zeros(0, np.int64)
+        keep = _last_occurrence(slots)
         slots = slots[keep]
-        keys = set.intersection(*(set(b.rows) for b in batches))
-        rows = {k: np.concatenate([b.rows[k] for b in batches])[keep] for k in keys}
-
-        applied = self.mirror.apply(slots, rows)
-        if applied.error:
-            self.stats.rejected += len(applied.rejected)
-            self.widget.report_error(applied.error)
-        gone = np.concatenate([applied.non_finite, applied.rejected])
-        self.stats.nan_skipped += len(applied.non_finite)
+        keys = set.intersection(*(set(b.rows) for b in batches_rows)) if batches_rows else set()
+        rows = {k: np.concatenate([b.rows[k] for b in batches_rows])[keep] for k in keys}
         fs = self.frame_state
-        if len(gone):
-            self.projection.remove(gone)
-            fs.remove(gone)
-        if len(applied.valid):
-            mask = np.isin(slots, applied.valid)
-            self.projection.add(applied.valid, flatten_features(rows["obs"][mask]))
-            fs.upsert(applied.valid, {k: v[mask] for k, v in rows.items() if k != "obs"})
+        if len(slots):
+            self._apply_rows(slots, rows)
+        for name, (us, uv) in updates.items():
+            us, uv = self.mirror.update_field(name, us, uv)
+            fs.upsert(us, {name: uv})
+        self._estimate(slots)
+        self._returns()
         frame = self.projection.step(self.step_budget_s)
         fs.set_extent(frame.extent)
         fs.set_coords(frame.slots, frame.coords)
         sent = self.widget.publish_delta()
+        self.widget.publish_summary(build_summary(fs))
         now = time.monotonic()
         if sent:
             self.stats.frames_shown += 1
@@ -147,6 +161,105 @@ class LiveWorker:
         self.stats.lags.append(lag)
         del self.stats.lags[:-1000]
         self._publish_stats(batches[-1], frame.info)
+
+    def _apply_rows(self, slots: np.ndarray, rows: dict[str, np.ndarray]) -> None:
+        fs = self.frame_state
+        applied = self.mirror.apply(slots, rows)
+        if applied.error:
+            self.stats.rejected += len(applied.rejected)
+            self.widget.report_error(applied.error)
+        gone = np.concatenate([applied.non_finite, applied.rejected])
+        self.stats.nan_skipped += len(applied.non_finite)
+        if len(gone):
+            self.projection.remove(gone)
+            fs.remove(gone)
+        if len(applied.valid):
+            mask = np.isin(slots, applied.valid)
+            self.projection.add(applied.valid, self._embedding_rows(rows["obs"][mask]))
+            fs.upsert(applied.valid, {k: v[mask] for k, v in rows.items() if k not in ("obs", "next_obs")})
+
+    # -- what the projection embeds -----------------------------------------------------------------------
+    def _embedding_rows(self, obs: np.ndarray) -> np.ndarray:
+        if self._embedding is None:
+            use = self.embed != "obs" and self.estimator is not None
+            self._embedding = "features" if use else "obs"
+        if self._embedding == "features":
+            assert self.estimator is not None
+            feats = self.estimator.features(obs)
+            if feats is not None:
+                return feats
+            self._switch_to_obs()
+        return flatten_features(obs)
+
+    def _switch_to_obs(self) -> None:
+        """Features became unavailable: re-embed everything from observations (dimensions differ)."""
+        self._embedding = "obs"
+        present = np.flatnonzero(self.mirror.present)
+        self.projection.remove(present)
+        if len(present):
+            obs = self.mirror.rows(present, ("obs",))["obs"]
+            self.projection.add(present, flatten_features(obs))
+        self.widget.add_note("the map embeds observations: the q_network's features are unavailable")
+
+    # -- TD-errors, Q, V and returns ---------------------------------------------------------------------
+    def _estimate(self, new_slots: np.ndarray) -> None:
+        est = self.estimator
+        if est is None:
+            return
+        if est.disabled:
+            self._note_disabled()
+            return
+        t0 = time.perf_counter()
+        present = np.flatnonzero(self.mirror.present)
+        if len(present) == 0:
+            return
+        # New rows first, then a sweep over the rest from a cursor, until the time budget is spent.
+        todo = [new_slots[self.mirror.present[new_slots]]] if len(new_slots) else []
+        n_sweep = 0
+        while time.perf_counter() - t0 < self.td_budget_s and n_sweep < len(present):
+            if todo:
+                chunk = todo.pop(0)
+            else:
+                start = self._td_cursor % len(present)
+                chunk = present[start:start + 1024]
+                self._td_cursor = start + len(chunk)
+                n_sweep += len(chunk)
+            if len(chunk) == 0:
+                continue
+            names = ("obs", "action", "reward", "terminated") + (("next_obs",) if self.td_needs_next else ())
+            rows = self.mirror.rows(chunk, names)
+            if not self.td_needs_next:
+                rows["next_obs"] = rows["obs"]  # Q and V only; TD-errors stay NaN
+            out = est.compute(chunk, rows)
+            if out is None:
+                self._note_disabled()
+                return
+            fields = {"q": out.q, "value": out.value}
+            if self.td_needs_next:
+                fields["td_error"] = out.td_error
+            self.mirror.set_fields(out.slots, fields)
+            self.frame_state.upsert(out.slots, fields)
+
+    def _note_disabled(self) -> None:
+        if self.estimator is not None and self.estimator.disabled and not self._reported_disabled:
+            self._reported_disabled = True
+            self.widget.add_note(self.estimator.disabled)
+
+    def _returns(self) -> None:
+        now = time.monotonic()
+        if now - self._last_returns < self.returns_every_s:
+            return
+        self._last_returns = now
+        present = np.flatnonzero(self.mirror.present)
+        names = ("episode", "episode_step", "reward", "done")
+        if len(present) == 0 or not all(n in self.mirror.fields for n in names):
+            return
+        r = self.mirror.rows(present, names)
+        g = returns_to_go(r["episode"], r["episode_step"], r["reward"], r["done"], self.gamma)
+        old = self.frame_state.column("return", present)
+        changed = ~((old == g) | (np.isnan(old) & np.isnan(g)))
+        if changed.any():
+            self.frame_state.upsert(present[changed], {"return": g[changed]})
 
     def _publish_stats(self, newest: CaptureBatch, info: dict) -> None:
         now = time.monotonic()
@@ -186,3 +299,21 @@ class LiveWorker:
         self._thread.join(timeout)
         self.widget.publish_delta()
         self.widget.publish_keyframe()
+
+
+def _last_occurrence(slots: np.ndarray) -> np.ndarray:
+    """Indices of each slot's last occurrence, in order (newest row per slot wins)."""
+    if len(slots) == 0:
+        return np.zeros(0, np.int64)
+    _, last = np.unique(slots[::-1], return_index=True)
+    return np.sort(len(slots) - 1 - last)
+
+
+def _merge_updates(parts: list[dict[str, tuple[np.ndarray, np.ndarray]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in {k for p in parts for k in p}:
+        s = np.concatenate([p[name][0] for p in parts if name in p]).astype(np.int64)
+        v = np.concatenate([p[name][1] for p in parts if name in p])
+        keep = _last_occurrence(s)
+        out[name] = (s[keep], v[keep])
+    return out
