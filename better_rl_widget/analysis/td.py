@@ -21,6 +21,15 @@ class TDResult:
     value: np.ndarray  # float32[n], max_a Q(s, a)
 
 
+def q_values(out: object) -> torch.Tensor:
+    """The Q tensor of a network's output; Tianshou nets return ``(logits, state)``."""
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"q_network returned {type(out).__name__}; expected a tensor of Q-values")
+    return out
+
+
 @torch.no_grad()
 def td_errors(q_net: nn.Module, target_net: nn.Module | None, obs: np.ndarray, action: np.ndarray,
               reward: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray, *, gamma: float = 0.99,
@@ -32,15 +41,15 @@ def td_errors(q_net: nn.Module, target_net: nn.Module | None, obs: np.ndarray, a
     a = torch.as_tensor(np.asarray(action).reshape(len(s), -1)[:, 0].astype(np.int64), device=device)
     r = torch.as_tensor(np.asarray(reward, np.float32).reshape(-1), device=device)
     term = torch.as_tensor(np.asarray(terminated).reshape(-1).astype(np.float32), device=device)
-    q_all = q_net(s)
+    q_all = q_values(q_net(s))
     if q_all.ndim != 2 or q_all.shape[0] != len(s):
         raise ValueError(f"q_network returned shape {tuple(q_all.shape)} for {len(s)} observations; "
                          f"expected ({len(s)}, n_actions)")
     if len(a) and int(a.max()) >= q_all.shape[1]:
         raise ValueError(f"action {int(a.max())} is out of range for a q_network with {q_all.shape[1]} outputs")
-    q_next_target = target_net(s2)
+    q_next_target = q_values(target_net(s2))
     if double:
-        pick = q_net(s2).argmax(dim=1, keepdim=True)
+        pick = q_values(q_net(s2)).argmax(dim=1, keepdim=True)
         next_v = q_next_target.gather(1, pick).squeeze(1)
     else:
         next_v = q_next_target.max(dim=1).values

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..analysis.td import td_errors
+from ..analysis.td import q_values, td_errors
 
 BATCH = 1024
 
@@ -56,7 +56,8 @@ class TDEstimator:
         self.n_actions = n_actions
         self.refresh_s = float(refresh_s)
         self.feature_layer = feature_layer
-        self.disabled = ""  # reason, once switched off
+        self.disabled = ""  # why TD-errors are off (features may still work)
+        self.features_off = ""  # why features are off
         self._net: nn.Module | None = None
         self._target: nn.Module | None = None
         self._last_refresh = -np.inf
@@ -81,6 +82,8 @@ class TDEstimator:
                     self._target.load_state_dict(self.live_target.state_dict())
         except Exception as exc:  # noqa: BLE001 - becomes a message in the widget
             self.disabled = f"TD-errors off: could not snapshot the network ({type(exc).__name__}: {exc})"
+            self.features_off = self.disabled
+            self._net = None
             return
         self._last_refresh = now
         self.snapshots += 1
@@ -119,7 +122,7 @@ class TDEstimator:
     def features(self, obs: np.ndarray) -> np.ndarray | None:
         """Feature rows for ``obs`` (float32[n, d]) or None when unavailable."""
         self._snapshot()
-        if self.disabled or self._net is None:
+        if self.features_off or self._net is None:
             return None
         try:
             out = []
@@ -131,7 +134,7 @@ class TDEstimator:
                 out.append(self._features.reshape(len(self._features), -1).float().numpy())
             return np.concatenate(out) if out else None
         except Exception as exc:  # noqa: BLE001
-            self.disabled = f"TD-errors off: the q_network failed on the buffer's observations ({exc})"
+            self.features_off = f"features off: the q_network failed on the buffer's observations ({exc})"
             return None
 
     def compute(self, slots: np.ndarray, rows: dict[str, np.ndarray]) -> Estimates | None:
@@ -149,7 +152,8 @@ class TDEstimator:
         if self.n_actions is not None and not self._checked:
             self._checked = True
             with torch.no_grad():
-                n_out = int(self._net(torch.as_tensor(np.asarray(rows["obs"][:1]), dtype=torch.float32)).shape[-1])
+                obs1 = torch.as_tensor(np.asarray(rows["obs"][:1]), dtype=torch.float32)
+                n_out = int(q_values(self._net(obs1)).shape[-1])
             if n_out != self.n_actions:
                 self.disabled = (f"TD-errors off: the q_network outputs {n_out} values per state but the action "
                                  f"space has {self.n_actions} actions")

@@ -75,7 +75,8 @@ class TrainingHook:
         self.buffer = buffer
         self.every = int(every)
         self.capacity = int(buffer.capacity)
-        self.projection = projection = make_projection(projection, self.capacity, seed)
+        spec = projection
+        self.projection = make_projection(projection, self.capacity, seed)
         self.step = 0
         self._seen = 0
         self._last_error = ""
@@ -84,8 +85,9 @@ class TrainingHook:
         self.optional_fields = tuple(getattr(buffer, "optional_fields", ()))
         has_next = bool(getattr(buffer, "has_next_obs", True))
         self.fields = CAPTURED + self.optional_fields + (("next_obs",) if estimator and has_next else ())
-        self.worker = LiveWorker(widget, self.capacity, projection, max_fps=max_fps, estimator=estimator,
-                                 embed=embed, td_budget_s=td_budget_s)
+        factory = (lambda: make_projection(spec, self.capacity, seed)) if isinstance(spec, str) else None
+        self.worker = LiveWorker(widget, self.capacity, self.projection, max_fps=max_fps, estimator=estimator,
+                                 embed=embed, td_budget_s=td_budget_s, projection_factory=factory)
         for note in (getattr(buffer, "note", ""),):
             if note:
                 widget.add_note(note)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,7 +50,8 @@ class LiveWorker:
     def __init__(self, widget: BufferWidget, capacity: int, projection: Projection, *, max_fps: float = 4.0,
                  keyframe_interval_s: float = 10.0, step_budget_s: float = 0.1,
                  estimator: TDEstimator | None = None, embed: str = "auto", td_budget_s: float = 0.05,
-                 returns_every_s: float = 2.0, gamma: float | None = None) -> None:
+                 returns_every_s: float = 2.0, gamma: float | None = None,
+                 projection_factory: Callable[[], Projection] | None = None) -> None:
         if max_fps <= 0:
             raise ValueError(f"max_fps must be positive, got {max_fps}")
         self.widget = widget
@@ -70,6 +72,7 @@ class LiveWorker:
         self._rate: tuple[float, int] | None = None  # (time, total_inserted) for inserts/s
         self.hook_step = 0
         self.estimator = estimator
+        self.projection_factory = projection_factory
         self.embed = embed
         self.td_budget_s = float(td_budget_s)
         self.td_needs_next = True
@@ -189,13 +192,19 @@ class LiveWorker:
             if feats is not None:
                 return feats
             self._switch_to_obs()
+            if self.estimator.features_off:
+                self.widget.add_note(self.estimator.features_off)
         return flatten_features(obs)
 
     def _switch_to_obs(self) -> None:
         """Features became unavailable: re-embed everything from observations (dimensions differ)."""
         self._embedding = "obs"
         present = np.flatnonzero(self.mirror.present)
-        self.projection.remove(present)
+        if self.projection_factory is None:
+            self.widget.report_error("features became unavailable and the projection object cannot be rebuilt; "
+                                     "new points are not placed")
+            return
+        self.projection = self.projection_factory()
         if len(present):
             obs = self.mirror.rows(present, ("obs",))["obs"]
             self.projection.add(present, flatten_features(obs))
@@ -245,9 +254,9 @@ class LiveWorker:
             self._reported_disabled = True
             self.widget.add_note(self.estimator.disabled)
 
-    def _returns(self) -> None:
+    def _returns(self, force: bool = False) -> None:
         now = time.monotonic()
-        if now - self._last_returns < self.returns_every_s:
+        if not force and now - self._last_returns < self.returns_every_s:
             return
         self._last_returns = now
         present = np.flatnonzero(self.mirror.present)
@@ -297,6 +306,14 @@ class LiveWorker:
             self._stop = True
             self._cond.notify_all()
         self._thread.join(timeout)
+        try:  # a last complete pass so the final state has every slot's TD-error and return
+            budget, self.td_budget_s = self.td_budget_s, 30.0
+            self._estimate(np.zeros(0, np.int64))
+            self.td_budget_s = budget
+            self._returns(force=True)
+            self.widget.publish_summary(build_summary(self.frame_state))
+        except Exception as exc:  # noqa: BLE001
+            self.widget.report_error(f"worker: final pass: {type(exc).__name__}: {exc}")
         self.widget.publish_delta()
         self.widget.publish_keyframe()
 
