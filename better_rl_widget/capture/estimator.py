@@ -88,6 +88,10 @@ class TDEstimator:
         self._last_refresh = now
         self.snapshots += 1
 
+    def refresh_now(self) -> None:
+        """Take a new snapshot at the next use, whatever its age."""
+        self._last_refresh = -np.inf
+
     @staticmethod
     def _clone(net: nn.Module, name: str) -> nn.Module:
         devices = {p.device.type for p in net.parameters()}

@@ -99,7 +99,7 @@ class LiveWorker:
                 self.stats.frames_dropped += 1
                 if dead.updates:  # field updates of old slots are not covered by newer rows: carry them over
                     nxt = self._pending[0]
-                    nxt.updates = _merge_updates([dead.updates, nxt.updates])
+                    nxt.updates = _merge_updates([_drop_slots(dead.updates, nxt.slots), nxt.updates])
             self._cond.notify()
 
     # -- worker thread --------------------------------------------------------------------------------------
@@ -133,7 +133,10 @@ class LiveWorker:
         if not batches:
             return
         self.stats.frames_dropped += len(batches) - 1
-        updates = _merge_updates([b.updates for b in batches])
+        # An update is superseded by a newer batch's row for the same slot (that row was read later).
+        updates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for b in batches:
+            updates = _merge_updates([_drop_slots(updates, b.slots), b.updates])
         batches_rows = [b for b in batches if len(b.slots)]
         slots = np.concatenate([b.slots for b in batches_rows]) if batches_rows else np.zeros(0, np.int64)
         keep = _last_occurrence(slots)
@@ -307,6 +310,8 @@ class LiveWorker:
             self._cond.notify_all()
         self._thread.join(timeout)
         try:  # a last complete pass so the final state has every slot's TD-error and return
+            if self.estimator is not None:
+                self.estimator.refresh_now()  # the final state reflects the final networks
             budget, self.td_budget_s = self.td_budget_s, 30.0
             self._estimate(np.zeros(0, np.int64))
             self.td_budget_s = budget
@@ -324,6 +329,17 @@ def _last_occurrence(slots: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     _, last = np.unique(slots[::-1], return_index=True)
     return np.sort(len(slots) - 1 - last)
+
+
+def _drop_slots(updates: dict[str, tuple[np.ndarray, np.ndarray]],
+                slots: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    if not updates or len(slots) == 0:
+        return updates
+    out = {}
+    for name, (s, v) in updates.items():
+        keep = ~np.isin(s, slots)
+        out[name] = (s[keep], v[keep])
+    return out
 
 
 def _merge_updates(parts: list[dict[str, tuple[np.ndarray, np.ndarray]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
