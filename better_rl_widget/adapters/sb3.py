@@ -107,8 +107,14 @@ class BetterRLCallback(BaseCallback):
         self.source: SB3BufferSource | None = None
 
     def _init_callback(self) -> None:
+        rb = getattr(self.model, "replay_buffer", None)
+        if rb is None:
+            self.widget.report_error(f"BetterRLCallback: expected an off-policy model with a stable_baselines3 "
+                                     f"ReplayBuffer (DQN, SAC, TD3, DDPG); {type(self.model).__name__} has none. "
+                                     "Training goes on without the live map.")
+            return
         try:
-            self.source = SB3BufferSource(self.model.replay_buffer)
+            self.source = SB3BufferSource(rb)
         except Exception as exc:  # noqa: BLE001 - shown, never raised into learn()
             self.widget.report_error(f"BetterRLCallback: {exc}")
             return

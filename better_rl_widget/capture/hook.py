@@ -92,9 +92,8 @@ class TrainingHook:
             if note:
                 widget.add_note(note)
         if estimator is not None and not has_next:
-            estimator.disabled = ("TD-errors off: this buffer stores no next observations (e.g. SB3's "
-                                  "optimize_memory_usage=True); Q-values and features are still shown")
-            widget.add_note(estimator.disabled)
+            widget.add_note("TD-errors off: this buffer stores no next observations (e.g. SB3's "
+                            "optimize_memory_usage=True); Q-values, V and features are still shown")
             self.worker.td_needs_next = False
 
     @classmethod
