@@ -53,7 +53,7 @@ class TrainingHook:
                  projection: str | Projection = "pca", max_fps: float = 4.0, seed: int = 0,
                  q_network: Any = None, target_network: Any = None, gamma: float = 0.99, double_dqn: bool = False,
                  n_actions: int | None = None, feature_layer: str | None = None, embed: str = "auto",
-                 td_budget_s: float = 0.05, snapshot_every_s: float = 2.0) -> None:
+                 td_budget_s: float = 0.02, snapshot_every_s: float = 2.0) -> None:
         """``q_network`` (a torch module mapping observations to one Q-value per action) turns on TD-errors,
         Q/V and features, computed in the worker from a CPU snapshot refreshed every ``snapshot_every_s``;
         ``embed``: "auto" (features when a q_network gives them, else observations), "obs" or "features"."""

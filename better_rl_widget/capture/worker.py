@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..analysis.returns import returns_to_go
 from ..embed.base import Projection
@@ -67,6 +68,7 @@ class LiveWorker:
         self._pending_rows = 0
         self._stop = False
         self._busy = False
+        self._waiting_interval = False
         self._last_frame = 0.0
         self._last_keyframe = time.monotonic()
         self._rate: tuple[float, int] | None = None  # (time, total_inserted) for inserts/s
@@ -77,6 +79,8 @@ class LiveWorker:
         self.td_budget_s = float(td_budget_s)
         self.td_needs_next = True
         self._td_cursor = 0
+        self.td_sweep_s = 1.0
+        self._last_sweep = 0.0
         self._embedding: str | None = None  # "features" or "obs", fixed by the first rows
         self._reported_disabled = False
         self.returns_every_s = returns_every_s
@@ -90,6 +94,7 @@ class LiveWorker:
     def submit(self, batch: CaptureBatch) -> None:
         """Queue a batch; O(1) apart from rarely trimming batches that newer ones fully overwrite."""
         with self._cond:
+            was_empty = not self._pending
             self._pending.append(batch)
             self._pending_rows += len(batch.slots)
             # A ring buffer's newest `capacity` insertions cover every slot: older pending rows are dead.
@@ -100,7 +105,10 @@ class LiveWorker:
                 if dead.updates:  # field updates of old slots are not covered by newer rows: carry them over
                     nxt = self._pending[0]
                     nxt.updates = _merge_updates([_drop_slots(dead.updates, nxt.slots), nxt.updates])
-            self._cond.notify()
+            # Wake the worker only when it sleeps for lack of work; while it waits out the frame interval a
+            # notify would just make it wake and sleep again (a context switch and GIL hand-off per capture).
+            if was_empty and not self._waiting_interval:
+                self._cond.notify()
 
     # -- worker thread --------------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -114,12 +122,17 @@ class LiveWorker:
             wait = self._last_frame + self.min_interval - time.monotonic()
             if wait > 0:
                 with self._cond:
-                    self._cond.wait_for(lambda: self._stop, timeout=wait)
+                    self._waiting_interval = True
+                    self._cond.wait_for(lambda: self._stop or self._last_frame == 0.0, timeout=wait)
+                    self._waiting_interval = False
             with self._cond:
                 batches, self._pending, self._pending_rows = self._pending, [], 0
                 self._busy = True
             try:
-                self._process(batches)
+                # One BLAS thread for the worker's numpy/scikit-learn work: multi-threaded BLAS here (PCA refits)
+                # competes with the training thread for the cores; measured in benchmarks/overhead.py.
+                with threadpool_limits(limits=1, user_api="blas"):
+                    self._process(batches)
             except Exception as exc:  # noqa: BLE001 - never let the worker die; show it instead
                 tb = traceback.format_exc(limit=3)
                 self.widget.report_error(f"worker: {type(exc).__name__}: {exc}\n{tb}")
@@ -214,7 +227,7 @@ class LiveWorker:
         self.widget.add_note("the map embeds observations: the q_network's features are unavailable")
 
     # -- TD-errors, Q, V and returns ---------------------------------------------------------------------
-    def _estimate(self, new_slots: np.ndarray) -> None:
+    def _estimate(self, new_slots: np.ndarray, force: bool = False) -> None:
         est = self.estimator
         if est is None:
             return
@@ -228,9 +241,16 @@ class LiveWorker:
         # New rows first, then a sweep over the rest from a cursor, until the time budget is spent.
         todo = [new_slots[self.mirror.present[new_slots]]] if len(new_slots) else []
         n_sweep = 0
+        # Old slots are refreshed at most every `td_sweep_s`: their values drift slowly as the network learns,
+        # and the worker's CPU time is taken from training on a busy machine.
+        sweep = force or time.monotonic() - self._last_sweep >= self.td_sweep_s
+        if sweep:
+            self._last_sweep = time.monotonic()
         while time.perf_counter() - t0 < self.td_budget_s and n_sweep < len(present):
             if todo:
                 chunk = todo.pop(0)
+            elif not sweep:
+                break
             else:
                 start = self._td_cursor % len(present)
                 chunk = present[start:start + 1024]
@@ -313,7 +333,7 @@ class LiveWorker:
             if self.estimator is not None:
                 self.estimator.refresh_now()  # the final state reflects the final networks
             budget, self.td_budget_s = self.td_budget_s, 30.0
-            self._estimate(np.zeros(0, np.int64))
+            self._estimate(np.zeros(0, np.int64), force=True)
             self.td_budget_s = budget
             self._returns(force=True)
             self.widget.publish_summary(build_summary(self.frame_state))
