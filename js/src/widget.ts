@@ -15,6 +15,9 @@ import { decode } from "./codec";
 import { CATEGORICAL, parseCssColor } from "./colors";
 import { h } from "./panels/format";
 import { Gauge, type GaugeTrait } from "./panels/gauge";
+import { PriorityHistogram } from "./panels/histogram";
+import { InfluentialList } from "./panels/influential";
+import { parseSummary } from "./panels/summary";
 import { EmptyHint } from "./panels/hint";
 import { Inspector } from "./panels/inspector";
 import { StatusLine, type StatusTrait } from "./panels/status";
@@ -84,7 +87,18 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   const inspector = new Inspector();
   const footer = h("div", "brw-footer");
   footer.append(gauge.el, status.el);
-  root.append(toolbar.el, plotBox, footer, inspector.el);
+  // Priority histogram + influential states (summary trait); a list click acts exactly like a map click.
+  const histogram = new PriorityHistogram();
+  const influential = new InfluentialList((slot) => {
+    lastClicked = slot;
+    setData("clicked", slot);
+    m.set("clicked", slot);
+    m.save_changes();
+  }, (field) => histogram.update(field, field ? (summaryNow?.byField.get(field) ?? null) : null));
+  let summaryNow: ReturnType<typeof parseSummary> = null;
+  const summaryRow = h("div", "brw-summary");
+  summaryRow.append(histogram.el, influential.el);
+  root.append(toolbar.el, plotBox, footer, summaryRow, inspector.el);
   el.append(root);
 
   const setData = (key: string, value: number): void => {
@@ -272,6 +286,15 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     gauge.update(m.get("gauge"));
   }
 
+  function onSummary(): void {
+    try {
+      summaryNow = parseSummary(m.get("summary") as DataView | null);
+      influential.update(summaryNow);
+    } catch (err) {
+      status.setLocalError(`bad summary: ${errorText(err)}`);
+    }
+  }
+
   function onColorBy(): void {
     toolbar.setChannels(state.colorChannels(), currentColorBy());
     scheduleRedraw();
@@ -284,6 +307,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     ["change:status", onStatus],
     ["change:gauge", onGauge],
     ["change:color_by", onColorBy],
+    ["change:summary", onSummary],
   ];
   for (const [event, handler] of handlers) m.on(event, handler as (...args: unknown[]) => void);
 
@@ -291,6 +315,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   onInspection();
   onStatus();
   onGauge();
+  onSummary();
   toolbar.setChannels(state.colorChannels(), currentColorBy());
   hint.update(0);
   scheduleRedraw();
@@ -313,6 +338,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     plotBox.removeEventListener("mousedown", keepPress);
     plotBox.removeEventListener("pointerdown", keepPress);
     toolbar.destroy();
+    influential.destroy();
     scatter.destroy();
     delete (root as HTMLElement & { __brw?: BrwTestHook }).__brw;
     root.remove();
