@@ -25,12 +25,13 @@ from better_rl_widget.agents.dqn import DQN, DQNConfig
 from better_rl_widget.embed import PROJECTIONS
 
 
-def one_run(steps: int, hooked: bool, projection: str, seed: int, every: int) -> tuple[float, dict]:
+def one_run(steps: int, hooked: bool, projection: str, seed: int, every: int, td: bool = True) -> tuple[float, dict]:
     agent = DQN("CartPole-v1", DQNConfig(buffer_size=steps, learning_starts=min(500, steps // 4)), seed=seed)
     hook = None
     if hooked:
-        hook = TrainingHook(BufferWidget(), agent.buffer, every=every, projection=projection, q_network=agent.q,
-                            target_network=agent.q_target, double_dqn=agent.config.double_dqn, n_actions=2)
+        kw = dict(q_network=agent.q, target_network=agent.q_target, double_dqn=agent.config.double_dqn,
+                  n_actions=2) if td else {}
+        hook = TrainingHook(BufferWidget(), agent.buffer, every=every, projection=projection, **kw)
     t0 = time.perf_counter()
     agent.learn(steps, callback=None if hook is None else hook.on_step)
     dt = time.perf_counter() - t0
@@ -49,6 +50,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=10)
     ap.add_argument("--projection", default="auto" if "auto" in PROJECTIONS else "pca")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads for both sides")
+    ap.add_argument("--no-td", action="store_true", help="hook without a q_network (no TD-errors/features)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
@@ -56,27 +58,27 @@ def main() -> None:
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
-        one_run(args.steps, True, args.projection, 0, args.every)
+        one_run(args.steps, True, args.projection, 0, args.every, not args.no_td)
         prof.disable()
         pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
         return
-    one_run(min(args.steps, 600), True, args.projection, 0, args.every)  # warm-up (imports, allocator)
+    one_run(min(args.steps, 600), True, args.projection, 0, args.every, not args.no_td)  # warm-up (imports, allocator)
     hooked, plain, info = [], [], {}
     for r in range(args.repeats):
         for side in ((True, False) if r % 2 == 0 else (False, True)):
-            sps, i = one_run(args.steps, side, args.projection, r, args.every)
+            sps, i = one_run(args.steps, side, args.projection, r, args.every, not args.no_td)
             (hooked if side else plain).append(sps)
             info = i or info
     ratio = statistics.median(hooked) / statistics.median(plain)
     out = {"ratio": round(ratio, 4), "hooked_steps_per_s": round(statistics.median(hooked), 1),
            "plain_steps_per_s": round(statistics.median(plain), 1), "hooked_runs": [round(x, 1) for x in hooked],
            "plain_runs": [round(x, 1) for x in plain], "steps": args.steps, "repeats": args.repeats,
-           "every": args.every, "projection": args.projection, "target": 0.95, **info}
+           "every": args.every, "projection": args.projection, "td_errors": not args.no_td, "target": 0.95, **info}
     if args.json:
         print(json.dumps(out))
         return
     print(f"DQN CartPole, {args.steps} steps x {args.repeats} pairs, hook every {args.every}, "
-          f"projection {args.projection}, TD-errors on")
+          f"projection {args.projection}, TD-errors {'off' if args.no_td else 'on'}")
     print(f"  without hook: {out['plain_steps_per_s']:8.1f} steps/s  {out['plain_runs']}")
     print(f"  with hook:    {out['hooked_steps_per_s']:8.1f} steps/s  {out['hooked_runs']}")
     print(f"  ratio:        {ratio:.3f}  (target >= 0.95)")

@@ -12,7 +12,6 @@ import numpy as np
 
 from ..embed import Projection, make_projection
 from ..widget.buffer_widget import BufferWidget
-from .estimator import TDEstimator
 from .record import RecordBuffer
 from .worker import CaptureBatch, LiveWorker
 
@@ -69,6 +68,8 @@ class TrainingHook:
             raise ValueError(f"embed must be 'auto', 'obs' or 'features', got {embed!r}")
         estimator = None
         if q_network is not None:
+            from .estimator import TDEstimator  # imports torch, an optional dependency
+
             estimator = TDEstimator(q_network, target_network, gamma=gamma, double=double_dqn, n_actions=n_actions,
                                     refresh_s=snapshot_every_s, feature_layer=feature_layer)
         self.widget = widget

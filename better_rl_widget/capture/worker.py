@@ -12,6 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -20,9 +21,11 @@ from ..analysis.returns import returns_to_go
 from ..embed.base import Projection
 from ..embed.features import flatten_features
 from ..widget.buffer_widget import BufferWidget
-from .estimator import TDEstimator
 from .mirror import BufferMirror
 from .summary import build_summary
+
+if TYPE_CHECKING:  # torch is optional: only a hook with a q_network imports it
+    from .estimator import TDEstimator
 
 
 @dataclass
