@@ -28,6 +28,7 @@ class Estimates:
     td_error: np.ndarray
     q: np.ndarray
     value: np.ndarray
+    features: np.ndarray | None = None
 
 
 def default_feature_layer(net: nn.Module) -> nn.Module | None:
@@ -64,6 +65,7 @@ class TDEstimator:
         self._features: torch.Tensor | None = None
         self.snapshots = 0
         self._checked = False
+        self._first_only = False  # during compute(): keep the features of the first forward, Q(s, ·)
 
     # -- snapshot -------------------------------------------------------------------------------------------
     def _snapshot(self) -> None:
@@ -116,10 +118,12 @@ class TDEstimator:
                 layer.register_forward_pre_hook(self._keep_input)
 
     def _keep_output(self, _m: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
-        self._features = out if isinstance(out, torch.Tensor) else None
+        if not (self._first_only and self._features is not None):
+            self._features = out if isinstance(out, torch.Tensor) else None
 
     def _keep_input(self, _m: nn.Module, inp: tuple) -> None:
-        self._features = inp[0] if inp and isinstance(inp[0], torch.Tensor) else None
+        if not (self._first_only and self._features is not None):
+            self._features = inp[0] if inp and isinstance(inp[0], torch.Tensor) else None
 
     # -- computation ----------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -141,26 +145,32 @@ class TDEstimator:
             self.features_off = f"features off: the q_network failed on the buffer's observations ({exc})"
             return None
 
-    def compute(self, slots: np.ndarray, rows: dict[str, np.ndarray]) -> Estimates | None:
-        """TD-errors for ``slots`` from mirrored ``rows`` (obs, next_obs, action, reward, terminated)."""
+    def compute(self, slots: np.ndarray, rows: dict[str, np.ndarray], want_features: bool = False) -> Estimates | None:
+        """TD-errors for ``slots`` from mirrored ``rows`` (obs, next_obs, action, reward, terminated); with
+        ``want_features`` also the feature rows of ``obs``, taken from the same forward pass."""
         self._snapshot()
         if self.disabled or self._net is None:
             return None
         try:
             with torch.no_grad():
+                if self.n_actions is not None and not self._checked:
+                    self._checked = True
+                    obs1 = torch.as_tensor(np.asarray(rows["obs"][:1]), dtype=torch.float32)
+                    n_out = int(q_values(self._net(obs1)).shape[-1])
+                    if n_out != self.n_actions:
+                        self.disabled = (f"TD-errors off: the q_network outputs {n_out} values per state but the "
+                                         f"action space has {self.n_actions} actions")
+                        return None
+                self._features, self._first_only = None, True
                 out = td_errors(self._net, self._target, rows["obs"], rows["action"], rows["reward"],
                                 rows["next_obs"], rows["terminated"], gamma=self.gamma, double=self.double)
         except Exception as exc:  # noqa: BLE001 - switches TD-errors off, visibly
             self.disabled = f"TD-errors off: {type(exc).__name__}: {exc}"
             return None
-        if self.n_actions is not None and not self._checked:
-            self._checked = True
-            with torch.no_grad():
-                obs1 = torch.as_tensor(np.asarray(rows["obs"][:1]), dtype=torch.float32)
-                n_out = int(q_values(self._net(obs1)).shape[-1])
-            if n_out != self.n_actions:
-                self.disabled = (f"TD-errors off: the q_network outputs {n_out} values per state but the action "
-                                 f"space has {self.n_actions} actions")
-                return None
-        return Estimates(np.asarray(slots, np.int64), out.td_error, out.q, out.value)
+        finally:
+            self._first_only = False
+        feats = None
+        if want_features and self._features is not None and len(self._features) == len(slots):
+            feats = self._features.reshape(len(slots), -1).float().numpy()
+        return Estimates(np.asarray(slots, np.int64), out.td_error, out.q, out.value, feats)
 

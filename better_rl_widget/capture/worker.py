@@ -28,6 +28,9 @@ if TYPE_CHECKING:  # torch is optional: only a hook with a q_network imports it
     from .estimator import TDEstimator
 
 
+SWEEP_CHUNK = 4096
+
+
 @dataclass
 class CaptureBatch:
     slots: np.ndarray  # int64[n]
@@ -165,7 +168,7 @@ class LiveWorker:
         for name, (us, uv) in updates.items():
             us, uv = self.mirror.update_field(name, us, uv)
             fs.upsert(us, {name: uv})
-        self._estimate(slots)
+        self._estimate()
         self._returns()
         frame = self.projection.step(self.step_budget_s)
         fs.set_extent(frame.extent)
@@ -197,8 +200,37 @@ class LiveWorker:
             fs.remove(gone)
         if len(applied.valid):
             mask = np.isin(slots, applied.valid)
-            self.projection.add(applied.valid, self._embedding_rows(rows["obs"][mask]))
             fs.upsert(applied.valid, {k: v[mask] for k, v in rows.items() if k not in ("obs", "next_obs")})
+            feats = self._new_row_estimates(applied.valid)  # one forward pass gives TD-errors and features
+            self.projection.add(applied.valid, feats if feats is not None else self._embedding_rows(rows["obs"][mask]))
+
+    def _new_row_estimates(self, slots: np.ndarray) -> np.ndarray | None:
+        est = self.estimator
+        if est is None or est.disabled:
+            return None
+        want = self.embed != "obs" and self._embedding != "obs"
+        out = self._compute(slots, want)
+        if out is None or out.features is None:
+            return None
+        self._embedding = "features"
+        return out.features
+
+    def _compute(self, chunk: np.ndarray, want_features: bool = False):  # -> Estimates | None
+        assert self.estimator is not None
+        names = ("obs", "action", "reward", "terminated") + (("next_obs",) if self.td_needs_next else ())
+        rows = self.mirror.rows(chunk, names)
+        if not self.td_needs_next:
+            rows["next_obs"] = rows["obs"]  # Q and V only; TD-errors stay NaN
+        out = self.estimator.compute(chunk, rows, want_features)
+        if out is None:
+            self._note_disabled()
+            return None
+        fields = {"q": out.q, "value": out.value}
+        if self.td_needs_next:
+            fields["td_error"] = out.td_error
+        self.mirror.set_fields(out.slots, fields)
+        self.frame_state.upsert(out.slots, fields)
+        return out
 
     # -- what the projection embeds -----------------------------------------------------------------------
     def _embedding_rows(self, obs: np.ndarray) -> np.ndarray:
@@ -230,7 +262,7 @@ class LiveWorker:
         self.widget.add_note("the map embeds observations: the q_network's features are unavailable")
 
     # -- TD-errors, Q, V and returns ---------------------------------------------------------------------
-    def _estimate(self, new_slots: np.ndarray, force: bool = False) -> None:
+    def _estimate(self, force: bool = False) -> None:
         est = self.estimator
         if est is None:
             return
@@ -241,39 +273,20 @@ class LiveWorker:
         present = np.flatnonzero(self.mirror.present)
         if len(present) == 0:
             return
-        # New rows first, then a sweep over the rest from a cursor, until the time budget is spent.
-        todo = [new_slots[self.mirror.present[new_slots]]] if len(new_slots) else []
+        # New rows got theirs on arrival (_new_row_estimates); old slots are refreshed at most every
+        # `td_sweep_s` (their values drift slowly as the network learns, and on a busy machine the worker's CPU
+        # time is taken from training), in large chunks: fewer GIL hand-offs with the training thread.
+        if not (force or time.monotonic() - self._last_sweep >= self.td_sweep_s):
+            return
+        self._last_sweep = time.monotonic()
         n_sweep = 0
-        # Old slots are refreshed at most every `td_sweep_s`: their values drift slowly as the network learns,
-        # and the worker's CPU time is taken from training on a busy machine.
-        sweep = force or time.monotonic() - self._last_sweep >= self.td_sweep_s
-        if sweep:
-            self._last_sweep = time.monotonic()
         while time.perf_counter() - t0 < self.td_budget_s and n_sweep < len(present):
-            if todo:
-                chunk = todo.pop(0)
-            elif not sweep:
-                break
-            else:
-                start = self._td_cursor % len(present)
-                chunk = present[start:start + 1024]
-                self._td_cursor = start + len(chunk)
-                n_sweep += len(chunk)
-            if len(chunk) == 0:
-                continue
-            names = ("obs", "action", "reward", "terminated") + (("next_obs",) if self.td_needs_next else ())
-            rows = self.mirror.rows(chunk, names)
-            if not self.td_needs_next:
-                rows["next_obs"] = rows["obs"]  # Q and V only; TD-errors stay NaN
-            out = est.compute(chunk, rows)
-            if out is None:
-                self._note_disabled()
+            start = self._td_cursor % len(present)
+            chunk = present[start:start + SWEEP_CHUNK]
+            self._td_cursor = start + len(chunk)
+            n_sweep += len(chunk)
+            if self._compute(chunk) is None:
                 return
-            fields = {"q": out.q, "value": out.value}
-            if self.td_needs_next:
-                fields["td_error"] = out.td_error
-            self.mirror.set_fields(out.slots, fields)
-            self.frame_state.upsert(out.slots, fields)
 
     def _note_disabled(self) -> None:
         if self.estimator is not None and self.estimator.disabled and not self._reported_disabled:
@@ -336,7 +349,7 @@ class LiveWorker:
             if self.estimator is not None:
                 self.estimator.refresh_now()  # the final state reflects the final networks
             budget, self.td_budget_s = self.td_budget_s, 30.0
-            self._estimate(np.zeros(0, np.int64), force=True)
+            self._estimate(force=True)
             self.td_budget_s = budget
             self._returns(force=True)
             self.widget.publish_summary(build_summary(self.frame_state))
