@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # torch is optional: only a hook with a q_network imports it
 
 
 SWEEP_CHUNK = 4096
+NEW_ROWS_BATCH = 2048
 
 
 @dataclass
@@ -85,8 +86,14 @@ class LiveWorker:
         self.td_budget_s = float(td_budget_s)
         self.td_needs_next = True
         self._td_cursor = 0
-        self.td_sweep_s = 1.0
+        self.td_sweep_s = 2.0
+        self.new_rows_every_s = 1.0
+        self._new: list[np.ndarray] = []
+        self._new_rows = 0
+        self._last_new = 0.0
+        self._force_new = False
         self._last_sweep = 0.0
+        self._rows_per_s = 5_000.0  # first guess; measured from then on
         self._embedding: str | None = None  # "features" or "obs", fixed by the first rows
         self._reported_disabled = False
         self.returns_every_s = returns_every_s
@@ -120,7 +127,7 @@ class LiveWorker:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._stop:
+                while not self._pending and not self._stop and not self._new_due():
                     self._cond.wait(timeout=0.5)
                 if self._stop and not self._pending:
                     return
@@ -148,10 +155,13 @@ class LiveWorker:
                     self._cond.notify_all()
                 self._last_frame = time.monotonic()
 
+    def _new_due(self) -> bool:
+        return bool(self._new) and (self._force_new or time.monotonic() - self._last_new >= self.new_rows_every_s)
+
     def _process(self, batches: list[CaptureBatch]) -> None:
-        if not batches:
+        if not batches and not self._new:
             return
-        self.stats.frames_dropped += len(batches) - 1
+        self.stats.frames_dropped += max(0, len(batches) - 1)
         # An update is superseded by a newer batch's row for the same slot (that row was read later).
         updates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for b in batches:
@@ -168,6 +178,8 @@ class LiveWorker:
         for name, (us, uv) in updates.items():
             us, uv = self.mirror.update_field(name, us, uv)
             fs.upsert(us, {name: uv})
+        self._flush_new(force=self._force_new)
+        self._force_new = False
         self._estimate()
         self._returns()
         frame = self.projection.step(self.step_budget_s)
@@ -181,11 +193,12 @@ class LiveWorker:
         if now - self._last_keyframe >= self.keyframe_interval_s:
             self.widget.publish_keyframe()
             self._last_keyframe = now
-        lag = time.perf_counter() - batches[0].t_capture
-        self.stats.worker_lag_s = lag
-        self.stats.lags.append(lag)
-        del self.stats.lags[:-1000]
-        self._publish_stats(batches[-1], frame.info)
+        if batches:
+            lag = time.perf_counter() - batches[0].t_capture
+            self.stats.worker_lag_s = lag
+            self.stats.lags.append(lag)
+            del self.stats.lags[:-1000]
+            self._publish_stats(batches[-1], frame.info)
 
     def _apply_rows(self, slots: np.ndarray, rows: dict[str, np.ndarray]) -> None:
         fs = self.frame_state
@@ -201,19 +214,37 @@ class LiveWorker:
         if len(applied.valid):
             mask = np.isin(slots, applied.valid)
             fs.upsert(applied.valid, {k: v[mask] for k, v in rows.items() if k not in ("obs", "next_obs")})
-            feats = self._new_row_estimates(applied.valid)  # one forward pass gives TD-errors and features
-            self.projection.add(applied.valid, feats if feats is not None else self._embedding_rows(rows["obs"][mask]))
+            if self.estimator is not None and not self.estimator.disabled:
+                # Batched: TD-errors and features of new rows are computed together about once a second
+                # (_flush_new); many small forward passes cost far more CPU per row next to a training thread.
+                self._new.append(applied.valid)
+                self._new_rows += len(applied.valid)
+                if self.embed != "obs" and self._embedding != "obs":
+                    return  # placed once their features exist
+            self.projection.add(applied.valid, self._embedding_rows(rows["obs"][mask]))
 
-    def _new_row_estimates(self, slots: np.ndarray) -> np.ndarray | None:
-        est = self.estimator
-        if est is None or est.disabled:
-            return None
+    def _flush_new(self, force: bool = False) -> None:
+        if not self._new:
+            return
+        now = time.monotonic()
+        if not force and self._new_rows < NEW_ROWS_BATCH and now - self._last_new < self.new_rows_every_s:
+            return
+        self._last_new = now
+        slots = np.unique(np.concatenate(self._new))
+        self._new, self._new_rows = [], 0
+        slots = slots[self.mirror.present[slots]]
+        if len(slots) == 0:
+            return
         want = self.embed != "obs" and self._embedding != "obs"
-        out = self._compute(slots, want)
-        if out is None or out.features is None:
-            return None
-        self._embedding = "features"
-        return out.features
+        est = self.estimator
+        out = self._compute(slots, want) if est is not None and not est.disabled else None
+        if not want:
+            return  # already placed from observations
+        if out is not None and out.features is not None:
+            self._embedding = "features"
+            self.projection.add(slots, out.features)
+        else:
+            self.projection.add(slots, self._embedding_rows(self.mirror.rows(slots, ("obs",))["obs"]))
 
     def _compute(self, chunk: np.ndarray, want_features: bool = False):  # -> Estimates | None
         assert self.estimator is not None
@@ -281,12 +312,18 @@ class LiveWorker:
         self._last_sweep = time.monotonic()
         n_sweep = 0
         while time.perf_counter() - t0 < self.td_budget_s and n_sweep < len(present):
+            # Size the chunk so one compute fits the budget (measured rows per CPU-second), since a chunk
+            # cannot be interrupted; forced passes (close) use the largest chunks.
+            size = SWEEP_CHUNK if force else int(min(SWEEP_CHUNK, max(64, self._rows_per_s * self.td_budget_s)))
             start = self._td_cursor % len(present)
-            chunk = present[start:start + SWEEP_CHUNK]
+            chunk = present[start:start + size]
             self._td_cursor = start + len(chunk)
             n_sweep += len(chunk)
+            c0 = time.thread_time()
             if self._compute(chunk) is None:
                 return
+            spent = max(time.thread_time() - c0, 1e-4)
+            self._rows_per_s = 0.5 * self._rows_per_s + 0.5 * len(chunk) / spent
 
     def _note_disabled(self) -> None:
         if self.estimator is not None and self.estimator.disabled and not self._reported_disabled:
@@ -331,8 +368,9 @@ class LiveWorker:
         deadline = time.monotonic() + timeout
         with self._cond:
             self._last_frame = 0.0  # do not rate-limit a flush
+            self._force_new = True
             self._cond.notify_all()
-            while self._pending or self._busy:
+            while self._pending or self._busy or self._new:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
                     return False
@@ -348,6 +386,11 @@ class LiveWorker:
         try:  # a last complete pass so the final state has every slot's TD-error and return
             if self.estimator is not None:
                 self.estimator.refresh_now()  # the final state reflects the final networks
+            if self._new:
+                self._flush_new(force=True)
+                frame = self.projection.step(self.step_budget_s)
+                self.frame_state.set_extent(frame.extent)
+                self.frame_state.set_coords(frame.slots, frame.coords)
             budget, self.td_budget_s = self.td_budget_s, 30.0
             self._estimate(force=True)
             self.td_budget_s = budget
