@@ -74,6 +74,10 @@ class TDEstimator:
             return
         try:
             if self._net is None:
+                # Runs on the worker thread. One intra-op thread here (torch keeps OpenMP/MKL thread counts per
+                # calling thread): a new thread otherwise gets a team sized to all cores whose threads spin
+                # while idle, measured at ~50 ms CPU per small batch next to a training thread.
+                torch.set_num_threads(1)
                 self._net = self._clone(self.live, "q_network")
                 self._target = None if self.live_target is None else self._clone(self.live_target, "target_network")
                 self._install_feature_hook()

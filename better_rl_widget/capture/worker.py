@@ -142,9 +142,9 @@ class LiveWorker:
                 batches, self._pending, self._pending_rows = self._pending, [], 0
                 self._busy = True
             try:
-                # One BLAS thread for the worker's numpy/scikit-learn work: multi-threaded BLAS here (PCA refits)
-                # competes with the training thread for the cores; measured in benchmarks/overhead.py.
-                with threadpool_limits(limits=1, user_api="blas"):
+                # One BLAS and OpenMP thread for the worker (PCA refits, torch forwards): thread teams here spin
+                # and compete with the training thread (~50 ms CPU per small torch batch; benchmarks/overhead.py).
+                with threadpool_limits(limits=1):
                     self._process(batches)
             except Exception as exc:  # noqa: BLE001 - never let the worker die; show it instead
                 tb = traceback.format_exc(limit=3)
