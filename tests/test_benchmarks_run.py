@@ -15,3 +15,13 @@ def test_transport_benchmark_json():
     assert {"delta_fraction", "encode_ms", "full_bytes", "delta_bytes"} <= set(r)
     # payload size is deterministic: 1% of rows changed must cost well under 5% of a full resend
     assert 0.005 < r["delta_fraction"] < 0.05
+
+
+def test_overhead_benchmark_json():
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "overhead.py"), "--json", "--steps", "400",
+                          "--repeats", "1"], check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    assert {"ratio", "hooked_steps_per_s", "plain_steps_per_s", "target"} <= set(r)
+    assert r["ratio"] > 0 and len(r["hooked_runs"]) == len(r["plain_runs"]) == 1
+    # the hooked side really drew the buffer with TD-errors on
+    assert r["points"] == 400 and "td_error" in r["channels"]

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..capture.prioritized import PrioritizedReplayBuffer
 from ..capture.replay_buffer import ReplayBuffer
 
 
@@ -36,6 +37,9 @@ class DQNConfig:
     eps_end: float = 0.05
     eps_fraction: float = 0.3  # of total steps over which epsilon decays linearly
     double_dqn: bool = True
+    prioritized: bool = False  # proportional PER (Schaul et al. 2016)
+    per_alpha: float = 0.6
+    per_beta: float = 0.4  # annealed linearly to 1 over training
     hidden: tuple[int, ...] = field(default=(128, 128))
 
 
@@ -71,15 +75,22 @@ class DQN:
         np.random.seed(seed)
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        obs_dim = int(np.prod(self.env.observation_space.shape))
-        n_actions = int(self.env.action_space.n)
-        self.q = QNetwork(obs_dim, n_actions, self.config.hidden)
-        self.q_target = QNetwork(obs_dim, n_actions, self.config.hidden)
+        self.q = self.make_network()
+        self.q_target = self.make_network()
         self.q_target.load_state_dict(self.q.state_dict())
         self.optimizer = torch.optim.Adam(self.q.parameters(), lr=self.config.learning_rate)
-        self.buffer = ReplayBuffer(self.config.buffer_size, seed=seed)
+        c = self.config
+        self.buffer: ReplayBuffer = (PrioritizedReplayBuffer(c.buffer_size, alpha=c.per_alpha, beta=c.per_beta,
+                                                             seed=seed)
+                                     if c.prioritized else ReplayBuffer(c.buffer_size, seed=seed))
+        self._beta = c.per_beta
         self.episode_returns: list[float] = []
         self.steps_done = 0
+
+    def make_network(self) -> nn.Module:
+        """The Q-network for this env (an MLP here; ``CNNDQN`` overrides it for frames)."""
+        obs_dim = int(np.prod(self.env.observation_space.shape))
+        return QNetwork(obs_dim, int(self.env.action_space.n), self.config.hidden)
 
     def epsilon(self, step: int, total: int) -> float:
         c = self.config
@@ -99,7 +110,8 @@ class DQN:
 
     def train_step(self) -> float:
         c = self.config
-        b = self.buffer.sample(c.batch_size)
+        per = isinstance(self.buffer, PrioritizedReplayBuffer)
+        b = self.buffer.sample(c.batch_size, beta=self._beta) if per else self.buffer.sample(c.batch_size)
         obs = torch.as_tensor(b["obs"], dtype=torch.float32)
         next_obs = torch.as_tensor(b["next_obs"], dtype=torch.float32)
         actions = torch.as_tensor(b["action"], dtype=torch.int64)
@@ -113,7 +125,11 @@ class DQN:
                 next_q = self.q_target(next_obs).max(dim=1).values
             target = rewards + c.gamma * (1.0 - terminated) * next_q
         q = self.q(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
-        loss = nn.functional.smooth_l1_loss(q, target)
+        if per:  # importance weights correct the bias of prioritized sampling
+            loss = (torch.as_tensor(b["weights"]) * nn.functional.smooth_l1_loss(q, target, reduction="none")).mean()
+            self.buffer.update_priorities(b["indices"], (target - q).detach().numpy())
+        else:
+            loss = nn.functional.smooth_l1_loss(q, target)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -140,6 +156,7 @@ class DQN:
                 self.episode_returns.append(ep_return)
                 ep_return = 0.0
                 obs, _ = self.env.reset()
+            self._beta = c.per_beta + (1.0 - c.per_beta) * min(1.0, self.steps_done / max(1, total_steps))
             if self.steps_done > c.learning_starts and self.steps_done % c.train_frequency == 0:
                 self.train_step()
             if self.steps_done % c.target_update_interval == 0:

@@ -1,4 +1,5 @@
-"""Analyses of what an agent learned: saliency (saliency.py), continual-RL and plasticity metrics."""
+"""Analyses of what an agent learned: TD-errors and Q/V (``td``), returns (``returns``), saliency (``saliency``),
+continual-RL and plasticity metrics (``continual``, ``plasticity``)."""
 
 from .continual import ContinualMetrics, continual_metrics, performance_matrix
 from .plasticity import PlasticityTracker, dormant_fraction, dormant_scores, effective_rank, layer_activations

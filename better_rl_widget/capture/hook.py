@@ -12,6 +12,7 @@ import numpy as np
 
 from ..embed import Projection, make_projection
 from ..widget.buffer_widget import BufferWidget
+from .record import RecordBuffer
 from .worker import CaptureBatch, LiveWorker
 
 CAPTURED = ("obs", "action", "reward", "terminated", "truncated", "step", "episode", "episode_step")
@@ -19,7 +20,19 @@ CAPTURED = ("obs", "action", "reward", "terminated", "truncated", "step", "episo
 
 @runtime_checkable
 class BufferSource(Protocol):
-    """What the hook reads. Insertion ``i`` lives in slot ``i % capacity`` (a ring)."""
+    """What the hook reads. By default insertion ``i`` lives in slot ``i % capacity`` (a ring).
+
+    Optional, for buffers that are more than a ring written in order (all adapters implement them):
+
+    - ``take_changes() -> (written, reprioritised)``: slot ids written since the last call (in write order) and
+      slot ids whose priority changed; the hook copies full rows for the first and only ``optional_fields``
+      for the second, so its cost stays proportional to what changed.
+    - ``optional_fields``: extra per-slot fields ``read`` can return, e.g. ``("priority",)``.
+    - ``has_next_obs = False``: rows carry no next observation (TD-errors cannot be computed; shown in the widget).
+    - ``note``: a sentence the widget shows (e.g. how observations were flattened).
+
+    Vectorised buffers flatten (index, env) to one slot id ``index · n_envs + env`` (see the adapters).
+    """
 
     capacity: int
     total_inserted: int
@@ -36,7 +49,13 @@ class TrainingHook:
     """
 
     def __init__(self, widget: BufferWidget, buffer: BufferSource, *, every: int = 10,
-                 projection: str | Projection = "pca", max_fps: float = 4.0, seed: int = 0) -> None:
+                 projection: str | Projection = "pca", max_fps: float = 4.0, seed: int = 0,
+                 q_network: Any = None, target_network: Any = None, gamma: float = 0.99, double_dqn: bool = False,
+                 n_actions: int | None = None, feature_layer: str | None = None, embed: str = "auto",
+                 td_budget_s: float = 0.02, snapshot_every_s: float = 2.0) -> None:
+        """``q_network`` (a torch module mapping observations to one Q-value per action) turns on TD-errors,
+        Q/V and features, computed in the worker from a CPU snapshot refreshed every ``snapshot_every_s``;
+        ``embed``: "auto" (features when a q_network gives them, else observations), "obs" or "features"."""
         missing = [a for a in ("capacity", "total_inserted", "read") if not hasattr(buffer, a)]
         if missing:
             raise TypeError(f"{type(buffer).__name__} cannot be streamed: it lacks {', '.join(missing)} "
@@ -45,16 +64,58 @@ class TrainingHook:
             raise TypeError(f"widget must be a BufferWidget, got {type(widget).__name__}")
         if int(every) < 1:
             raise ValueError(f"every must be >= 1, got {every}")
+        if embed not in ("auto", "obs", "features"):
+            raise ValueError(f"embed must be 'auto', 'obs' or 'features', got {embed!r}")
+        estimator = None
+        if q_network is not None:
+            from .estimator import TDEstimator  # imports torch, an optional dependency
+
+            estimator = TDEstimator(q_network, target_network, gamma=gamma, double=double_dqn, n_actions=n_actions,
+                                    refresh_s=snapshot_every_s, feature_layer=feature_layer)
         self.widget = widget
         self.buffer = buffer
         self.every = int(every)
         self.capacity = int(buffer.capacity)
-        self.projection = projection = make_projection(projection, self.capacity, seed)
+        spec = projection
+        self.projection = make_projection(projection, self.capacity, seed)
         self.step = 0
         self._seen = 0
         self._last_error = ""
         self._closed = False
-        self.worker = LiveWorker(widget, self.capacity, projection, max_fps=max_fps)
+        self._has_changes = callable(getattr(buffer, "take_changes", None))
+        self.optional_fields = tuple(getattr(buffer, "optional_fields", ()))
+        has_next = bool(getattr(buffer, "has_next_obs", True))
+        self.fields = CAPTURED + self.optional_fields + (("next_obs",) if estimator and has_next else ())
+        factory = (lambda: make_projection(spec, self.capacity, seed)) if isinstance(spec, str) else None
+        self.worker = LiveWorker(widget, self.capacity, self.projection, max_fps=max_fps, estimator=estimator,
+                                 embed=embed, td_budget_s=td_budget_s, projection_factory=factory)
+        for note in (getattr(buffer, "note", ""),):
+            if note:
+                widget.add_note(note)
+        if estimator is not None and not has_next:
+            widget.add_note("TD-errors off: this buffer stores no next observations (e.g. SB3's "
+                            "optimize_memory_usage=True); Q-values, V and features are still shown")
+            self.worker.td_needs_next = False
+
+    @classmethod
+    def for_loop(cls, widget: BufferWidget, capacity: int = 50_000, *, n_envs: int = 1,
+                 observation_space: Any = None, **kwargs: Any) -> TrainingHook:
+        """A hook that keeps its own bounded mirror, for loops whose buffer is their own: call
+        :meth:`record` once per environment step (batched over ``n_envs``)."""
+        return cls(widget, RecordBuffer(capacity, n_envs=n_envs, observation_space=observation_space), **kwargs)
+
+    def record(self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any) -> None:
+        """Store one transition (or one per env) in the hook's mirror and count a step. Never raises."""
+        if not isinstance(self.buffer, RecordBuffer):
+            self._report("record: this hook streams a buffer of yours; call on_step() after adding to it, or "
+                         "create the hook with TrainingHook.for_loop(widget, capacity)")
+            return
+        try:
+            self.buffer.record(obs, action, reward, next_obs, terminated, truncated)
+        except Exception as exc:  # noqa: BLE001 - training must go on
+            self._report(f"record: {type(exc).__name__}: {exc}")
+            return
+        self.on_step()
 
     # -- training thread ----------------------------------------------------------------------------------
     def on_step(self, step: int | None = None) -> None:
@@ -68,23 +129,36 @@ class TrainingHook:
         """Copy the rows inserted since the last capture and queue them for the worker (never raises)."""
         try:
             total = int(self.buffer.total_inserted)
-            new = total - self._seen
-            if new <= 0:
+            updates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            if self._has_changes:
+                slots, rep = self.buffer.take_changes()  # type: ignore[attr-defined]
+                slots = np.asarray(slots, np.int64)
+                if len(slots) > self.capacity:
+                    slots = slots[-self.capacity:]
+                if len(rep) and self.optional_fields:
+                    rep = np.asarray(rep, np.int64)
+                    got = self.buffer.read(rep, self.optional_fields)
+                    updates = {k: (rep, np.asarray(v)) for k, v in got.items()}
+            else:
+                k = min(total - self._seen, self.capacity)
+                slots = np.arange(total - k, total, dtype=np.int64) % self.capacity
+            if len(slots) == 0 and not updates:
                 return
-            k = min(new, self.capacity)
-            slots = np.arange(total - k, total, dtype=np.int64) % self.capacity
-            rows = self.buffer.read(slots, CAPTURED)
-            if not rows:
+            rows = self.buffer.read(slots, self.fields) if len(slots) else {}
+            if len(slots) and not rows:
                 return
-            rows["done"] = np.logical_or(rows.pop("terminated"), rows.pop("truncated")).astype(np.uint8)
+            if rows:
+                rows["done"] = np.logical_or(rows["terminated"], rows.pop("truncated")).astype(np.uint8)
             self.worker.submit(CaptureBatch(slots, rows, time.perf_counter(), self.step, total,
-                                            max(0, total - self.capacity)))
+                                            max(0, total - self.capacity), updates))
             self._seen = total
         except Exception as exc:  # noqa: BLE001 - training must go on; the widget shows what went wrong
-            msg = f"capture: {type(exc).__name__}: {exc}"
-            if msg != self._last_error:
-                self._last_error = msg
-                self.widget.report_error(msg + "\n" + traceback.format_exc(limit=2))
+            self._report(f"capture: {type(exc).__name__}: {exc}", traceback.format_exc(limit=2))
+
+    def _report(self, msg: str, detail: str = "") -> None:
+        if msg != self._last_error:
+            self._last_error = msg
+            self.widget.report_error(msg + ("\n" + detail if detail else ""))
 
     # -- control --------------------------------------------------------------------------------------------
     def flush(self, timeout: float = 30.0) -> bool:

@@ -62,6 +62,37 @@ class BufferMirror:
             self.present[slots] = finite
             return Applied(slots[finite], slots[~finite], empty)
 
+    def update_field(self, name: str, slots: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Overwrite one field of existing slots (e.g. a new priority); returns what was applied."""
+        slots = np.asarray(slots, np.int64)
+        values = np.asarray(values)
+        ok = (slots >= 0) & (slots < self.capacity)
+        slots, values = slots[ok], values[ok]
+        self.set_fields(slots, {name: values})
+        return slots, values
+
+    def set_fields(self, slots: np.ndarray, fields: dict[str, np.ndarray]) -> None:
+        with self._lock:
+            for name, values in fields.items():
+                v = np.asarray(values)
+                col = self.fields.get(name)
+                if col is None or col.shape[1:] != v.shape[1:]:
+                    col = self.fields[name] = np.full((self.capacity, *v.shape[1:]), np.nan if v.dtype.kind == "f"
+                                                      else 0, v.dtype)
+                col[slots] = v
+
+    def rows(self, slots: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Copies of some fields (``obs`` included) for ``slots``; the worker's batch input."""
+        with self._lock:
+            out = {}
+            for n in names:
+                if n == "obs":
+                    assert self.obs is not None
+                    out[n] = self.obs[slots]
+                else:
+                    out[n] = self.fields[n][slots]
+            return out
+
     def inspect(self, slot: int) -> tuple[dict, np.ndarray | None]:
         """Inspector data for ``slot``: JSON-safe meta and the observation (or None)."""
         with self._lock:
@@ -70,7 +101,7 @@ class BufferMirror:
             obs = np.array(self.obs[slot])
             meta = {"slot": int(slot), "present": True, "obs_shape": list(obs.shape), "obs_dtype": str(obs.dtype),
                     "obs_layout": obs_layout(obs.shape), "message": ""}
-            for name in ("step", "episode", "episode_step", "reward", "done"):
+            for name in ("step", "episode", "episode_step", "reward", "done", "td_error", "priority", "q", "value"):
                 if name in self.fields:
                     meta[name] = _json_scalar(self.fields[name][slot])
             if "action" in self.fields:

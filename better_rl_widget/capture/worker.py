@@ -10,14 +10,26 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from ..analysis.returns import returns_to_go
 from ..embed.base import Projection
 from ..embed.features import flatten_features
 from ..widget.buffer_widget import BufferWidget
 from .mirror import BufferMirror
+from .summary import build_summary
+
+if TYPE_CHECKING:  # torch is optional: only a hook with a q_network imports it
+    from .estimator import TDEstimator
+
+
+SWEEP_CHUNK = 4096
+NEW_ROWS_BATCH = 2048
 
 
 @dataclass
@@ -28,6 +40,8 @@ class CaptureBatch:
     hook_step: int
     total_inserted: int
     evictions: int
+    # Field-only updates of old slots (e.g. re-prioritised ones): name -> (slots, values).
+    updates: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass
@@ -42,7 +56,10 @@ class WorkerStats:
 
 class LiveWorker:
     def __init__(self, widget: BufferWidget, capacity: int, projection: Projection, *, max_fps: float = 4.0,
-                 keyframe_interval_s: float = 10.0, step_budget_s: float = 0.1) -> None:
+                 keyframe_interval_s: float = 10.0, step_budget_s: float = 0.1,
+                 estimator: TDEstimator | None = None, embed: str = "auto", td_budget_s: float = 0.05,
+                 returns_every_s: float = 2.0, gamma: float | None = None,
+                 projection_factory: Callable[[], Projection] | None = None) -> None:
         if max_fps <= 0:
             raise ValueError(f"max_fps must be positive, got {max_fps}")
         self.widget = widget
@@ -58,10 +75,30 @@ class LiveWorker:
         self._pending_rows = 0
         self._stop = False
         self._busy = False
+        self._waiting_interval = False
         self._last_frame = 0.0
         self._last_keyframe = time.monotonic()
         self._rate: tuple[float, int] | None = None  # (time, total_inserted) for inserts/s
         self.hook_step = 0
+        self.estimator = estimator
+        self.projection_factory = projection_factory
+        self.embed = embed
+        self.td_budget_s = float(td_budget_s)
+        self.td_needs_next = True
+        self._td_cursor = 0
+        self.td_sweep_s = 2.0
+        self.new_rows_every_s = 1.0
+        self._new: list[np.ndarray] = []
+        self._new_rows = 0
+        self._last_new = 0.0
+        self._force_new = False
+        self._last_sweep = 0.0
+        self._rows_per_s = 5_000.0  # first guess; measured from then on
+        self._embedding: str | None = None  # "features" or "obs", fixed by the first rows
+        self._reported_disabled = False
+        self.returns_every_s = returns_every_s
+        self.gamma = estimator.gamma if estimator is not None else (0.99 if gamma is None else gamma)
+        self._last_returns = 0.0
         self.frame_state = widget.attach(capacity, self.mirror.inspect)
         self._thread = threading.Thread(target=self._run, name="better_rl_widget-worker", daemon=True)
         self._thread.start()
@@ -70,6 +107,7 @@ class LiveWorker:
     def submit(self, batch: CaptureBatch) -> None:
         """Queue a batch; O(1) apart from rarely trimming batches that newer ones fully overwrite."""
         with self._cond:
+            was_empty = not self._pending
             self._pending.append(batch)
             self._pending_rows += len(batch.slots)
             # A ring buffer's newest `capacity` insertions cover every slot: older pending rows are dead.
@@ -77,13 +115,19 @@ class LiveWorker:
                 dead = self._pending.pop(0)
                 self._pending_rows -= len(dead.slots)
                 self.stats.frames_dropped += 1
-            self._cond.notify()
+                if dead.updates:  # field updates of old slots are not covered by newer rows: carry them over
+                    nxt = self._pending[0]
+                    nxt.updates = _merge_updates([_drop_slots(dead.updates, nxt.slots), nxt.updates])
+            # Wake the worker only when it sleeps for lack of work; while it waits out the frame interval a
+            # notify would just make it wake and sleep again (a context switch and GIL hand-off per capture).
+            if was_empty and not self._waiting_interval:
+                self._cond.notify()
 
     # -- worker thread --------------------------------------------------------------------------------------
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._stop:
+                while not self._pending and not self._stop and not self._new_due():
                     self._cond.wait(timeout=0.5)
                 if self._stop and not self._pending:
                     return
@@ -91,12 +135,17 @@ class LiveWorker:
             wait = self._last_frame + self.min_interval - time.monotonic()
             if wait > 0:
                 with self._cond:
-                    self._cond.wait_for(lambda: self._stop, timeout=wait)
+                    self._waiting_interval = True
+                    self._cond.wait_for(lambda: self._stop or self._last_frame == 0.0, timeout=wait)
+                    self._waiting_interval = False
             with self._cond:
                 batches, self._pending, self._pending_rows = self._pending, [], 0
                 self._busy = True
             try:
-                self._process(batches)
+                # One BLAS and OpenMP thread for the worker (PCA refits, torch forwards): thread teams here spin
+                # and compete with the training thread (~50 ms CPU per small torch batch; benchmarks/overhead.py).
+                with threadpool_limits(limits=1):
+                    self._process(batches)
             except Exception as exc:  # noqa: BLE001 - never let the worker die; show it instead
                 tb = traceback.format_exc(limit=3)
                 self.widget.report_error(f"worker: {type(exc).__name__}: {exc}\n{tb}")
@@ -106,47 +155,196 @@ class LiveWorker:
                     self._cond.notify_all()
                 self._last_frame = time.monotonic()
 
-    def _process(self, batches: list[CaptureBatch]) -> None:
-        if not batches:
-            return
-        self.stats.frames_dropped += len(batches) - 1
-        slots = np.concatenate([b.slots for b in batches])
-        # Newest row per slot wins: unique over the reversed order keeps each slot's last occurrence.
-        _, last = np.unique(slots[::-1], return_index=True)
-        keep = np.sort(len(slots) - 1 - last)
-        slots = slots[keep]
-        keys = set.intersection(*(set(b.rows) for b in batches))
-        rows = {k: np.concatenate([b.rows[k] for b in batches])[keep] for k in keys}
+    def _new_due(self) -> bool:
+        return bool(self._new) and (self._force_new or time.monotonic() - self._last_new >= self.new_rows_every_s)
 
-        applied = self.mirror.apply(slots, rows)
-        if applied.error:
-            self.stats.rejected += len(applied.rejected)
-            self.widget.report_error(applied.error)
-        gone = np.concatenate([applied.non_finite, applied.rejected])
-        self.stats.nan_skipped += len(applied.non_finite)
+    def _process(self, batches: list[CaptureBatch]) -> None:
+        if not batches and not self._new:
+            return
+        self.stats.frames_dropped += max(0, len(batches) - 1)
+        # An update is superseded by a newer batch's row for the same slot (that row was read later).
+        updates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for b in batches:
+            updates = _merge_updates([_drop_slots(updates, b.slots), b.updates])
+        batches_rows = [b for b in batches if len(b.slots)]
+        slots = np.concatenate([b.slots for b in batches_rows]) if batches_rows else np.zeros(0, np.int64)
+        keep = _last_occurrence(slots)
+        slots = slots[keep]
+        keys = set.intersection(*(set(b.rows) for b in batches_rows)) if batches_rows else set()
+        rows = {k: np.concatenate([b.rows[k] for b in batches_rows])[keep] for k in keys}
         fs = self.frame_state
-        if len(gone):
-            self.projection.remove(gone)
-            fs.remove(gone)
-        if len(applied.valid):
-            mask = np.isin(slots, applied.valid)
-            self.projection.add(applied.valid, flatten_features(rows["obs"][mask]))
-            fs.upsert(applied.valid, {k: v[mask] for k, v in rows.items() if k != "obs"})
+        if len(slots):
+            self._apply_rows(slots, rows)
+        for name, (us, uv) in updates.items():
+            us, uv = self.mirror.update_field(name, us, uv)
+            fs.upsert(us, {name: uv})
+        self._flush_new(force=self._force_new)
+        self._force_new = False
+        self._estimate()
+        self._returns()
         frame = self.projection.step(self.step_budget_s)
         fs.set_extent(frame.extent)
         fs.set_coords(frame.slots, frame.coords)
         sent = self.widget.publish_delta()
+        self.widget.publish_summary(build_summary(fs))
         now = time.monotonic()
         if sent:
             self.stats.frames_shown += 1
         if now - self._last_keyframe >= self.keyframe_interval_s:
             self.widget.publish_keyframe()
             self._last_keyframe = now
-        lag = time.perf_counter() - batches[0].t_capture
-        self.stats.worker_lag_s = lag
-        self.stats.lags.append(lag)
-        del self.stats.lags[:-1000]
-        self._publish_stats(batches[-1], frame.info)
+        if batches:
+            lag = time.perf_counter() - batches[0].t_capture
+            self.stats.worker_lag_s = lag
+            self.stats.lags.append(lag)
+            del self.stats.lags[:-1000]
+            self._publish_stats(batches[-1], frame.info)
+
+    def _apply_rows(self, slots: np.ndarray, rows: dict[str, np.ndarray]) -> None:
+        fs = self.frame_state
+        applied = self.mirror.apply(slots, rows)
+        if applied.error:
+            self.stats.rejected += len(applied.rejected)
+            self.widget.report_error(applied.error)
+        gone = np.concatenate([applied.non_finite, applied.rejected])
+        self.stats.nan_skipped += len(applied.non_finite)
+        if len(gone):
+            self.projection.remove(gone)
+            fs.remove(gone)
+        if len(applied.valid):
+            mask = np.isin(slots, applied.valid)
+            fs.upsert(applied.valid, {k: v[mask] for k, v in rows.items() if k not in ("obs", "next_obs")})
+            if self.estimator is not None and not self.estimator.disabled:
+                # Batched: TD-errors and features of new rows are computed together about once a second
+                # (_flush_new); many small forward passes cost far more CPU per row next to a training thread.
+                self._new.append(applied.valid)
+                self._new_rows += len(applied.valid)
+                if self.embed != "obs" and self._embedding != "obs":
+                    return  # placed once their features exist
+            self.projection.add(applied.valid, self._embedding_rows(rows["obs"][mask]))
+
+    def _flush_new(self, force: bool = False) -> None:
+        if not self._new:
+            return
+        now = time.monotonic()
+        if not force and self._new_rows < NEW_ROWS_BATCH and now - self._last_new < self.new_rows_every_s:
+            return
+        self._last_new = now
+        slots = np.unique(np.concatenate(self._new))
+        self._new, self._new_rows = [], 0
+        slots = slots[self.mirror.present[slots]]
+        if len(slots) == 0:
+            return
+        want = self.embed != "obs" and self._embedding != "obs"
+        est = self.estimator
+        out = self._compute(slots, want) if est is not None and not est.disabled else None
+        if not want:
+            return  # already placed from observations
+        if out is not None and out.features is not None:
+            self._embedding = "features"
+            self.projection.add(slots, out.features)
+        else:
+            self.projection.add(slots, self._embedding_rows(self.mirror.rows(slots, ("obs",))["obs"]))
+
+    def _compute(self, chunk: np.ndarray, want_features: bool = False):  # -> Estimates | None
+        assert self.estimator is not None
+        names = ("obs", "action", "reward", "terminated") + (("next_obs",) if self.td_needs_next else ())
+        rows = self.mirror.rows(chunk, names)
+        if not self.td_needs_next:
+            rows["next_obs"] = rows["obs"]  # Q and V only; TD-errors stay NaN
+        out = self.estimator.compute(chunk, rows, want_features)
+        if out is None:
+            self._note_disabled()
+            return None
+        fields = {"q": out.q, "value": out.value}
+        if self.td_needs_next:
+            fields["td_error"] = out.td_error
+        self.mirror.set_fields(out.slots, fields)
+        self.frame_state.upsert(out.slots, fields)
+        return out
+
+    # -- what the projection embeds -----------------------------------------------------------------------
+    def _embedding_rows(self, obs: np.ndarray) -> np.ndarray:
+        if self._embedding is None:
+            use = self.embed != "obs" and self.estimator is not None
+            self._embedding = "features" if use else "obs"
+        if self._embedding == "features":
+            assert self.estimator is not None
+            feats = self.estimator.features(obs)
+            if feats is not None:
+                return feats
+            self._switch_to_obs()
+            if self.estimator.features_off:
+                self.widget.add_note(self.estimator.features_off)
+        return flatten_features(obs)
+
+    def _switch_to_obs(self) -> None:
+        """Features became unavailable: re-embed everything from observations (dimensions differ)."""
+        self._embedding = "obs"
+        present = np.flatnonzero(self.mirror.present)
+        if self.projection_factory is None:
+            self.widget.report_error("features became unavailable and the projection object cannot be rebuilt; "
+                                     "new points are not placed")
+            return
+        self.projection = self.projection_factory()
+        if len(present):
+            obs = self.mirror.rows(present, ("obs",))["obs"]
+            self.projection.add(present, flatten_features(obs))
+        self.widget.add_note("the map embeds observations: the q_network's features are unavailable")
+
+    # -- TD-errors, Q, V and returns ---------------------------------------------------------------------
+    def _estimate(self, force: bool = False) -> None:
+        est = self.estimator
+        if est is None:
+            return
+        if est.disabled:
+            self._note_disabled()
+            return
+        t0 = time.perf_counter()
+        present = np.flatnonzero(self.mirror.present)
+        if len(present) == 0:
+            return
+        # New rows got theirs on arrival (_new_row_estimates); old slots are refreshed at most every
+        # `td_sweep_s` (their values drift slowly as the network learns, and on a busy machine the worker's CPU
+        # time is taken from training), in large chunks: fewer GIL hand-offs with the training thread.
+        if not (force or time.monotonic() - self._last_sweep >= self.td_sweep_s):
+            return
+        self._last_sweep = time.monotonic()
+        n_sweep = 0
+        while time.perf_counter() - t0 < self.td_budget_s and n_sweep < len(present):
+            # Size the chunk so one compute fits the budget (measured rows per CPU-second), since a chunk
+            # cannot be interrupted; forced passes (close) use the largest chunks.
+            size = SWEEP_CHUNK if force else int(min(SWEEP_CHUNK, max(64, self._rows_per_s * self.td_budget_s)))
+            start = self._td_cursor % len(present)
+            chunk = present[start:start + size]
+            self._td_cursor = start + len(chunk)
+            n_sweep += len(chunk)
+            c0 = time.thread_time()
+            if self._compute(chunk) is None:
+                return
+            spent = max(time.thread_time() - c0, 1e-4)
+            self._rows_per_s = 0.5 * self._rows_per_s + 0.5 * len(chunk) / spent
+
+    def _note_disabled(self) -> None:
+        if self.estimator is not None and self.estimator.disabled and not self._reported_disabled:
+            self._reported_disabled = True
+            self.widget.add_note(self.estimator.disabled)
+
+    def _returns(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_returns < self.returns_every_s:
+            return
+        self._last_returns = now
+        present = np.flatnonzero(self.mirror.present)
+        names = ("episode", "episode_step", "reward", "done")
+        if len(present) == 0 or not all(n in self.mirror.fields for n in names):
+            return
+        r = self.mirror.rows(present, names)
+        g = returns_to_go(r["episode"], r["episode_step"], r["reward"], r["done"], self.gamma)
+        old = self.frame_state.column("return", present)
+        changed = ~((old == g) | (np.isnan(old) & np.isnan(g)))
+        if changed.any():
+            self.frame_state.upsert(present[changed], {"return": g[changed]})
 
     def _publish_stats(self, newest: CaptureBatch, info: dict) -> None:
         now = time.monotonic()
@@ -171,8 +369,9 @@ class LiveWorker:
         deadline = time.monotonic() + timeout
         with self._cond:
             self._last_frame = 0.0  # do not rate-limit a flush
+            self._force_new = True
             self._cond.notify_all()
-            while self._pending or self._busy:
+            while self._pending or self._busy or self._new:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
                     return False
@@ -185,5 +384,49 @@ class LiveWorker:
             self._stop = True
             self._cond.notify_all()
         self._thread.join(timeout)
+        try:  # a last complete pass so the final state has every slot's TD-error and return
+            if self.estimator is not None:
+                self.estimator.refresh_now()  # the final state reflects the final networks
+            if self._new:
+                self._flush_new(force=True)
+                frame = self.projection.step(self.step_budget_s)
+                self.frame_state.set_extent(frame.extent)
+                self.frame_state.set_coords(frame.slots, frame.coords)
+            budget, self.td_budget_s = self.td_budget_s, 30.0
+            self._estimate(force=True)
+            self.td_budget_s = budget
+            self._returns(force=True)
+            self.widget.publish_summary(build_summary(self.frame_state))
+        except Exception as exc:  # noqa: BLE001
+            self.widget.report_error(f"worker: final pass: {type(exc).__name__}: {exc}")
         self.widget.publish_delta()
         self.widget.publish_keyframe()
+
+
+def _last_occurrence(slots: np.ndarray) -> np.ndarray:
+    """Indices of each slot's last occurrence, in order (newest row per slot wins)."""
+    if len(slots) == 0:
+        return np.zeros(0, np.int64)
+    _, last = np.unique(slots[::-1], return_index=True)
+    return np.sort(len(slots) - 1 - last)
+
+
+def _drop_slots(updates: dict[str, tuple[np.ndarray, np.ndarray]],
+                slots: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    if not updates or len(slots) == 0:
+        return updates
+    out = {}
+    for name, (s, v) in updates.items():
+        keep = ~np.isin(s, slots)
+        out[name] = (s[keep], v[keep])
+    return out
+
+
+def _merge_updates(parts: list[dict[str, tuple[np.ndarray, np.ndarray]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in {k for p in parts for k in p}:
+        s = np.concatenate([p[name][0] for p in parts if name in p]).astype(np.int64)
+        v = np.concatenate([p[name][1] for p in parts if name in p])
+        keep = _last_occurrence(s)
+        out[name] = (s[keep], v[keep])
+    return out

@@ -50,6 +50,8 @@ class BufferWidget(anywidget.AnyWidget):
     selection_bytes = traitlets.Bytes(b"").tag(sync=True, **_binary)
     errors = traitlets.List(traitlets.Unicode()).tag(sync=True)
     saliency = traitlets.Bytes(b"").tag(sync=True, **_binary)
+    # Priority histogram + influential states (BRW1, see docs/protocol.md); empty until a channel exists.
+    summary = traitlets.Bytes(b"").tag(sync=True, **_binary)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -126,6 +128,17 @@ class BufferWidget(anywidget.AnyWidget):
 
     def update_gauge(self, **fields: Any) -> None:
         self.gauge = {**self.gauge, **fields}
+
+    def publish_summary(self, blob: bytes | None) -> None:
+        if blob is not None and blob != self.summary:
+            self.summary = blob
+
+    def add_note(self, message: str) -> None:
+        """A visible remark that is not an error (a degraded mode, a flattening); shown once."""
+        notes = list(self.status.get("notes", []))
+        if message not in notes:
+            log.info("better_rl_widget: %s", message)
+            self.update_status(notes=[*notes, message])
 
     def report_error(self, message: str) -> None:
         """Show a worker/capture problem in the status line and ``errors``; never raises."""

@@ -17,9 +17,11 @@ from .codec import encode
 # Row fields every frame carries, with their wire dtype; optional ones appear once a snapshot provides them.
 BASE_FIELDS: dict[str, str] = {"step": "uint32", "episode": "uint32", "action": "uint32", "reward": "float32",
                                "done": "uint8"}
-OPTIONAL_FIELDS: dict[str, str] = {"td_error": "float32", "priority": "float32"}
+OPTIONAL_FIELDS: dict[str, str] = {"td_error": "float32", "priority": "float32", "q": "float32",
+                                   "value": "float32", "return": "float32"}
 CHANNEL_KINDS: dict[str, str] = {"reward": "continuous", "action": "categorical", "episode": "categorical",
-                                 "done": "categorical", "td_error": "continuous", "priority": "continuous"}
+                                 "done": "categorical", "td_error": "continuous", "priority": "continuous",
+                                 "q": "continuous", "value": "continuous", "return": "continuous"}
 
 
 class FrameState:
@@ -113,6 +115,19 @@ class FrameState:
             for k, col in self._fields.items():
                 out[k] = col[slot].item()
             return out
+
+    def column(self, name: str, slots: np.ndarray | None = None) -> np.ndarray:
+        """A copy of one field (all slots, or ``slots``); NaN-filled float32 when the field does not exist yet."""
+        with self._lock:
+            col = self._fields.get(name)
+            n = self.capacity if slots is None else len(slots)
+            if col is None:
+                return np.full(n, np.nan, np.float32)
+            return col.copy() if slots is None else col[np.asarray(slots, np.int64)]
+
+    def present_mask(self) -> np.ndarray:
+        with self._lock:
+            return self._present.copy()
 
     def has_pending(self) -> bool:
         return bool(self._dirty.any() or self._removed.any())

@@ -15,6 +15,9 @@ import { decode } from "./codec";
 import { CATEGORICAL, parseCssColor } from "./colors";
 import { h } from "./panels/format";
 import { Gauge, type GaugeTrait } from "./panels/gauge";
+import { PriorityHistogram } from "./panels/histogram";
+import { InfluentialList } from "./panels/influential";
+import { parseSummary } from "./panels/summary";
 import { EmptyHint } from "./panels/hint";
 import { Tooltip } from "./panels/tooltip";
 import { Inspector } from "./panels/inspector";
@@ -88,8 +91,19 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   const inspector = new Inspector();
   const footer = h("div", "brw-footer");
   footer.append(gauge.el, status.el);
+  // Priority histogram + influential states (summary trait); a list click acts exactly like a map click.
+  const histogram = new PriorityHistogram();
+  const influential = new InfluentialList((slot) => {
+    lastClicked = slot;
+    setData("clicked", slot);
+    m.set("clicked", slot);
+    m.save_changes();
+  }, (field) => histogram.update(field, field ? (summaryNow?.byField.get(field) ?? null) : null));
+  let summaryNow: ReturnType<typeof parseSummary> = null;
+  const summaryRow = h("div", "brw-summary");
+  summaryRow.append(histogram.el, influential.el);
   const saliency = new SaliencyPanel((slot, method) => m.send({ type: "saliency", slot, method }));
-  root.append(toolbar.el, plotBox, footer, inspector.el, saliency.el);
+  root.append(toolbar.el, plotBox, footer, summaryRow, inspector.el, saliency.el);
   el.append(root);
 
   const setData = (key: string, value: number): void => {
@@ -310,6 +324,15 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     gauge.update(m.get("gauge"));
   }
 
+  function onSummary(): void {
+    try {
+      summaryNow = parseSummary(m.get("summary") as DataView | null);
+      influential.update(summaryNow);
+    } catch (err) {
+      status.setLocalError(`bad summary: ${errorText(err)}`);
+    }
+  }
+
   function onColorBy(): void {
     toolbar.setChannels(state.colorChannels(), currentColorBy());
     scheduleRedraw();
@@ -323,6 +346,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     ["change:status", onStatus],
     ["change:gauge", onGauge],
     ["change:color_by", onColorBy],
+    ["change:summary", onSummary],
   ];
   for (const [event, handler] of handlers) m.on(event, handler as (...args: unknown[]) => void);
 
@@ -332,6 +356,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   // A view that opens late holds whatever keyframe the trait had; ask once for the current state.
   requestKeyframe();
   onGauge();
+  onSummary();
   toolbar.setChannels(state.colorChannels(), currentColorBy());
   hint.update(0);
   scheduleRedraw();
@@ -355,6 +380,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     plotBox.removeEventListener("pointerdown", keepPress);
     toolbar.destroy();
     saliency.destroy();
+    influential.destroy();
     scatter.destroy();
     delete (root as HTMLElement & { __brw?: BrwTestHook }).__brw;
     root.remove();

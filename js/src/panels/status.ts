@@ -11,6 +11,8 @@ export interface StatusTrait {
   running?: boolean;
   hook_step?: number;
   selected?: number | number[];
+  /** Visible remarks that are not errors (degraded modes, flattened observations). */
+  notes?: string[];
 }
 
 export function statusText(s: StatusTrait): string {
@@ -23,6 +25,7 @@ export function statusText(s: StatusTrait): string {
   ];
   if (s.projection) parts.push(`projection ${s.projection}`);
   if (s.hook_step !== undefined && s.hook_step !== null) parts.push(`hook step ${fmtInt(s.hook_step)}`);
+  if (Array.isArray(s.notes)) for (const n of s.notes) if (typeof n === "string" && n) parts.push(`note: ${n}`);
   return parts.join(" · ");
 }
 

@@ -1,0 +1,157 @@
+"""Stable-Baselines3: ``BetterRLCallback(widget)`` streams ``model.replay_buffer`` into a :class:`BufferWidget`.
+
+SB3 buffers are arrays of shape ``(buffer_size, n_envs, ...)`` written one row (all envs) per step at ``pos``.
+Slot id = ``row · n_envs + env``, so insertion ``t·n_envs + e`` lives in slot ``(t·n_envs + e) mod capacity``
+with ``capacity = buffer_size · n_envs``: the hook's ring arithmetic holds and parallel envs stay separate.
+SB3 has no prioritized replay: TD-errors, Q and V come from the hook (DQN: ``q_net`` / ``q_net_target``).
+``_on_step`` runs before the step's transition is stored, so the callback counts rows from ``pos``/``full``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.buffers import ReplayBuffer as SB3ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+
+from ..capture.hook import TrainingHook
+from ..widget.buffer_widget import BufferWidget
+from ._episodes import EpisodeTracker
+
+
+class SB3BufferSource:
+    """Reads an SB3 ``ReplayBuffer`` in place; call :meth:`sync` once per step (cost ∝ n_envs)."""
+
+    def __init__(self, rb: Any) -> None:
+        if not isinstance(rb, SB3ReplayBuffer) or not isinstance(getattr(rb, "observations", None), np.ndarray):
+            raise TypeError(f"expected a stable_baselines3 ReplayBuffer with array observations of shape "
+                            f"(buffer_size, n_envs, *obs_shape); got {type(rb).__name__} (Dict observation buffers "
+                            "are not supported yet)")
+        obs = rb.observations
+        if obs.shape[:2] != (rb.buffer_size, rb.n_envs):
+            raise ValueError(f"SB3 buffer layout: expected observations of shape ({rb.buffer_size}, {rb.n_envs}, "
+                             f"...), got {obs.shape}")
+        self.rb = rb
+        self.n_envs = int(rb.n_envs)
+        self.capacity = int(rb.buffer_size) * self.n_envs
+        self.has_next_obs = not bool(getattr(rb, "optimize_memory_usage", False))
+        self.note = "" if self.has_next_obs else ("SB3 optimize_memory_usage=True stores no next observations: "
+                                                  "TD-errors are off, Q and V are shown")
+        self.tracker = EpisodeTracker(self.capacity, self.n_envs)
+        self._pos = 0
+        self._rows = 0
+        self.sync()
+
+    @property
+    def total_inserted(self) -> int:
+        return self._rows * self.n_envs
+
+    def sync(self) -> None:
+        rb, bs = self.rb, self.rb.buffer_size
+        target = rb.pos + (bs if rb.full else 0) if self._rows == 0 else None
+        new = (rb.pos - self._pos) % bs if target is None else target
+        if new == 0 and target is None:
+            return
+        envs = np.arange(self.n_envs)
+        for k in range(new):
+            row = (self._pos + k) % bs
+            self.tracker.written(row * self.n_envs + envs, rb.dones[row], envs)
+        self._pos = rb.pos
+        self._rows += new
+
+    def read(self, slots: np.ndarray, fields: Any = None) -> dict[str, np.ndarray]:
+        slots = np.asarray(slots, np.int64)
+        row, env = slots // self.n_envs, slots % self.n_envs
+        rb = self.rb
+        out: dict[str, np.ndarray] = {}
+        timeouts = rb.timeouts[row, env].astype(bool) if getattr(rb, "handle_timeout_termination", False) \
+            else np.zeros(len(slots), bool)
+        dones = rb.dones[row, env].astype(bool)
+        for name in fields or ("obs", "next_obs", "action", "reward", "terminated", "truncated"):
+            if name == "obs":
+                out[name] = rb.observations[row, env]
+            elif name == "next_obs":
+                if rb.next_observations is None:
+                    raise ValueError("next_obs requested but the SB3 buffer stores none (optimize_memory_usage)")
+                out[name] = rb.next_observations[row, env]
+            elif name == "action":
+                a = rb.actions[row, env]
+                out[name] = a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a
+            elif name == "reward":
+                out[name] = rb.rewards[row, env].astype(np.float32)
+            elif name == "terminated":
+                out[name] = dones & ~timeouts
+            elif name == "truncated":
+                out[name] = dones & timeouts
+            elif name in ("step", "episode", "episode_step"):
+                out[name] = self.tracker.read(slots, name)
+        return out
+
+
+class BetterRLCallback(BaseCallback):
+    """Live widget for an SB3 off-policy model: ``model.learn(n, callback=BetterRLCallback(widget))``.
+
+    DQN: TD-errors, Q, V and penultimate features from ``q_net``/``q_net_target`` (computed off the training
+    thread). Other off-policy models (SAC, TD3): the buffer is streamed; TD-errors are not computed yet (noted in
+    the widget). ``hook_kwargs`` go to :class:`TrainingHook` (``every``, ``projection``, ``max_fps``, ...).
+    Problems are shown in the widget; nothing raises inside ``model.learn()``.
+    """
+
+    def __init__(self, widget: BufferWidget, *, td_errors: bool = True, verbose: int = 0, **hook_kwargs: Any) -> None:
+        super().__init__(verbose)
+        self.widget = widget
+        self.td_errors = td_errors
+        self.hook_kwargs = hook_kwargs
+        self.hook: TrainingHook | None = None
+        self.source: SB3BufferSource | None = None
+
+    def _init_callback(self) -> None:
+        rb = getattr(self.model, "replay_buffer", None)
+        if rb is None:
+            self.widget.report_error(f"BetterRLCallback: expected an off-policy model with a stable_baselines3 "
+                                     f"ReplayBuffer (DQN, SAC, TD3, DDPG); {type(self.model).__name__} has none. "
+                                     "Training goes on without the live map.")
+            return
+        try:
+            self.source = SB3BufferSource(rb)
+        except Exception as exc:  # noqa: BLE001 - shown, never raised into learn()
+            self.widget.report_error(f"BetterRLCallback: {exc}")
+            return
+        kw = dict(self.hook_kwargs)
+        q_net = getattr(self.model, "q_net", None)
+        if self.td_errors and q_net is not None:
+            import gymnasium as gym
+
+            space = self.model.action_space
+            kw.setdefault("q_network", q_net)
+            kw.setdefault("target_network", getattr(self.model, "q_net_target", None))
+            kw.setdefault("gamma", float(self.model.gamma))
+            if isinstance(space, gym.spaces.Discrete):
+                kw.setdefault("n_actions", int(space.n))
+        try:
+            self.hook = TrainingHook(self.widget, self.source, **kw)
+        except Exception as exc:  # noqa: BLE001
+            self.widget.report_error(f"BetterRLCallback: could not start the hook: {exc}")
+            return
+        if self.td_errors and q_net is None:
+            self.widget.add_note(f"{type(self.model).__name__}: TD-errors are computed for DQN only so far; "
+                                 "the buffer is streamed without them")
+
+    def _on_step(self) -> bool:
+        if self.hook is not None and self.source is not None:
+            try:
+                self.source.sync()
+            except Exception as exc:  # noqa: BLE001
+                self.hook._report(f"BetterRLCallback: {type(exc).__name__}: {exc}")
+                return True
+            self.hook.on_step()
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.hook is not None and self.source is not None:
+            try:
+                self.source.sync()  # the last transition is stored after the last _on_step
+            except Exception:  # noqa: BLE001, S110 - close() below still publishes what there is
+                pass
+            self.hook.close()
