@@ -36,7 +36,7 @@ class TrainingHook:
     """
 
     def __init__(self, widget: BufferWidget, buffer: BufferSource, *, every: int = 10,
-                 projection: str | Projection = "pca", max_fps: float = 4.0, seed: int = 0) -> None:
+                 projection: str | Projection = "auto", max_fps: float = 4.0, seed: int = 0) -> None:
         missing = [a for a in ("capacity", "total_inserted", "read") if not hasattr(buffer, a)]
         if missing:
             raise TypeError(f"{type(buffer).__name__} cannot be streamed: it lacks {', '.join(missing)} "
