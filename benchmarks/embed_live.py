@@ -48,7 +48,8 @@ def run(data: str, n: int, rate: float, seconds: float, seed: int = 0, progress:
     prev: tuple[np.ndarray, np.ndarray] | None = None
     done = 0
     t0 = time.perf_counter()
-    bar = tqdm(total=int(fill_s + seconds), desc=f"{data} N={n}", unit="s", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=int(fill_s + seconds), desc=f"{data} N={n}", unit="s", disable=not progress, file=sys.stderr,
+               mininterval=1.0)
     graph_s_at_measure = None
     while True:
         now = time.perf_counter() - t0

@@ -12,7 +12,8 @@ Per ``step``:
    whose neighbours changed, and ``TSNEEmbedding.optimize`` runs :meth:`LiveTSNE.iters_for` iterations on all
    points jointly, continuing from the previous coordinates with each point's gains and momentum carried over;
 5. only points that moved more than ``move_tol`` of the view extent are published, so a converged map sends
-   small deltas, and the extent only changes when points leave it or shrink well inside it.
+   small deltas, and the extent only changes when points leave it or shrink well inside it; a map whose point set
+   has not changed for ``settle_iter`` iterations rests (no optimisation, no deltas) until it changes again.
 
 Before ``min_points`` rows have arrived there is nothing t-SNE can do well: the stable :class:`PCAProjection`
 draws them, and t-SNE starts from exactly that picture (PCA coordinates rescaled, extent rescaled alike).
@@ -45,7 +46,8 @@ class LiveTSNE:
     def __init__(self, capacity: int, *, seed: int = 0, perplexity: float = 30.0, point_iters_per_step: int = 30_000,
                  max_iter_per_step: int = 25,
                  min_points: int = 100, max_dim: int = 50, early_iter: int = 100, max_place_per_step: int = 2000,
-                 move_tol: float = 1e-3, n_jobs: int = 1, negative_gradient_method: str = "auto",
+                 move_tol: float = 2e-3, settle_iter: int = 400, n_jobs: int = 1,
+                 negative_gradient_method: str = "auto",
                  quality_every: int = 8, quality_sample: int = 300, max_recalibrate_per_step: int = 4000,
                  name: str = "tsne") -> None:
         if capacity <= 0:
@@ -58,6 +60,8 @@ class LiveTSNE:
         self.early_iter = int(early_iter)
         self.min_points = max(4, int(min_points))
         self.max_place_per_step, self.move_tol = int(max_place_per_step), float(move_tol)
+        self.settle_iter = int(settle_iter)
+        self._quiet_iters = 0  # iterations since the point set last changed
         self.n_jobs, self.method = int(n_jobs), negative_gradient_method
         self.quality_every, self.quality_sample = int(quality_every), int(quality_sample)
         self.max_recalibrate_per_step = int(max_recalibrate_per_step)
@@ -152,7 +156,8 @@ class LiveTSNE:
         self._drop_removed()
         self.timings["graph_s"] += time.perf_counter() - t0
         active = np.flatnonzero(self.graph.present & self.placed)
-        if len(active) >= 4:
+        # A map whose points have not changed for settle_iter iterations rests (no CPU, no deltas) until they do.
+        if len(active) >= 4 and (self._quiet_iters < self.settle_iter or self.iterations < self.early_iter):
             self._optimize(active)
         t0 = time.perf_counter()
         self._insert_pending()
@@ -192,6 +197,7 @@ class LiveTSNE:
         if len(drop):
             self.graph.remove(drop)
             self._drop[:] = False
+            self._quiet_iters = 0
 
     def _insert_pending(self) -> None:
         assert self.graph is not None and self._features is not None
@@ -202,6 +208,7 @@ class LiveTSNE:
         if len(todo):
             self.graph.insert(todo, self.reducer.transform(self._features[todo]))
             self.pending[todo] = False
+            self._quiet_iters = 0
 
     def _place(self, active: np.ndarray) -> None:
         """New points start at the median of their placed neighbours (openTSNE's 'median' initialisation)."""
@@ -232,7 +239,8 @@ class LiveTSNE:
         New rows are calibrated now; rows whose list changed (a closer neighbour arrived, a neighbour was evicted)
         are re-calibrated round-robin, at most ``max_recalibrate_per_step`` a frame; until then they keep their
         previous neighbours and weights, evicted ones at weight 0 (with 500 evictions/s nearly every row loses a
-        neighbour every second: recalibrating all of them each frame would cost more than the optimisation). openTSNE's per-row perplexity search
+        neighbour every second: recalibrating all of them each frame would cost more than the optimisation).
+        openTSNE's per-row perplexity search
         (``_tsne.compute_gaussian_perplexity``) is called directly so unchanged rows are not redone.
         """
         assert self.graph is not None
@@ -308,6 +316,7 @@ class LiveTSNE:
         self._gains[active] = emb.optimizer.gains
         self._update[active] = emb.optimizer.update
         self.iterations += n_iter
+        self._quiet_iters += n_iter
         self.timings["optimize_s"] += time.perf_counter() - t1
 
     def _estimate_quality(self, active: np.ndarray) -> float:
@@ -338,7 +347,9 @@ class LiveTSNE:
             tol = self.move_tol * (self.extent[1] - self.extent[0])
             moved = np.abs(xy - self.published[active]).max(axis=1) > tol
             self.published[active[moved]] = xy[moved]
-        info = self._info(phase="exaggeration" if self.iterations < self.early_iter else "tsne", n=len(active))
+        phase = "exaggeration" if self.iterations < self.early_iter else \
+            "resting" if self._quiet_iters >= self.settle_iter else "tsne"
+        info = self._info(phase=phase, n=len(active))
         return ProjectionFrame(active.astype(np.uint32), self.published[active].copy(), list(self.extent), info)
 
     def _info(self, phase: str, n: int) -> dict:
