@@ -40,7 +40,7 @@ class KNNGraph:
         self.repair_below = max(1, int(round(k * repair_fraction)))
         self.Z = np.zeros((capacity, dim), np.float32)
         self.present = np.zeros(capacity, bool)
-        self.nbr = np.repeat(np.arange(capacity, dtype=np.int64)[:, None], k, axis=1)
+        self.nbr = np.repeat(np.arange(capacity, dtype=np.int32)[:, None], k, axis=1)  # int32: half the memory
         self.dist = np.full((capacity, k), FAR, np.float32)
         self.changed = np.zeros(capacity, bool)  # rows whose list changed since the caller last cleared this
         self.repaired = 0  # rows re-queried after evictions (for the status line and the benchmark)
@@ -49,18 +49,29 @@ class KNNGraph:
     def live_count(self, slots: np.ndarray) -> np.ndarray:
         return (self.dist[slots] < FAR).sum(axis=1)
 
-    def _query(self, rows: np.ndarray, Zq: np.ndarray, exclude_self: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Exact k nearest present slots of each query row (brute force, chunked)."""
+    def _query(self, rows: np.ndarray, Zq: np.ndarray, exclude_self: bool,
+               beat: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+        """Exact k nearest present slots of each query row (brute force, chunked).
+
+        With ``beat`` (a squared-distance threshold per present slot, in slot order), the same distance blocks also
+        yield the (present slot, query row) pairs closer than that threshold: the reverse-neighbour candidates an
+        insert needs, at no second pass over the data.
+        """
         cand = np.flatnonzero(self.present)
         Zc = self.Z[cand]
         c_sq = np.einsum("ij,ij->i", Zc, Zc)
         k = self.k
         nbr = np.repeat(rows[:, None], k, axis=1).astype(np.int64)
         dist = np.full((len(rows), k), FAR, np.float32)
-        for s in range(0, len(rows), _CHUNK):
-            d = sq_dists(Zq[s:s + _CHUNK], Zc, c_sq)
+        pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        chunk = max(64, _CHUNK * 2048 // max(len(cand), 1))  # bound the block at ~4M floats
+        for s in range(0, len(rows), chunk):
+            d = sq_dists(Zq[s:s + chunk], Zc, c_sq)
             if exclude_self:
-                d[cand[None, :] == rows[s:s + _CHUNK, None]] = np.inf
+                d[cand[None, :] == rows[s:s + chunk, None]] = np.inf
+            if beat is not None:
+                q, c = np.nonzero(d < beat[None, :])
+                pairs.append((cand[c], q + s, d[q, c]))
             kk = min(k, len(cand))
             if kk == 0:
                 continue
@@ -70,9 +81,12 @@ class KNNGraph:
             order = _stable_order(pd, cand[part])
             part, pd = np.take_along_axis(part, order, axis=1), np.take_along_axis(pd, order, axis=1)
             ok = np.isfinite(pd)
-            nbr[s:s + _CHUNK, :kk] = np.where(ok, cand[part], rows[s:s + _CHUNK, None])
-            dist[s:s + _CHUNK, :kk] = np.where(ok, np.sqrt(pd), FAR)
-        return nbr, dist
+            nbr[s:s + chunk, :kk] = np.where(ok, cand[part], rows[s:s + chunk, None])
+            dist[s:s + chunk, :kk] = np.where(ok, np.sqrt(pd), FAR)
+        found = None
+        if beat is not None:
+            found = tuple(np.concatenate([p[i] for p in pairs]) for i in range(3)) if pairs else None
+        return nbr, dist, found
 
     # -- updates -------------------------------------------------------------------------------------------
     def rebuild(self, slots: np.ndarray, Z: np.ndarray) -> None:
@@ -82,7 +96,7 @@ class KNNGraph:
         self.dist[:] = FAR
         self.Z[slots] = Z
         self.present[slots] = True
-        self.nbr[slots], self.dist[slots] = self._query(slots, Z, exclude_self=True)
+        self.nbr[slots], self.dist[slots], _ = self._query(slots, Z, exclude_self=True)
         self.changed[:] = False
         self.changed[slots] = True
 
@@ -90,32 +104,22 @@ class KNNGraph:
         """Add new rows (slots must not be present; remove replaced slots first)."""
         if len(slots) == 0:
             return
+        # Existing rows that gain a new neighbour come out of the same distance block as the new rows' own lists:
+        # (old row, new row) pairs that beat the old row's farthest *live* neighbour. Rows thinned by evictions do
+        # not take every far newcomer (that would make each insert cost rows x m); remove() refills them exactly.
+        live = (self.dist < FAR).sum(axis=1)
+        far = self.dist[np.arange(self.capacity), np.maximum(live - 1, 0)].astype(np.float64)
+        beat_all = np.where(self.present & (live > 0), far, np.where(self.present, np.inf, -1.0)) ** 2
         self.Z[slots] = Z
         self.present[slots] = True
-        self.nbr[slots], self.dist[slots] = self._query(slots, Z, exclude_self=True)
+        beat_all[slots] = -1.0  # new rows are not candidates for each other's merge (their query covers that)
+        beat = beat_all[np.flatnonzero(self.present)]
+        self.nbr[slots], self.dist[slots], found = self._query(slots, Z, exclude_self=True, beat=beat)
         self.changed[slots] = True
-        # Existing rows that gain a new neighbour: one distance block against the new rows, keep the (row, new)
-        # pairs that beat the row's k-th distance, and merge each row's few candidates into its sorted list.
-        old = np.flatnonzero(self.present)
-        old = old[~np.isin(old, slots)]
-        if len(old) == 0:
+        if found is None or len(found[0]) == 0:
             return
-        new_sq = np.einsum("ij,ij->i", Z, Z)
-        cand_rows, cand_cols, cand_d = [], [], []
-        for s in range(0, len(old), _CHUNK):
-            rows = old[s:s + _CHUNK]
-            d = sq_dists(self.Z[rows], Z, new_sq)  # (rows x m)
-            # Threshold: the farthest *live* neighbour. Rows thinned by evictions do not take every far newcomer
-            # (that would make each insert cost rows x m); they are refilled exactly by the repair in remove().
-            live = (self.dist[rows] < FAR).sum(axis=1)
-            far = self.dist[rows, np.maximum(live - 1, 0)].astype(np.float64)
-            kth = np.where(live > 0, far, np.inf) ** 2
-            r, c = np.nonzero(d < kth[:, None])
-            cand_rows.append(rows[r]), cand_cols.append(c), cand_d.append(np.sqrt(d[r, c]).astype(np.float32))
-        rows_all = np.concatenate(cand_rows)
-        if len(rows_all) == 0:
-            return
-        cols_all, d_all = np.concatenate(cand_cols), np.concatenate(cand_d)
+        rows_all, cols_all = found[0], found[1]
+        d_all = np.sqrt(found[2]).astype(np.float32)
         order = np.lexsort((cols_all, d_all, rows_all))  # by row, then distance, then new-slot order
         rows_all, cols_all, d_all = rows_all[order], cols_all[order], d_all[order]
         urows, start, counts = np.unique(rows_all, return_index=True, return_counts=True)
@@ -162,7 +166,7 @@ class KNNGraph:
         want = min(self.repair_below, len(live) - 1)
         bad = rows[self.live_count(rows) < want]
         if len(bad):
-            self.nbr[bad], self.dist[bad] = self._query(bad, self.Z[bad], exclude_self=True)
+            self.nbr[bad], self.dist[bad], _ = self._query(bad, self.Z[bad], exclude_self=True)
             self.repaired += len(bad)
 
 

@@ -48,7 +48,7 @@ class LiveTSNE:
                  min_points: int = 100, max_dim: int = 50, early_iter: int = 100, max_place_per_step: int = 2000,
                  move_tol: float = 2e-3, settle_iter: int = 400, n_jobs: int = 1,
                  negative_gradient_method: str = "auto",
-                 quality_every: int = 8, quality_sample: int = 300, max_recalibrate_per_step: int = 4000,
+                 quality_every: int = 8, quality_sample: int = 300, max_recalibrate_per_step: int = 2000,
                  name: str = "tsne") -> None:
         if capacity <= 0:
             raise ValueError(f"capacity must be positive, got {capacity}")
@@ -69,7 +69,10 @@ class LiveTSNE:
         self.reducer = Reducer(max_dim=max_dim, seed=seed)
         self.graph: KNNGraph | None = None
         self._pre: PCAProjection | None = PCAProjection(capacity, seed=seed)
-        self._features: np.ndarray | None = None
+        # Raw rows live only in the PCA phase (inside PCAProjection); afterwards each row is reduced on arrival
+        # and only its <= max_dim reduced vector is kept until it enters the graph (memory: capacity x 50 floats).
+        self._width: int | None = None
+        self._Z: np.ndarray | None = None
         self.present = np.zeros(capacity, bool)
         self.pending = np.zeros(capacity, bool)  # added, not yet in the graph
         self._drop = np.zeros(capacity, bool)  # in the graph, must leave it (removed or replaced)
@@ -83,7 +86,7 @@ class LiveTSNE:
         self._cond = np.zeros((capacity, self.k), np.float64)  # conditional p_j|i per slot (openTSNE's kernel)
         self._P: sp.csr_matrix | None = None
         self._P_slots: np.ndarray | None = None
-        self._cnbr = np.zeros((capacity, self.k), np.int64)  # the neighbour list _cond was calibrated for
+        self._cnbr = np.zeros((capacity, self.k), np.int32)  # the neighbour list _cond was calibrated for
         self._stale = np.zeros(capacity, bool)  # list changed since calibration (new neighbours merged in)
         self._calibrated = np.zeros(capacity, bool)
         self._cond_perp = -1.0
@@ -104,10 +107,10 @@ class LiveTSNE:
             raise ValueError(f"features must be (n, d) for n={len(slots)} slots, got {X.shape}")
         if len(slots) and (slots.min() < 0 or slots.max() >= self.capacity):
             raise ValueError(f"slots must lie in [0, {self.capacity}), got {slots.min()}..{slots.max()}")
-        if self._features is None:
-            self._features = np.zeros((self.capacity, X.shape[1]), np.float32)
-        elif X.shape[1] != self._features.shape[1]:
-            raise ValueError(f"feature width changed from {self._features.shape[1]} to {X.shape[1]}")
+        if self._width is None:
+            self._width = X.shape[1]
+        elif X.shape[1] != self._width:
+            raise ValueError(f"feature width changed from {self._width} to {X.shape[1]}")
         finite = np.isfinite(X).all(axis=1)
         if not finite.all():  # rejected and counted, never embedded
             self.nan_rejected += int((~finite).sum())
@@ -115,7 +118,8 @@ class LiveTSNE:
             slots, X = slots[finite], X[finite]
         if self.graph is not None:
             self._drop[slots[self.graph.present[slots]]] = True
-        self._features[slots] = X
+        if self._Z is not None and len(slots):
+            self._Z[slots] = self.reducer.transform(X)
         self.present[slots] = True
         self.pending[slots] = True
         self.placed[slots] = False
@@ -173,12 +177,16 @@ class LiveTSNE:
 
     def _start(self) -> None:
         """Leave the PCA phase: fit the reducer, build the graph, start from the PCA picture."""
-        assert self._pre is not None and self._features is not None
+        assert self._pre is not None and self._pre._features is not None
         frame = self._pre.step(0.0)
         slots = np.flatnonzero(self.present)
-        self.reducer.fit(self._features[slots])
+        X = self._pre._features[slots]
+        self.reducer.fit(X)
+        self._Z = np.zeros((self.capacity, self.reducer.dim), np.float32)
+        self._Z[slots] = self.reducer.transform(X)
         self.graph = KNNGraph(self.capacity, self.reducer.dim, self.k)
-        self.graph.rebuild(slots, self.reducer.transform(self._features[slots]))
+        self.graph.Z = self._Z  # one shared copy of the reduced rows
+        self.graph.rebuild(slots, self._Z[slots])
         self.pending[slots] = False
         # Same picture, new scale: PCA coordinates scaled to unit std (a sound t-SNE init), the extent alike.
         pc = frame.coords.astype(np.float64)
@@ -200,13 +208,13 @@ class LiveTSNE:
             self._quiet_iters = 0
 
     def _insert_pending(self) -> None:
-        assert self.graph is not None and self._features is not None
+        assert self.graph is not None and self._Z is not None
         todo = np.flatnonzero(self.pending)
         if len(todo) > self.max_place_per_step:  # a burst: oldest first, the rest next frame
             todo = np.sort(todo[np.argsort(self._arrival[todo], kind="stable")[:self.max_place_per_step]])
             self.notes.append("burst: placing over several frames")
         if len(todo):
-            self.graph.insert(todo, self.reducer.transform(self._features[todo]))
+            self.graph.insert(todo, self._Z[todo])
             self.pending[todo] = False
             self._quiet_iters = 0
 
