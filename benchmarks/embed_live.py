@@ -29,6 +29,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cartpole_stream import cartpole_states, features64  # noqa: E402
 
+from better_rl_widget.embed import AUTO_MIN_POINTS  # noqa: E402
 from better_rl_widget.embed.knn_graph import KNNGraph  # noqa: E402
 from better_rl_widget.embed.live_tsne import LiveTSNE  # noqa: E402
 from better_rl_widget.embed.quality import knn_preservation_of, trustworthiness  # noqa: E402
@@ -40,7 +41,8 @@ def run(data: str, n: int, rate: float, seconds: float, seed: int = 0, progress:
     total = int(n + rate * (seconds + 30)) + 1  # the stream is longer than any run can consume
     states = cartpole_states(total, seed)
     X = states if data == "cartpole" else features64(states, seed)
-    eng = LiveTSNE(n, seed=seed, min_points=500, name="auto")
+    # what projection="auto" builds (t-SNE from 500 points; tiny smoke-test buffers switch earlier)
+    eng = LiveTSNE(n, seed=seed, min_points=min(AUTO_MIN_POINTS, max(100, n // 4)), name="auto")
     fill_s = n / rate
     slot_row = np.full(n, -1, np.int64)  # which insertion each slot holds
     shown_row = np.full(n, -1, np.int64)  # which insertion the map last showed in each slot
@@ -99,7 +101,7 @@ def run(data: str, n: int, rate: float, seconds: float, seed: int = 0, progress:
     slots = frame.slots.astype(np.int64)
     Z = eng.reducer.transform(X[slot_row[slots]])
     t = time.perf_counter()
-    full = np.asarray(TSNE(n_jobs=2, random_state=seed).fit(Z))
+    full = np.asarray(TSNE(n_jobs=1, random_state=seed).fit(Z))  # 2 threads stall each other on a busy box
     anchor_s = time.perf_counter() - t
     knn_live = knn_preservation_of(Z, frame.coords, k=10, sample=2000, seed=seed)
     knn_full = knn_preservation_of(Z, full, k=10, sample=2000, seed=seed)

@@ -206,3 +206,12 @@ def test_small_live_run_keeps_knn_preservation_near_a_full_fit():
     full_q = knn_preservation_of(Z, full, k=10, sample=None)
     assert live_q >= 0.75 * full_q, (live_q, full_q)
     assert 0 < f.info["knn_preservation"] <= 1
+
+
+def test_buffers_beyond_max_points_stay_on_pca_with_a_note():
+    X, _ = blobs(300)
+    e = LiveTSNE(1000, seed=0, min_points=100, max_points=500)
+    e.add(np.arange(300), X)
+    f = run_steps(e, 2)
+    assert f.info["phase"] == "pca" and "t-SNE off" in f.info["note"] and len(f.slots) == 300
+    assert e.graph is None  # no t-SNE state was built

@@ -47,7 +47,7 @@ class LiveTSNE:
                  max_iter_per_step: int = 25,
                  min_points: int = 100, max_dim: int = 50, early_iter: int = 100, max_place_per_step: int = 2000,
                  move_tol: float = 2e-3, settle_iter: int = 400, n_jobs: int = 1,
-                 negative_gradient_method: str = "auto",
+                 negative_gradient_method: str = "auto", max_points: int = 50_000,
                  quality_every: int = 8, quality_sample: int = 300, max_recalibrate_per_step: int = 2000,
                  name: str = "tsne") -> None:
         if capacity <= 0:
@@ -61,6 +61,9 @@ class LiveTSNE:
         self.min_points = max(4, int(min_points))
         self.max_place_per_step, self.move_tol = int(max_place_per_step), float(move_tol)
         self.settle_iter = int(settle_iter)
+        # Buffers larger than this get PCA (with a note): the exact graph and the per-frame optimisation of every
+        # point do not keep a live frame rate beyond a few tens of thousands of points on a laptop.
+        self.max_points = int(max_points)
         self._quiet_iters = 0  # iterations since the point set last changed
         self.n_jobs, self.method = int(n_jobs), negative_gradient_method
         self.quality_every, self.quality_sample = int(quality_every), int(quality_sample)
@@ -145,11 +148,13 @@ class LiveTSNE:
         self.steps += 1
         self.notes = []
         if self._pre is not None:
-            if self.present.sum() < self.min_points:
+            too_big = self.capacity > self.max_points
+            if self.present.sum() < self.min_points or too_big:
                 frame = self._pre.step(budget_s)
                 frame.info.update(self._info(phase="pca", n=len(frame.slots)))
                 frame.info["projection"] = self.name
-                frame.info["note"] = f"PCA until {self.min_points} points"
+                frame.info["note"] = (f"t-SNE off: capacity {self.capacity} > {self.max_points} points, showing PCA"
+                                      if too_big else f"PCA until {self.min_points} points")
                 return frame
             self._start()
         assert self.graph is not None
