@@ -54,7 +54,6 @@ def test_new_point_is_placed_near_its_true_neighbours():
     e = LiveTSNE(1000, seed=0, min_points=100)
     e.add(np.arange(600), X)
     run_steps(e, 30)
-    new, _ = blobs(3, seed=99)
     new = np.array([[6.0, 0, 0, 0, 0, 0, 0, 0], [0, 6.0, 0, 0, 0, 0, 0, 0], [0, 0, 6.0, 0, 0, 0, 0, 0]], np.float32)
     e.add(np.array([700, 701, 702]), new)
     f = e.step(0.1)
@@ -92,7 +91,7 @@ def stream(seed_engine, seed_data=0):
         e.add(np.arange(i, i + 150) % 600, X[i:i + 150])
         if i == 450:
             e.remove(np.arange(0, 20))
-        f = e.step(0.1)
+        e.step(0.1)
     return run_steps(e, 3)
 
 

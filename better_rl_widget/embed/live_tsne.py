@@ -93,6 +93,7 @@ class LiveTSNE:
         self._stale = np.zeros(capacity, bool)  # list changed since calibration (new neighbours merged in)
         self._calibrated = np.zeros(capacity, bool)
         self._cond_perp = -1.0
+        self._perp_used = self.perplexity
         self._cursor = 0
         self.extent = [-1.0, 1.0, -1.0, 1.0]
         self.iterations = 0
@@ -371,8 +372,8 @@ class LiveTSNE:
         if self.knn_estimate is not None:
             info["knn_preservation"] = round(self.knn_estimate, 3)
         if self.graph is not None:
-            info["perplexity"] = round(getattr(self, "_perp_used", self.perplexity), 2)
-            if getattr(self, "_perp_used", self.perplexity) < self.perplexity:
+            info["perplexity"] = round(self._perp_used, 2)
+            if self._perp_used < self.perplexity:
                 self.notes.append("perplexity clamped to (N-1)/3")
         if self.nan_rejected:
             self.notes.append(f"{self.nan_rejected} non-finite rows rejected")
