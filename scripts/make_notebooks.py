@@ -11,8 +11,10 @@ QUICKSTART = [
     new_markdown_cell(
         "# Quickstart: watch a DQN's replay buffer while it trains\n\n"
         "A reference DQN learns `CartPole-v1`. Every transition it stores lands in the live map below: each point "
-        "is one buffer slot, placed by a 2-D projection of its observation. Colour by age, reward, action, "
-        "episode or done; **click** a point to inspect it, **shift-drag** to lasso a group; scroll to zoom, drag "
+        "is one buffer slot, placed by a 2-D projection of its observation: PCA while the buffer holds fewer than "
+        "500 transitions, then a live t-SNE (openTSNE) that starts from the PCA picture and keeps evolving as "
+        "transitions arrive and are evicted (`projection=\"auto\"`, the default; `\"pca\"` or `\"tsne\"` to "
+        "choose). Colour by age, reward, action, episode or done; **click** a point to inspect it, **shift-drag** to lasso a group; scroll to zoom, drag "
         "to pan."),
     new_code_cell(
         "from better_rl_widget import BufferWidget, TrainingHook\n"

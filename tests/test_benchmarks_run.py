@@ -25,3 +25,15 @@ def test_overhead_benchmark_json():
     assert r["ratio"] > 0 and len(r["hooked_runs"]) == len(r["plain_runs"]) == 1
     # the hooked side really drew the buffer with TD-errors on
     assert r["points"] == 400 and "td_error" in r["channels"]
+
+
+def test_embed_live_benchmark_json():
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "embed_live.py"), "--json", "--n", "300",
+                          "--rate", "300", "--seconds", "2", "--data", "features"],
+                         check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    assert {"fps", "latency_p95_s", "knn_ratio", "displacement"} <= set(r)
+    run = r["runs"][0]
+    assert run["n"] == 300 and run["frames"] >= 2
+    assert 0 < run["knn_full"] <= 1 and 0 < run["knn_live"] <= 1  # both maps really measured
+    assert r["knn_ratio"] == run["knn_live"] / run["knn_full"]

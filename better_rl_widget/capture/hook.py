@@ -49,7 +49,7 @@ class TrainingHook:
     """
 
     def __init__(self, widget: BufferWidget, buffer: BufferSource, *, every: int = 10,
-                 projection: str | Projection = "pca", max_fps: float = 4.0, seed: int = 0,
+                 projection: str | Projection = "auto", max_fps: float = 4.0, seed: int = 0,
                  q_network: Any = None, target_network: Any = None, gamma: float = 0.99, double_dqn: bool = False,
                  n_actions: int | None = None, feature_layer: str | None = None, embed: str = "auto",
                  td_budget_s: float = 0.02, snapshot_every_s: float = 2.0) -> None:

@@ -1,10 +1,12 @@
-"""2-D projections of buffer states: the interface, PCA (the fallback and small-N default), and the factory
-the hook uses to turn ``projection="..."`` into an engine."""
+"""2-D projections of buffer states: the interface, PCA (the fallback and small-N default), live t-SNE, and the
+factory the hook uses to turn ``projection="..."`` into an engine."""
 
 from .base import Projection, ProjectionFrame
+from .live_tsne import LiveTSNE
 from .pca import PCAProjection
 
-PROJECTIONS = ("pca",)
+PROJECTIONS = ("pca", "tsne", "auto")
+AUTO_MIN_POINTS = 500  # "auto": PCA below this many points, then t-SNE started from the PCA picture
 
 
 def make_projection(spec: str | Projection, capacity: int, seed: int = 0) -> Projection:
@@ -15,7 +17,11 @@ def make_projection(spec: str | Projection, capacity: int, seed: int = 0) -> Pro
         return spec
     if spec == "pca":
         return PCAProjection(capacity, seed=seed)
+    if spec == "tsne":  # t-SNE as soon as the perplexity need not be clamped
+        return LiveTSNE(capacity, seed=seed, min_points=100, name="tsne")
+    if spec == "auto":
+        return LiveTSNE(capacity, seed=seed, min_points=AUTO_MIN_POINTS, name="auto")
     raise ValueError(f"unknown projection {spec!r}; available: {', '.join(PROJECTIONS)} or a Projection object")
 
 
-__all__ = ["PROJECTIONS", "PCAProjection", "Projection", "ProjectionFrame", "make_projection"]
+__all__ = ["PROJECTIONS", "LiveTSNE", "PCAProjection", "Projection", "ProjectionFrame", "make_projection"]

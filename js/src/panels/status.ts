@@ -13,6 +13,29 @@ export interface StatusTrait {
   selected?: number | number[];
   /** Visible remarks that are not errors (degraded modes, flattened observations). */
   notes?: string[];
+  engine?: EngineInfo;
+}
+
+/** Scalar state of the projection engine (live t-SNE: phase, iterations, kNN-preservation, pending, notes). */
+export interface EngineInfo {
+  phase?: string;
+  iterations?: number;
+  knn_preservation?: number;
+  pending?: number;
+  note?: string;
+  [key: string]: unknown;
+}
+
+/** "t-SNE 1,234 it · kNN 0.62 · 40 pending · note": only what the engine reported. */
+export function engineText(e: EngineInfo | null | undefined): string {
+  if (!e || typeof e !== "object") return "";
+  const parts: string[] = [];
+  if (typeof e.phase === "string" && e.phase) parts.push(e.phase);
+  if (typeof e.iterations === "number" && e.iterations > 0) parts.push(`${fmtInt(e.iterations)} it`);
+  if (typeof e.knn_preservation === "number") parts.push(`kNN ${e.knn_preservation.toFixed(2)}`);
+  if (typeof e.pending === "number" && e.pending > 0) parts.push(`${fmtInt(e.pending)} pending`);
+  if (typeof e.note === "string" && e.note) parts.push(e.note);
+  return parts.join(", ");
 }
 
 export function statusText(s: StatusTrait): string {
@@ -23,7 +46,10 @@ export function statusText(s: StatusTrait): string {
     `lag ${fmtNum(Number(s.worker_lag_s ?? 0))} s`,
     `NaN skipped ${fmtInt(s.nan_skipped ?? 0)}`,
   ];
-  if (s.projection) parts.push(`projection ${s.projection}`);
+  if (s.projection) {
+    const eng = engineText(s.engine);
+    parts.push(eng ? `projection ${s.projection} (${eng})` : `projection ${s.projection}`);
+  }
   if (s.hook_step !== undefined && s.hook_step !== null) parts.push(`hook step ${fmtInt(s.hook_step)}`);
   if (Array.isArray(s.notes)) for (const n of s.notes) if (typeof n === "string" && n) parts.push(`note: ${n}`);
   return parts.join(" · ");

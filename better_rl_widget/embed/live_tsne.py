@@ -1,0 +1,382 @@
+"""Live t-SNE of a changing buffer: openTSNE optimisation continued frame after frame on a maintained kNN graph.
+
+Per ``step``:
+
+1. evicted/replaced slots leave the kNN graph (:mod:`.knn_graph` repairs rows that lost too many neighbours);
+2. the points already on the map are optimised (step 4), then
+3. up to ``max_place_per_step`` pending rows (oldest first) are reduced (:mod:`.reduce`) and inserted into the
+   graph; the rest stay pending and are counted in the status line (a burst never blows up a frame);
+   each new point starts at the median 2-D position of its already-placed neighbours (what openTSNE's
+   ``prepare_partial(initialization="median")`` does, computed from our graph instead of a static index);
+4. openTSNE's affinities (its perplexity kernel, perplexity clamped to (N-1)/3) are re-calibrated for the rows
+   whose neighbours changed, and ``TSNEEmbedding.optimize`` runs :meth:`LiveTSNE.iters_for` iterations on all
+   points jointly, continuing from the previous coordinates with each point's gains and momentum carried over;
+5. only points that moved more than ``move_tol`` of the view extent are published, so a converged map sends
+   small deltas, and the extent only changes when points leave it or shrink well inside it; a map whose point set
+   has not changed for ``settle_iter`` iterations rests (no optimisation, no deltas) until it changes again.
+
+Before ``min_points`` rows have arrived there is nothing t-SNE can do well: the stable :class:`PCAProjection`
+draws them, and t-SNE starts from exactly that picture (PCA coordinates rescaled, extent rescaled alike).
+Everything is deterministic for a given seed and stream: iteration counts are fixed (not timed), ties in the graph
+are broken by slot, openTSNE runs single-threaded (Barnes-Hut below 10k points, FFT above).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+from openTSNE import TSNEEmbedding, _tsne
+from openTSNE.affinity import PrecomputedAffinities
+from sklearn.neighbors import NearestNeighbors
+
+from .base import ProjectionFrame
+from .knn_graph import FAR, KNNGraph
+from .pca import PCAProjection, _extent
+from .quality import knn_preservation
+from .reduce import Reducer
+
+EARLY_EXAGGERATION = 12.0
+
+
+class LiveTSNE:
+    """The live t-SNE engine behind ``projection="tsne"`` (and ``"auto"``, which waits for more points)."""
+
+    def __init__(self, capacity: int, *, seed: int = 0, perplexity: float = 30.0, point_iters_per_step: int = 30_000,
+                 max_iter_per_step: int = 25,
+                 min_points: int = 100, max_dim: int = 50, early_iter: int = 100, max_place_per_step: int = 2000,
+                 move_tol: float = 2e-3, settle_iter: int = 400, n_jobs: int = 1,
+                 negative_gradient_method: str = "auto", max_points: int = 50_000,
+                 quality_every: int = 8, quality_sample: int = 300, max_recalibrate_per_step: int = 2000,
+                 name: str = "tsne") -> None:
+        if capacity <= 0:
+            raise ValueError(f"capacity must be positive, got {capacity}")
+        if perplexity <= 0:
+            raise ValueError(f"perplexity must be positive, got {perplexity}")
+        self.name = name
+        self.capacity, self.seed, self.perplexity = int(capacity), int(seed), float(perplexity)
+        self.point_iters_per_step, self.max_iter_per_step = int(point_iters_per_step), int(max_iter_per_step)
+        self.early_iter = int(early_iter)
+        self.min_points = max(4, int(min_points))
+        self.max_place_per_step, self.move_tol = int(max_place_per_step), float(move_tol)
+        self.settle_iter = int(settle_iter)
+        # Buffers larger than this get PCA (with a note): the exact graph and the per-frame optimisation of every
+        # point do not keep a live frame rate beyond a few tens of thousands of points on a laptop.
+        self.max_points = int(max_points)
+        self._quiet_iters = 0  # iterations since the point set last changed
+        self.n_jobs, self.method = int(n_jobs), negative_gradient_method
+        self.quality_every, self.quality_sample = int(quality_every), int(quality_sample)
+        self.max_recalibrate_per_step = int(max_recalibrate_per_step)
+        self.k = int(min(3 * perplexity, capacity - 1)) if capacity > 1 else 1
+        self.reducer = Reducer(max_dim=max_dim, seed=seed)
+        self.graph: KNNGraph | None = None
+        self._pre: PCAProjection | None = PCAProjection(capacity, seed=seed)
+        # Raw rows live only in the PCA phase (inside PCAProjection); afterwards each row is reduced on arrival
+        # and only its <= max_dim reduced vector is kept until it enters the graph (memory: capacity x 50 floats).
+        self._width: int | None = None
+        self._Z: np.ndarray | None = None
+        self.present = np.zeros(capacity, bool)
+        self.pending = np.zeros(capacity, bool)  # added, not yet in the graph
+        self._drop = np.zeros(capacity, bool)  # in the graph, must leave it (removed or replaced)
+        self._arrival = np.zeros(capacity, np.int64)
+        self._arrivals = 0
+        self.placed = np.zeros(capacity, bool)
+        self.coords = np.zeros((capacity, 2), np.float64)
+        self.published = np.zeros((capacity, 2), np.float32)
+        self._gains = np.ones((capacity, 2), np.float64)
+        self._update = np.zeros((capacity, 2), np.float64)
+        self._cond = np.zeros((capacity, self.k), np.float64)  # conditional p_j|i per slot (openTSNE's kernel)
+        self._P: sp.csr_matrix | None = None
+        self._P_slots: np.ndarray | None = None
+        self._cnbr = np.zeros((capacity, self.k), np.int32)  # the neighbour list _cond was calibrated for
+        self._stale = np.zeros(capacity, bool)  # list changed since calibration (new neighbours merged in)
+        self._calibrated = np.zeros(capacity, bool)
+        self._cond_perp = -1.0
+        self._perp_used = self.perplexity
+        self._cursor = 0
+        self.extent = [-1.0, 1.0, -1.0, 1.0]
+        self.iterations = 0
+        self.steps = 0
+        self.nan_rejected = 0
+        self.knn_estimate: float | None = None
+        self.notes: list[str] = []
+        self.timings = {"graph_s": 0.0, "affinity_s": 0.0, "optimize_s": 0.0}  # cumulative, for benchmarks
+
+    # -- input ---------------------------------------------------------------------------------------------
+    def add(self, slots: np.ndarray, features: np.ndarray) -> None:
+        slots = np.asarray(slots, np.int64)
+        X = np.asarray(features, np.float32)
+        if X.ndim != 2 or len(X) != len(slots):
+            raise ValueError(f"features must be (n, d) for n={len(slots)} slots, got {X.shape}")
+        if len(slots) and (slots.min() < 0 or slots.max() >= self.capacity):
+            raise ValueError(f"slots must lie in [0, {self.capacity}), got {slots.min()}..{slots.max()}")
+        if self._width is None:
+            self._width = X.shape[1]
+        elif X.shape[1] != self._width:
+            raise ValueError(f"feature width changed from {self._width} to {X.shape[1]}")
+        finite = np.isfinite(X).all(axis=1)
+        if not finite.all():  # rejected and counted, never embedded
+            self.nan_rejected += int((~finite).sum())
+            self.remove(slots[~finite])
+            slots, X = slots[finite], X[finite]
+        if self.graph is not None:
+            self._drop[slots[self.graph.present[slots]]] = True
+        if self._Z is not None and len(slots):
+            self._Z[slots] = self.reducer.transform(X)
+        self.present[slots] = True
+        self.pending[slots] = True
+        self.placed[slots] = False
+        self._arrival[slots] = self._arrivals + np.arange(len(slots))
+        self._arrivals += len(slots)
+        if self._pre is not None:
+            self._pre.add(slots, X)
+
+    def remove(self, slots: np.ndarray) -> None:
+        slots = np.asarray(slots, np.int64)
+        slots = slots[(slots >= 0) & (slots < self.capacity)]
+        if self.graph is not None:
+            self._drop[slots[self.graph.present[slots]]] = True
+        self.present[slots] = False
+        self.pending[slots] = False
+        self.placed[slots] = False
+        if self._pre is not None:
+            self._pre.remove(slots)
+
+    # -- the frame -----------------------------------------------------------------------------------------
+    def step(self, budget_s: float = 0.2) -> ProjectionFrame:
+        """Advance by :meth:`iters_for` iterations (``budget_s`` is advisory: fixed counts keep runs reproducible)."""
+        self.steps += 1
+        self.notes = []
+        if self._pre is not None:
+            too_big = self.capacity > self.max_points
+            if self.present.sum() < self.min_points or too_big:
+                frame = self._pre.step(budget_s)
+                frame.info.update(self._info(phase="pca", n=len(frame.slots)))
+                frame.info["projection"] = self.name
+                frame.info["note"] = (f"t-SNE off: capacity {self.capacity} > {self.max_points} points, showing PCA"
+                                      if too_big else f"PCA until {self.min_points} points")
+                return frame
+            self._start()
+        assert self.graph is not None
+        # Order matters for latency: evictions leave first, the map already placed is optimised, and only then
+        # are new rows inserted and placed, so they reach the screen this frame (at their neighbours' median)
+        # instead of waiting for the optimisation; they join the joint optimisation next frame.
+        t0 = time.perf_counter()
+        self._drop_removed()
+        self.timings["graph_s"] += time.perf_counter() - t0
+        active = np.flatnonzero(self.graph.present & self.placed)
+        # A map whose points have not changed for settle_iter iterations rests (no CPU, no deltas) until they do.
+        if len(active) >= 4 and (self._quiet_iters < self.settle_iter or self.iterations < self.early_iter):
+            self._optimize(active)
+        t0 = time.perf_counter()
+        self._insert_pending()
+        self.timings["graph_s"] += time.perf_counter() - t0
+        active = np.flatnonzero(self.graph.present)
+        self._place(active)
+        n = len(active)
+        if n < 4:
+            self.notes.append(f"{n} points: too few for t-SNE")
+        if self.quality_every > 0 and (self.steps % self.quality_every == 0 or self.knn_estimate is None) and n > 11:
+            self.knn_estimate = self._estimate_quality(active)
+        return self._frame(active)
+
+    def _start(self) -> None:
+        """Leave the PCA phase: fit the reducer, build the graph, start from the PCA picture."""
+        assert self._pre is not None and self._pre._features is not None
+        frame = self._pre.step(0.0)
+        slots = np.flatnonzero(self.present)
+        X = self._pre._features[slots]
+        self.reducer.fit(X)
+        self._Z = np.zeros((self.capacity, self.reducer.dim), np.float32)
+        self._Z[slots] = self.reducer.transform(X)
+        self.graph = KNNGraph(self.capacity, self.reducer.dim, self.k)
+        self.graph.Z = self._Z  # one shared copy of the reduced rows
+        self.graph.rebuild(slots, self._Z[slots])
+        self.pending[slots] = False
+        # Same picture, new scale: PCA coordinates scaled to unit std (a sound t-SNE init), the extent alike.
+        pc = frame.coords.astype(np.float64)
+        scale = float(pc[:, 0].std()) or 1.0
+        self.coords[frame.slots] = (pc - pc.mean(axis=0)) / scale
+        self.placed[frame.slots] = True
+        ext = np.asarray(frame.extent, np.float64)
+        self.extent = [float((ext[0] - pc[:, 0].mean()) / scale), float((ext[1] - pc[:, 0].mean()) / scale),
+                       float((ext[2] - pc[:, 1].mean()) / scale), float((ext[3] - pc[:, 1].mean()) / scale)]
+        self.published[frame.slots] = self.coords[frame.slots]
+        self._pre = None  # frees its feature copy
+
+    def _drop_removed(self) -> None:
+        assert self.graph is not None
+        drop = np.flatnonzero(self._drop)
+        if len(drop):
+            self.graph.remove(drop)
+            self._drop[:] = False
+            self._quiet_iters = 0
+
+    def _insert_pending(self) -> None:
+        assert self.graph is not None and self._Z is not None
+        todo = np.flatnonzero(self.pending)
+        if len(todo) > self.max_place_per_step:  # a burst: oldest first, the rest next frame
+            todo = np.sort(todo[np.argsort(self._arrival[todo], kind="stable")[:self.max_place_per_step]])
+            self.notes.append("burst: placing over several frames")
+        if len(todo):
+            self.graph.insert(todo, self._Z[todo])
+            self.pending[todo] = False
+            self._quiet_iters = 0
+
+    def _place(self, active: np.ndarray) -> None:
+        """New points start at the median of their placed neighbours (openTSNE's 'median' initialisation)."""
+        assert self.graph is not None
+        new = active[~self.placed[active]]
+        if len(new) == 0:
+            return
+        nb = self.graph.nbr[new]
+        ok = self.placed[nb] & (self.graph.dist[new] < FAR)
+        xy = np.where(ok[..., None], self.coords[nb], np.nan)
+        with np.errstate(all="ignore"):
+            med = np.nanmedian(xy, axis=1) if ok.any() else np.full((len(new), 2), np.nan)
+        placed = self.coords[active[self.placed[active]]]
+        centre = np.median(placed, axis=0) if len(placed) else np.zeros(2)
+        med = np.where(np.isfinite(med), med, centre)
+        # A small deterministic jitter so duplicates (common in replay buffers) do not sit on one exact spot.
+        rng = np.random.default_rng([self.seed, self.steps])
+        span = max(self.extent[1] - self.extent[0], self.extent[3] - self.extent[2])
+        self.coords[new] = med + rng.normal(scale=1e-4 * span, size=med.shape)
+        self.placed[new] = True
+        self._gains[new] = 1.0
+        self._update[new] = 0.0
+
+    def _affinities(self, active: np.ndarray) -> sp.csr_matrix:
+        """openTSNE's joint P (same kernel and symmetrisation as ``openTSNE.affinity.joint_probabilities_nn``)
+        from our graph, with a bounded amount of calibration per frame.
+
+        New rows are calibrated now; rows whose list changed (a closer neighbour arrived, a neighbour was evicted)
+        are re-calibrated round-robin, at most ``max_recalibrate_per_step`` a frame; until then they keep their
+        previous neighbours and weights, evicted ones at weight 0 (with 500 evictions/s nearly every row loses a
+        neighbour every second: recalibrating all of them each frame would cost more than the optimisation).
+        openTSNE's per-row perplexity search
+        (``_tsne.compute_gaussian_perplexity``) is called directly so unchanged rows are not redone.
+        """
+        assert self.graph is not None
+        g = self.graph
+        n = len(active)
+        perp = min(self.perplexity, (n - 1) / 3.0)
+        self._stale |= g.changed
+        g.changed[:] = False
+        inv = np.full(self.capacity, -1, np.int64)
+        inv[active] = np.arange(n)
+        if perp != self._cond_perp:
+            redo = active
+        else:
+            must = active[~self._calibrated[active]]
+            stale = active[self._stale[active] & self._calibrated[active]]
+            if len(stale) > self.max_recalibrate_per_step:  # round-robin over slots, deterministic
+                start = np.searchsorted(stale, self._cursor)
+                stale = np.roll(stale, -start)[:self.max_recalibrate_per_step]
+                self._cursor = int(stale[-1]) + 1
+            redo = np.union1d(must, stale)
+        if len(redo):
+            self._cond[redo] = np.asarray(_tsne.compute_gaussian_perplexity(
+                g.dist[redo].astype(np.float64), np.array([perp], np.float64), num_threads=self.n_jobs))
+            self._cnbr[redo] = g.nbr[redo]
+            self._calibrated[redo] = True
+            self._stale[redo] = False
+        self._cond_perp = self._perp_used = perp
+        if len(redo) == 0 and self._P is not None and np.array_equal(self._P_slots, active):
+            return self._P  # nothing changed: a converging map costs no affinity work
+        cols = inv[self._cnbr[active]]
+        w = self._cond[active]
+        gone = cols < 0  # neighbour evicted before this row's re-calibration: weight 0, points at itself
+        if gone.any():
+            cols = np.where(gone, np.arange(n)[:, None], cols)
+            w = np.where(gone, 0.0, w)
+        C = sp.csr_matrix((w.ravel(), cols.ravel(), np.arange(0, n * self.k + 1, self.k)), shape=(n, n))
+        P = (C + C.T).tocsr()
+        P /= P.sum()
+        self._P, self._P_slots = P, active.copy()
+        return P
+
+    def iters_for(self, n: int) -> int:
+        """Iterations per step: a fixed amount of work (point-iterations), so small maps converge fast and large
+        ones keep the frame rate. A function of N only, never of the clock: runs stay reproducible."""
+        return int(np.clip(round(self.point_iters_per_step / max(n, 1)), 1, self.max_iter_per_step))
+
+    def _optimize(self, active: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        P = self._affinities(active)
+        t1 = time.perf_counter()
+        self.timings["affinity_s"] += t1 - t0
+        n = len(active)
+        early = self.iterations < self.early_iter
+        exaggeration = EARLY_EXAGGERATION if early else 1.0
+        if early:
+            P = P.copy()  # optimize() scales P in place during exaggeration; keep the cached one exact
+        method = self.method
+        if method == "auto":  # Barnes-Hut wins below ~10k points on few cores, FFT above
+            method = "bh" if n < 10_000 else "fft"
+        n_iter = self.iters_for(n)
+        emb = TSNEEmbedding(self.coords[active], PrecomputedAffinities(P, normalize=False),
+                            negative_gradient_method=method, n_jobs=self.n_jobs, random_state=self.seed)
+        emb.optimizer.gains = self._gains[active].copy()
+        emb.optimizer.update = self._update[active].copy()
+        emb.optimize(n_iter, inplace=True, exaggeration=exaggeration,
+                     momentum=0.5 if early else 0.8, learning_rate=max(n / exaggeration, 50.0))
+        out = np.asarray(emb)
+        if not np.isfinite(out).all():  # never publish a blow-up; restart these points' momentum instead
+            self.notes.append("optimisation diverged; step discarded")
+            self._update[active] = 0.0
+            return
+        self.coords[active] = out
+        self._gains[active] = emb.optimizer.gains
+        self._update[active] = emb.optimizer.update
+        self.iterations += n_iter
+        self._quiet_iters += n_iter
+        self.timings["optimize_s"] += time.perf_counter() - t1
+
+    def _estimate_quality(self, active: np.ndarray) -> float:
+        assert self.graph is not None
+        rng = np.random.default_rng(self.seed)
+        sample = active if len(active) <= self.quality_sample else \
+            np.sort(rng.choice(active, self.quality_sample, replace=False))
+        k = min(10, len(active) - 1)
+        high = self.graph.nbr[sample, :k]
+        nn = NearestNeighbors(n_neighbors=k + 1).fit(self.coords[active])
+        low = active[nn.kneighbors(self.coords[sample], return_distance=False)[:, 1:]]
+        return knn_preservation(high, low)
+
+    def _frame(self, active: np.ndarray) -> ProjectionFrame:
+        xy = self.coords[active]
+        if len(active):
+            lo, hi = xy.min(axis=0), xy.max(axis=0)
+            e = self.extent
+            span = np.array([e[1] - e[0], e[3] - e[2]])
+            outside = lo[0] < e[0] or hi[0] > e[1] or lo[1] < e[2] or hi[1] > e[3]
+            shrunk = ((hi - lo) < 0.35 * span).all()
+            if outside or shrunk:  # re-frame with headroom so expansion does not re-frame every step
+                ext = _extent(xy.astype(np.float32))
+                c = [(ext[0] + ext[1]) / 2, (ext[2] + ext[3]) / 2]
+                h = [(ext[1] - ext[0]) * 0.6, (ext[3] - ext[2]) * 0.6]
+                side = max(h)  # square view: t-SNE has no preferred axis
+                self.extent = [c[0] - side, c[0] + side, c[1] - side, c[1] + side]
+            tol = self.move_tol * (self.extent[1] - self.extent[0])
+            moved = np.abs(xy - self.published[active]).max(axis=1) > tol
+            self.published[active[moved]] = xy[moved]
+        phase = "exaggeration" if self.iterations < self.early_iter else \
+            "resting" if self._quiet_iters >= self.settle_iter else "tsne"
+        info = self._info(phase=phase, n=len(active))
+        return ProjectionFrame(active.astype(np.uint32), self.published[active].copy(), list(self.extent), info)
+
+    def _info(self, phase: str, n: int) -> dict:
+        info: dict = {"projection": self.name, "phase": phase, "points": n, "iterations": self.iterations,
+                      "pending": int(self.pending.sum()), "nan_rejected": self.nan_rejected}
+        if self.knn_estimate is not None:
+            info["knn_preservation"] = round(self.knn_estimate, 3)
+        if self.graph is not None:
+            info["perplexity"] = round(self._perp_used, 2)
+            if self._perp_used < self.perplexity:
+                self.notes.append("perplexity clamped to (N-1)/3")
+        if self.nan_rejected:
+            self.notes.append(f"{self.nan_rejected} non-finite rows rejected")
+        if self.notes:
+            info["note"] = "; ".join(self.notes)
+        return info

@@ -1,0 +1,216 @@
+"""The live t-SNE engine: placement, removal, determinism, bad input, stability and quality of a small live run."""
+
+import numpy as np
+import pytest
+from openTSNE import TSNE
+from sklearn.neighbors import NearestNeighbors
+
+from better_rl_widget.embed import LiveTSNE, PCAProjection, Projection, make_projection
+from better_rl_widget.embed.knn_graph import FAR, KNNGraph
+from better_rl_widget.embed.quality import knn_preservation_of
+
+
+def blobs(n, d=8, centres=3, seed=0, spread=0.3):
+    rng = np.random.default_rng(seed)
+    C = np.eye(centres, d) * 6.0
+    lab = rng.integers(0, centres, n)
+    return (C[lab] + rng.normal(scale=spread, size=(n, d))).astype(np.float32), lab
+
+
+def run_steps(e, k):
+    for _ in range(k):
+        f = e.step(0.1)
+    return f
+
+
+def test_factory_and_hook_default():
+    assert isinstance(make_projection("tsne", 100), LiveTSNE)
+    auto = make_projection("auto", 100)
+    assert isinstance(auto, Projection) and auto.name == "auto"
+    assert isinstance(make_projection("pca", 100), PCAProjection)
+    import inspect
+
+    from better_rl_widget.capture.hook import TrainingHook
+    assert inspect.signature(TrainingHook).parameters["projection"].default == "auto"
+
+
+def test_knn_graph_stays_exact_through_inserts_and_removals():
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(700, 5)).astype(np.float32)
+    g = KNNGraph(700, 5, k=12, repair_fraction=1.0)  # repair every loss: the graph must equal brute force
+    g.rebuild(np.arange(400), Z[:400])
+    g.remove(np.arange(0, 100))
+    g.insert(np.arange(400, 700), Z[400:])
+    g.remove(np.arange(500, 550))
+    live = np.flatnonzero(g.present)
+    nn = NearestNeighbors(n_neighbors=13).fit(Z[live])
+    truth = live[nn.kneighbors(Z[live], return_distance=False)[:, 1:]]
+    assert np.mean([len(set(a) & set(b)) / 12 for a, b in zip(truth, g.nbr[live])]) > 0.99
+    assert not np.isin(g.nbr[live], np.r_[0:100, 500:550]).any()
+
+
+def test_new_point_is_placed_near_its_true_neighbours():
+    X, lab = blobs(600)
+    e = LiveTSNE(1000, seed=0, min_points=100)
+    e.add(np.arange(600), X)
+    run_steps(e, 30)
+    new = np.array([[6.0, 0, 0, 0, 0, 0, 0, 0], [0, 6.0, 0, 0, 0, 0, 0, 0], [0, 0, 6.0, 0, 0, 0, 0, 0]], np.float32)
+    e.add(np.array([700, 701, 702]), new)
+    f = e.step(0.1)
+    xy = dict(zip(f.slots.tolist(), f.coords))
+    old = np.array([xy[i] for i in range(600)])
+    for j, s in enumerate([700, 701, 702]):
+        d = np.linalg.norm(old - xy[s], axis=1)
+        nearest = lab[np.argsort(d)[:10]]
+        assert (nearest == j).mean() >= 0.9  # on the map, among points of its own cluster
+    assert f.info["pending"] == 0
+
+
+def test_removal_leaves_no_trace():
+    X, _ = blobs(400)
+    e = LiveTSNE(500, seed=0, min_points=100)
+    e.add(np.arange(400), X)
+    run_steps(e, 5)
+    gone = np.arange(0, 400, 3)
+    e.remove(gone)
+    e.remove(np.array([499, 10_000]))  # unknown and out-of-range slots are ignored
+    f = e.step(0.1)
+    assert not np.isin(f.slots, gone).any() and len(f.slots) == 400 - len(gone)
+    g = e.graph
+    live = np.flatnonzero(g.present)
+    assert not g.present[gone].any()
+    assert not np.isin(g.nbr[live][g.dist[live] < FAR], gone).any()
+    P = e._affinities(live)
+    assert P.shape == (len(live), len(live)) and np.isclose(P.sum(), 1.0)
+
+
+def stream(seed_engine, seed_data=0):
+    X, _ = blobs(900, seed=seed_data)
+    e = LiveTSNE(600, seed=seed_engine, min_points=100)
+    for i in range(0, 900, 150):  # wraps the ring: slots are evicted and replaced
+        e.add(np.arange(i, i + 150) % 600, X[i:i + 150])
+        if i == 450:
+            e.remove(np.arange(0, 20))
+        e.step(0.1)
+    return run_steps(e, 3)
+
+
+def test_same_seed_same_stream_same_coordinates():
+    a, b = stream(0), stream(0)
+    np.testing.assert_array_equal(a.slots, b.slots)
+    np.testing.assert_array_equal(a.coords, b.coords)
+    assert a.extent == b.extent
+    c = stream(1)
+    assert not np.array_equal(a.coords, c.coords)
+
+
+def test_duplicates_constant_features_and_nan_rows():
+    e = LiveTSNE(800, seed=0, min_points=100)
+    X, _ = blobs(300)
+    dup = np.repeat(X[:1], 300, axis=0)  # replay buffers are full of repeated states
+    e.add(np.arange(600), np.concatenate([X, dup]))
+    bad = np.ones((5, 8), np.float32)
+    bad[:, 3] = np.nan
+    e.add(np.arange(600, 605), bad)
+    f = run_steps(e, 10)
+    assert np.isfinite(f.coords).all() and np.isfinite(f.extent).all()
+    assert len(f.slots) == 600 and not np.isin(f.slots, np.arange(600, 605)).any()
+    assert f.info["nan_rejected"] == 5 and "non-finite" in f.info["note"]
+    c = LiveTSNE(300, seed=0, min_points=100)
+    c.add(np.arange(200), np.full((200, 6), 3.0, np.float32))  # every feature constant
+    f = run_steps(c, 3)
+    assert np.isfinite(f.coords).all() and len(f.slots) == 200
+
+
+def test_fewer_points_than_the_perplexity_needs():
+    e = LiveTSNE(50, seed=0, min_points=4)
+    X, _ = blobs(10)
+    e.add(np.arange(10), X)
+    f = run_steps(e, 5)
+    assert np.isfinite(f.coords).all() and len(f.slots) == 10
+    assert f.info["perplexity"] == 3.0 and "clamped" in f.info["note"]
+    e.remove(np.arange(8))
+    f = e.step(0.1)
+    assert len(f.slots) == 2 and "too few" in f.info["note"] and np.isfinite(f.coords).all()
+
+
+def test_burst_is_placed_over_several_frames_without_blowup():
+    X, _ = blobs(6000, seed=3)
+    e = LiveTSNE(6000, seed=0, min_points=100, max_place_per_step=1000)
+    e.add(np.arange(500), X[:500])
+    run_steps(e, 3)
+    e.add(np.arange(500, 6000), X[500:6000])  # 10x the usual insertions at once
+    f = e.step(0.1)
+    assert f.info["pending"] == 4500 and "burst" in f.info["note"]
+    while e.pending.any():
+        f = e.step(0.1)
+    assert len(f.slots) == 6000 and np.isfinite(f.coords).all()
+    assert e.graph.nbr.shape == (6000, e.k)  # memory is fixed by capacity, not by the burst
+
+
+def test_bad_calls_get_clear_errors():
+    e = LiveTSNE(10)
+    with pytest.raises(ValueError, match="features must be"):
+        e.add(np.arange(3), np.zeros((2, 4), np.float32))
+    e.add(np.arange(2), np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="width changed"):
+        e.add(np.arange(2), np.zeros((2, 5), np.float32))
+    with pytest.raises(ValueError, match="slots must lie"):
+        e.add(np.array([10]), np.zeros((1, 4), np.float32))
+
+
+def test_auto_starts_from_the_pca_picture_and_keeps_converged_points_still():
+    X, _ = blobs(700, seed=5)
+    e = make_projection("auto", 1000, seed=0)
+    e.add(np.arange(499), X[:499])
+    f = e.step(0.1)
+    assert f.info["phase"] == "pca" and len(f.slots) == 499
+    pca_xy = dict(zip(f.slots.tolist(), f.coords))
+    e.add(np.arange(499, 700), X[499:])
+    e.step(0.1)  # the switch: first t-SNE frame starts from the PCA picture of the same points
+    # right after the switch, the PCA picture is the t-SNE init: same layout up to scale
+    old = np.array([pca_xy[i] for i in range(499)])
+    start = e.coords[:499]
+    assert abs(np.corrcoef(old[:, 0], start[:, 0])[0, 1]) > 0.8
+    f = run_steps(e, 14)  # ~350 iterations: past early exaggeration, the expansion has slowed
+    assert f.info["phase"] == "tsne" and f.info["iterations"] >= e.early_iter
+    g1 = e.step(0.1)
+    g2 = e.step(0.1)
+    assert g1.extent == g2.extent  # no zoom jumps between frames of a converging map
+    assert (g1.coords != g2.coords).any(axis=1).mean() < 0.9  # sub-tolerance moves are not republished
+    f = run_steps(e, 20)  # no new points: the map settles and then rests
+    assert f.info["phase"] == "resting"
+    g3 = e.step(0.1)
+    np.testing.assert_array_equal(f.coords, g3.coords)
+    e.add(np.array([900]), X[:1])
+    assert e.step(0.1).info["phase"] == "tsne" and e.step(0.1).info["iterations"] > g3.info["iterations"]
+
+
+def test_small_live_run_keeps_knn_preservation_near_a_full_fit():
+    """A rolling run (the buffer turns over twice) ends within 0.75x of a full openTSNE fit's kNN@10 on the same
+    points. The benchmark reaches 0.9x+ at 500/s; 0.75 leaves room for the shorter run and a different stream."""
+    X, _ = blobs(3000, d=10, centres=6, seed=7, spread=1.0)
+    cap = 1000
+    e = LiveTSNE(cap, seed=0, min_points=200)
+    slot_row = np.zeros(cap, np.int64)
+    for i in range(0, 3000, 100):
+        sl = np.arange(i, i + 100) % cap
+        e.add(sl, X[i:i + 100])
+        slot_row[sl] = np.arange(i, i + 100)
+        run_steps(e, 2)
+    f = run_steps(e, 5)
+    Z = e.reducer.transform(X[slot_row[f.slots]])
+    full = np.asarray(TSNE(n_jobs=1, random_state=0).fit(Z))
+    live_q = knn_preservation_of(Z, f.coords, k=10, sample=None)
+    full_q = knn_preservation_of(Z, full, k=10, sample=None)
+    assert live_q >= 0.75 * full_q, (live_q, full_q)
+    assert 0 < f.info["knn_preservation"] <= 1
+
+
+def test_buffers_beyond_max_points_stay_on_pca_with_a_note():
+    X, _ = blobs(300)
+    e = LiveTSNE(1000, seed=0, min_points=100, max_points=500)
+    e.add(np.arange(300), X)
+    f = run_steps(e, 2)
+    assert f.info["phase"] == "pca" and "t-SNE off" in f.info["note"] and len(f.slots) == 300
+    assert e.graph is None  # no t-SNE state was built
