@@ -23,6 +23,8 @@ are broken by slot, openTSNE runs single-threaded (Barnes-Hut below 10k points, 
 
 from __future__ import annotations
 
+import warnings
+
 import time
 
 import numpy as np
@@ -233,7 +235,9 @@ class LiveTSNE:
         nb = self.graph.nbr[new]
         ok = self.placed[nb] & (self.graph.dist[new] < FAR)
         xy = np.where(ok[..., None], self.coords[nb], np.nan)
-        with np.errstate(all="ignore"):
+        # Rows with no placed neighbour give an all-NaN median (numpy warns); they fall back to the centre below.
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             med = np.nanmedian(xy, axis=1) if ok.any() else np.full((len(new), 2), np.nan)
         placed = self.coords[active[self.placed[active]]]
         centre = np.median(placed, axis=0) if len(placed) else np.zeros(2)
