@@ -3,12 +3,9 @@
 Run lengths read ``BRW_NOTEBOOK_STEPS`` so tests can execute the notebooks quickly (tests/test_capture_notebooks.py).
 """
 
-from pathlib import Path
+from make_notebooks import write
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-HERE = Path(__file__).resolve().parents[1] / "notebooks"
 
 SB3 = [
     new_markdown_cell(
@@ -113,15 +110,8 @@ CLEANRL = [
 ]
 
 
-def write(name: str, cells: list) -> None:
-    nb = new_notebook(cells=cells, metadata={
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"}})
-    nbformat.validate(nb)
-    nbformat.write(nb, HERE / name)
 
 
 if __name__ == "__main__":
-    HERE.mkdir(exist_ok=True)
     write("sb3.ipynb", SB3)
     write("cleanrl_style.ipynb", CLEANRL)

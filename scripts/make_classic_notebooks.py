@@ -1,12 +1,8 @@
 """Writes notebooks/classic_mdps.ipynb and notebooks/continual.ipynb from the cell sources below."""
 
-from pathlib import Path
+from make_notebooks import write
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-HERE = Path(__file__).resolve().parents[1] / "notebooks"
-KERNEL = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
 
 CLASSIC = [
     new_markdown_cell(
@@ -120,10 +116,8 @@ CONTINUAL = [
 
 
 def main() -> None:
-    HERE.mkdir(exist_ok=True)
     for name, cells in (("classic_mdps", CLASSIC), ("continual", CONTINUAL)):
-        nb = new_notebook(cells=cells, metadata=KERNEL)
-        nbformat.write(nb, HERE / f"{name}.ipynb")
+        write(f"{name}.ipynb", cells)
         print(f"wrote notebooks/{name}.ipynb")
 
 

@@ -45,6 +45,8 @@ QUICKSTART = [
 
 
 def write(name: str, cells: list) -> None:
+    """Validate and write ``notebooks/<name>``; the other make_*_notebooks.py scripts use this too."""
+    HERE.mkdir(exist_ok=True)
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"}})

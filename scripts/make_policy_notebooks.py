@@ -1,11 +1,8 @@
 """Writes notebooks/policy_visualizer.ipynb."""
 
-from pathlib import Path
+from make_notebooks import write
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-HERE = Path(__file__).resolve().parents[1] / "notebooks"
 
 CELLS = [
     new_markdown_cell(
@@ -41,9 +38,4 @@ CELLS = [
 
 
 if __name__ == "__main__":
-    nb = new_notebook(cells=CELLS, metadata={
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"}})
-    nbformat.validate(nb)
-    HERE.mkdir(exist_ok=True)
-    nbformat.write(nb, HERE / "policy_visualizer.ipynb")
+    write("policy_visualizer.ipynb", CELLS)

@@ -137,3 +137,21 @@ def test_torchrl_uniform_buffer_with_hook_td_errors():
     stored = rb._storage[torch.as_tensor(arr["slots"].astype(np.int64))]
     np.testing.assert_allclose(arr["reward"], stored["next", "reward"][:, 0].numpy())
     assert w.errors == []
+
+
+def test_episode_tracker_change_log_is_opt_in_and_bounded():
+    from better_rl_widget.adapters import EpisodeTracker
+
+    quiet = EpisodeTracker(10)
+    quiet.written(np.arange(5), np.zeros(5, bool))
+    assert quiet.take_changes()[0].size == 0  # SB3-style ring: nothing logged
+
+    t = EpisodeTracker(10, log_changes=True)
+    for k in range(100):  # nobody asks for 1,000 writes into 10 slots
+        t.written(np.array([k % 10]), np.array([False]))
+        t.reprioritised(np.array([k % 10, (k + 3) % 10]))
+    written, rep = t.take_changes()
+    assert len(written) <= 20 and sorted(set(written.tolist())) == list(range(10))
+    assert written[-1] == 99 % 10  # the newest write is last
+    assert rep.tolist() == list(range(10))
+    assert t.take_changes()[0].size == 0

@@ -25,9 +25,7 @@ class TianshouBufferSource:
         self.capacity = int(buffer.maxsize)
         self.prioritized = isinstance(buffer, PrioritizedReplayBuffer) or hasattr(buffer, "update_weight")
         self.optional_fields = ("priority",) if self.prioritized else ()
-        self.tracker = EpisodeTracker(self.capacity)
-        self._written: list[np.ndarray] = []
-        self._reprioritised: list[np.ndarray] = []
+        self.tracker = EpisodeTracker(self.capacity, log_changes=True)
         add, self._orig_add = buffer.add, buffer.add
 
         def counting_add(batch: Any, buffer_ids: Any = None) -> Any:
@@ -39,9 +37,8 @@ class TianshouBufferSource:
                 if len(envs) != len(ptr):
                     envs = np.zeros(len(ptr), np.int64)
                 self.tracker.written(ptr, done[:len(ptr)], envs)
-                self._written.append(ptr)
-            except Exception:  # noqa: BLE001, S110 - bookkeeping must never break the collector's add
-                pass
+            except Exception as exc:  # noqa: BLE001 - bookkeeping must never break the collector's add
+                self.tracker.bookkeeping_failed("buffer.add", exc)
             return out
 
         buffer.add = counting_add
@@ -50,7 +47,7 @@ class TianshouBufferSource:
 
             def tracking_update(index: Any, new_weight: Any) -> None:
                 upd(index, new_weight)
-                self._reprioritised.append(np.asarray(index, np.int64).ravel().copy())
+                self.tracker.reprioritised(np.asarray(index, np.int64))
 
             buffer.update_weight = tracking_update
 
@@ -59,11 +56,7 @@ class TianshouBufferSource:
         return self.tracker.total
 
     def take_changes(self) -> tuple[np.ndarray, np.ndarray]:
-        written, self._written = self._written, []
-        rep, self._reprioritised = self._reprioritised, []
-        empty = np.zeros(0, np.int64)
-        return (np.concatenate(written) if written else empty,
-                np.unique(np.concatenate(rep)) if rep else empty)
+        return self.tracker.take_changes()
 
     def read(self, slots: np.ndarray, fields: Any = None) -> dict[str, np.ndarray]:
         slots = np.asarray(slots, np.int64)

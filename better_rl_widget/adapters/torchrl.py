@@ -38,9 +38,7 @@ class TorchRLBufferSource:
         sampler = getattr(rb, "_sampler", None)
         self._tree = getattr(sampler, "_sum_tree", None)
         self.optional_fields = ("priority",) if self._tree is not None else ()
-        self.tracker = EpisodeTracker(self.capacity)
-        self._written: list[np.ndarray] = []
-        self._reprioritised: list[np.ndarray] = []
+        self.tracker = EpisodeTracker(self.capacity, log_changes=True)
         self._wrap("extend", batched=True)
         self._wrap("add", batched=False)
         if hasattr(rb, "update_priority"):
@@ -48,7 +46,7 @@ class TorchRLBufferSource:
 
             def tracking_update(index: Any, priority: Any, *a: Any, **kw: Any) -> Any:
                 out = upd(index, priority, *a, **kw)
-                self._reprioritised.append(_np(index).astype(np.int64).ravel())
+                self.tracker.reprioritised(_np(index).astype(np.int64))
                 return out
 
             rb.update_priority = tracking_update
@@ -62,9 +60,8 @@ class TorchRLBufferSource:
                 slots = _np(idx).astype(np.int64).ravel()
                 done = self._done(data, len(slots), batched)
                 self.tracker.written(slots, done)
-                self._written.append(slots)
-            except Exception:  # noqa: BLE001, S110 - bookkeeping must never break the user's extend
-                pass
+            except Exception as exc:  # noqa: BLE001 - bookkeeping must never break the user's extend
+                self.tracker.bookkeeping_failed(f"rb.{name}", exc)
             return idx
 
         setattr(self.rb, name, counting)
@@ -83,11 +80,7 @@ class TorchRLBufferSource:
         return self.tracker.total
 
     def take_changes(self) -> tuple[np.ndarray, np.ndarray]:
-        written, self._written = self._written, []
-        rep, self._reprioritised = self._reprioritised, []
-        empty = np.zeros(0, np.int64)
-        return (np.concatenate(written) if written else empty,
-                np.unique(np.concatenate(rep)) if rep else empty)
+        return self.tracker.take_changes()
 
     def read(self, slots: np.ndarray, fields: Any = None) -> dict[str, np.ndarray]:
         slots = np.asarray(slots, np.int64)
