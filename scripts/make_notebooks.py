@@ -1,11 +1,13 @@
 """Writes the example notebooks from the cell sources below (so they stay reviewable as plain Python)."""
 
+import os
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-HERE = Path(__file__).resolve().parents[1] / "notebooks"
+# BRW_NOTEBOOKS_DIR lets tests regenerate into a scratch folder and compare with the committed notebooks.
+HERE = Path(os.environ.get("BRW_NOTEBOOKS_DIR") or Path(__file__).resolve().parents[1] / "notebooks")
 
 QUICKSTART = [
     new_markdown_cell(
@@ -46,7 +48,7 @@ QUICKSTART = [
 
 def write(name: str, cells: list) -> None:
     """Validate and write ``notebooks/<name>``; the other make_*_notebooks.py scripts use this too."""
-    HERE.mkdir(exist_ok=True)
+    HERE.mkdir(parents=True, exist_ok=True)
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"}})

@@ -31,6 +31,14 @@ class PatchNet(torch.nn.Module):
         return torch.einsum("nchw,achw->na", x, self.w)
 
 
+class ChannelsLastPatchNet(PatchNet):
+    """The same read-out, but taking (N, H, W, C) frames, as the CNN DQN does for MinAtar."""
+
+    def forward(self, x):
+        assert x.shape[-1] == 4, "expects channels last"
+        return super().forward(x.permute(0, 3, 1, 2))
+
+
 def frame(seed=0, dtype=np.uint8):
     rng = np.random.default_rng(seed)
     return rng.integers(0, 255, (4, H, W)).astype(dtype)
@@ -67,12 +75,12 @@ def test_batched_equals_the_per_mask_loop():
 
 
 def test_layouts_and_dtypes_give_the_same_map():
-    net = PatchNet()
+    """The network gets frames in the observations' own layout; the map does not depend on it or on the dtype."""
     chw = frame(2)
-    a = perturbation_saliency(net, chw, d=6)
-    b = perturbation_saliency(net, np.moveaxis(chw, 0, -1), d=6, layout="HWC")
-    c = perturbation_saliency(net, np.moveaxis(chw, 0, -1), d=6)  # auto-detected channel-last
-    d = perturbation_saliency(net, chw.astype(np.float32), d=6)
+    a = perturbation_saliency(PatchNet(), chw, d=6)
+    b = perturbation_saliency(ChannelsLastPatchNet(), np.moveaxis(chw, 0, -1), d=6, layout="HWC")
+    c = perturbation_saliency(ChannelsLastPatchNet(), np.moveaxis(chw, 0, -1), d=6)  # auto-detected channel-last
+    d = perturbation_saliency(PatchNet(), chw.astype(np.float32), d=6)
     for other in (b, c, d):
         np.testing.assert_allclose(a, other, rtol=1e-5)
 
@@ -160,3 +168,44 @@ def test_without_enable_saliency_the_view_is_told_how_to_turn_it_on():
     from_browser(widget, {"method": "custom", "content": {"type": "saliency", "slot": 3, "method": "perturbation"}})
     meta, arrays = decode(widget.saliency)
     assert meta["slot"] == 3 and "enable_saliency" in meta["message"] and arrays == {}
+
+
+
+def test_networks_taking_channels_last_frames_get_them():
+    hwc = np.moveaxis(frame(3), 0, -1)  # (H, W, 4)
+    a = perturbation_saliency(ChannelsLastPatchNet(), hwc, d=6)
+    b = perturbation_saliency(PatchNet(), np.moveaxis(hwc, -1, 0), d=6)
+    np.testing.assert_allclose(a, b, rtol=1e-5)
+    g = gradient_saliency(ChannelsLastPatchNet(), hwc)
+    assert g.shape == (H, W) and mass_near_patch(g, 0) > 0.999
+    ref = perturbation_saliency_reference(ChannelsLastPatchNet(), hwc, d=6)
+    np.testing.assert_allclose(a, ref, rtol=1e-4, atol=1e-6 * ref.max())
+
+
+def test_scaled_defaults_follow_the_frame_size():
+    from better_rl_widget.analysis.saliency import scaled_defaults
+
+    assert scaled_defaults(84, 84) == (5.0, 5)  # the paper's values for Atari frames
+    assert scaled_defaults(10, 10) == (1.0, 1)  # MinAtar: one mask per pixel
+
+
+@pytest.mark.timeout(600)
+def test_saliency_notebook_runs(tmp_path, monkeypatch):
+    """notebooks/saliency.ipynb: a CNN DQN on MinAtar Breakout with the hook, then maps for the worst-TD state."""
+    import os
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    pytest.importorskip("minatar")
+    repo = Path(__file__).resolve().parents[1]
+    nb = nbformat.read(repo / "notebooks" / "saliency.ipynb", as_version=4)
+    monkeypatch.setenv("BRW_NOTEBOOK_STEPS", "400")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "slot " in text and "steps" in text
+    assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)

@@ -66,6 +66,15 @@ def to_chw(obs: np.ndarray, layout: Layout = "auto") -> tuple[np.ndarray, str]:
     return chw.astype(np.float64), layout
 
 
+def _native(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """(N, C, H, W) frames → the layout the caller's network takes (its observations' own)."""
+    if layout == "HWC":
+        return x.permute(0, 2, 3, 1)
+    if layout == "HW":
+        return x[:, 0]
+    return x
+
+
 def from_chw(chw: np.ndarray, layout: str) -> np.ndarray:
     """Back to the caller's layout (the inverse of :func:`to_chw`)."""
     if layout == "HW":
@@ -83,6 +92,12 @@ def _mask(h: int, w: int, ci: int, cj: int, r: float) -> np.ndarray:
     m[x * x + y * y <= 1] = 1.0
     m = gaussian_filter(m, sigma=r)
     return m / m.max()
+
+
+def scaled_defaults(h: int, w: int) -> tuple[float, int]:
+    """The paper's r = 5, d = 5 are for 84x84 Atari frames; scale them to the frame (10x10 MinAtar → r = 1, d = 1)."""
+    scale = min(h, w) / 84.0
+    return max(1.0, 5.0 * scale), max(1, round(5.0 * scale))
 
 
 def grid_centres(h: int, w: int, d: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +134,7 @@ def perturbation_saliency(f: Callable[[torch.Tensor], torch.Tensor], obs: np.nda
     Returns the score map upsampled to (H, W). All masks of the frame go through ``f`` in batches of ``batch_size``
     (one batch for an 84x84 frame at the default stride: fewer, larger forwards are what make it fast).
     """
-    chw, _ = to_chw(obs, layout)
+    chw, layout = to_chw(obs, layout)
     _check(chw, r, d)
     c, h, w = chw.shape
     masks = _masks(h, w, float(r), int(d))  # (K, H, W)
@@ -130,11 +145,11 @@ def perturbation_saliency(f: Callable[[torch.Tensor], torch.Tensor], obs: np.nda
     M = torch.tensor(masks, dtype=torch.float32, device=dev)  # a copy: the cached masks are read-only
     scores = torch.empty(len(masks), dtype=torch.float64, device=dev)
     with torch.no_grad():
-        base = f(I[None]).reshape(1, -1)
+        base = f(_native(I[None], layout)).reshape(1, -1)
         for s in range(0, len(M), batch_size):
             m = M[s:s + batch_size, None]  # (B, 1, H, W): the same mask on every frame of the stack
             perturbed = torch.addcmul(I[None], m, (G - I)[None])  # I·(1−M) + G·M
-            out = f(perturbed).reshape(len(m), -1)
+            out = f(_native(perturbed, layout)).reshape(len(m), -1)
             scores[s:s + len(m)] = 0.5 * ((out - base) ** 2).sum(dim=1).double()
     ii, jj = grid_centres(h, w, d)
     return _upsample(scores.cpu().numpy().reshape(len(ii), len(jj)), h, w)
@@ -143,19 +158,19 @@ def perturbation_saliency(f: Callable[[torch.Tensor], torch.Tensor], obs: np.nda
 def perturbation_saliency_reference(f: Callable[[torch.Tensor], torch.Tensor], obs: np.ndarray, *,
                                     r: float = 5.0, d: int = 5, layout: Layout = "auto") -> np.ndarray:
     """The paper's per-mask loop: blur the mask and the frame with scipy for every centre, one forward each."""
-    chw, _ = to_chw(obs, layout)
+    chw, layout = to_chw(obs, layout)
     _check(chw, r, d)
     c, h, w = chw.shape
     dev = _device_of(f)
     with torch.no_grad():
-        base = f(torch.as_tensor(chw, dtype=torch.float32, device=dev)[None]).reshape(-1)
+        base = f(_native(torch.as_tensor(chw, dtype=torch.float32, device=dev)[None], layout)).reshape(-1)
         ii, jj = grid_centres(h, w, d)
         grid = np.zeros((len(ii), len(jj)))
         for a, i in enumerate(ii):
             for b, j in enumerate(jj):
                 m = _mask(h, w, int(i), int(j), r)
                 perturbed = chw * (1 - m) + np.stack([gaussian_filter(ch, sigma=BLUR_SIGMA) for ch in chw]) * m
-                out = f(torch.as_tensor(perturbed, dtype=torch.float32, device=dev)[None]).reshape(-1)
+                out = f(_native(torch.as_tensor(perturbed, dtype=torch.float32, device=dev)[None], layout)).reshape(-1)
                 grid[a, b] = 0.5 * float(((out - base) ** 2).sum())
     return _upsample(grid, h, w)
 
@@ -176,9 +191,9 @@ def gradient_saliency(model: torch.nn.Module, obs: np.ndarray, *, target: int | 
     ``target`` action (default: the greedy one), summed over channels → (H, W)."""
     from captum.attr import IntegratedGradients, Saliency
 
-    chw, _ = to_chw(obs, layout)
+    chw, layout = to_chw(obs, layout)
     dev = _device_of(model)
-    x = torch.as_tensor(chw, dtype=torch.float32, device=dev)[None].requires_grad_(True)
+    x = _native(torch.as_tensor(chw, dtype=torch.float32, device=dev)[None], layout).contiguous().requires_grad_(True)
     if target is None:
         with torch.no_grad():
             target = int(model(x).reshape(1, -1).argmax(dim=1).item())
@@ -189,7 +204,9 @@ def gradient_saliency(model: torch.nn.Module, obs: np.ndarray, *, target: int | 
                                                     n_steps=n_steps).abs()
     else:
         raise ValueError(f"method must be 'saliency' or 'integrated_gradients', got {method!r}")
-    return attr[0].sum(dim=0).detach().cpu().numpy().astype(np.float64)
+    a = attr[0].detach().cpu().numpy().astype(np.float64)
+    chw_attr, _ = to_chw(a, layout)  # back to (C, H, W), whatever the network takes
+    return chw_attr.sum(axis=0)
 
 
 def _device_of(f: Callable) -> torch.device:

@@ -92,6 +92,8 @@ class TrainingHook:
         for note in (getattr(buffer, "note", ""),):
             if note:
                 widget.add_note(note)
+        if q_network is not None:  # image states: clicking one in the inspector shows its saliency maps
+            widget.enable_saliency(q_network)
         if estimator is not None and not has_next:
             widget.add_note("TD-errors off: this buffer stores no next observations (e.g. SB3's "
                             "optimize_memory_usage=True); Q-values, V and features are still shown")

@@ -18,7 +18,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..analysis.returns import returns_to_go
-from ..embed.base import Projection
+from ..embed.base import Projection, ProjectionFrame
 from ..embed.features import flatten_features
 from ..widget.buffer_widget import BufferWidget
 from .mirror import BufferMirror
@@ -92,6 +92,7 @@ class LiveWorker:
         self._new_rows = 0
         self._last_new = 0.0
         self._force_new = False
+        self._drain = False
         self._last_sweep = 0.0
         self._rows_per_s = 5_000.0  # first guess; measured from then on
         self._embedding: str | None = None  # "features" or "obs", fixed by the first rows
@@ -127,7 +128,7 @@ class LiveWorker:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._stop and not self._new_due():
+                while not self._pending and not self._stop and not self._new_due() and not self._drain:
                     self._cond.wait(timeout=0.5)
                 if self._stop and not self._pending:
                     return
@@ -149,6 +150,8 @@ class LiveWorker:
             except Exception as exc:  # noqa: BLE001 - never let the worker die; show it instead
                 tb = traceback.format_exc(limit=3)
                 self.widget.report_error(f"worker: {type(exc).__name__}: {exc}\n{tb}")
+                with self._cond:
+                    self._drain = False  # a failing projection must not be retried in a loop
             finally:
                 with self._cond:
                     self._busy = False
@@ -159,7 +162,7 @@ class LiveWorker:
         return bool(self._new) and (self._force_new or time.monotonic() - self._last_new >= self.new_rows_every_s)
 
     def _process(self, batches: list[CaptureBatch]) -> None:
-        if not batches and not self._new:
+        if not batches and not self._new and not self._drain:
             return
         self.stats.frames_dropped += max(0, len(batches) - 1)
         # An update is superseded by a newer batch's row for the same slot (that row was read later).
@@ -182,7 +185,10 @@ class LiveWorker:
         self._force_new = False
         self._estimate()
         self._returns()
-        frame = self.projection.step(self.step_budget_s)
+        frame = self._step_projection(drain=self._drain)
+        with self._cond:  # batches that arrived meanwhile get their own drained round
+            if not self._pending:
+                self._drain = False
         fs.set_extent(frame.extent)
         fs.set_coords(frame.slots, frame.coords)
         sent = self.widget.publish_delta()
@@ -199,6 +205,16 @@ class LiveWorker:
             self.stats.lags.append(lag)
             del self.stats.lags[:-1000]
             self._publish_stats(batches[-1], frame.info)
+
+    def _step_projection(self, drain: bool = False, max_steps: int = 200) -> ProjectionFrame:
+        """One projection step; when draining (flush/close), more until no row is pending placement, so that
+        everything inserted so far is on the map."""
+        frame = self.projection.step(self.step_budget_s)
+        for _ in range(max_steps if drain else 0):
+            if not frame.info.get("pending", 0):
+                break
+            frame = self.projection.step(self.step_budget_s)
+        return frame
 
     def _apply_rows(self, slots: np.ndarray, rows: dict[str, np.ndarray]) -> None:
         fs = self.frame_state
@@ -370,8 +386,9 @@ class LiveWorker:
         with self._cond:
             self._last_frame = 0.0  # do not rate-limit a flush
             self._force_new = True
+            self._drain = True  # and place every pending row before returning
             self._cond.notify_all()
-            while self._pending or self._busy or self._new:
+            while self._pending or self._busy or self._new or self._drain:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
                     return False
@@ -387,9 +404,9 @@ class LiveWorker:
         try:  # a last complete pass so the final state has every slot's TD-error and return
             if self.estimator is not None:
                 self.estimator.refresh_now()  # the final state reflects the final networks
-            if self._new:
+            if self._new:  # rows that arrived after the flush above
                 self._flush_new(force=True)
-                frame = self.projection.step(self.step_budget_s)
+                frame = self._step_projection(drain=True)
                 self.frame_state.set_extent(frame.extent)
                 self.frame_state.set_coords(frame.slots, frame.coords)
             budget, self.td_budget_s = self.td_budget_s, 30.0

@@ -82,9 +82,10 @@ class BufferWidget(anywidget.AnyWidget):
         """Call ``callback(slot)`` whenever a point is clicked."""
         self._click_callbacks.append(callback)
 
-    def enable_saliency(self, q_network: Any, *, r: float = 5.0, d: int = 5) -> Any:
+    def enable_saliency(self, q_network: Any, *, r: float | None = None, d: int | None = None) -> Any:
         """Let the inspector show saliency maps for image observations, computed from ``q_network`` (a torch module
-        mapping (N, C, H, W) frames to one output per action) in a background thread."""
+        taking frames in the observations' own layout, one output per action) in a background thread. ``r``/``d``:
+        perturbation mask radius and grid stride; by default the paper's 5 and 5 scaled to the frame size."""
         from .saliency_service import SaliencyService
 
         self._saliency = SaliencyService(self, q_network, r=r, d=d)

@@ -26,7 +26,8 @@ class SaliencyService:
     from the view is computed in a background thread on a copy of the network taken at request time (the
     training thread keeps updating the original), and the answer lands in the widget's ``saliency`` trait."""
 
-    def __init__(self, widget: BufferWidget, model: torch.nn.Module, *, r: float = 5.0, d: int = 5) -> None:
+    def __init__(self, widget: BufferWidget, model: torch.nn.Module, *, r: float | None = None,
+                 d: int | None = None) -> None:
         self.widget = widget
         self.model = model
         self.r, self.d = r, d
@@ -59,7 +60,7 @@ class SaliencyService:
             self.widget.saliency = encode(meta, arrays)
 
     def compute(self, slot: int, method: str) -> tuple[dict, dict[str, np.ndarray]]:
-        from ..analysis.saliency import SaliencyError, actor_critic_maps, gradient_saliency
+        from ..analysis.saliency import SaliencyError, actor_critic_maps, gradient_saliency, scaled_defaults, to_chw
 
         if method not in METHODS:
             return {"slot": slot, "method": method, "message": f"unknown method {method!r}; use one of {METHODS}"}, {}
@@ -74,7 +75,9 @@ class SaliencyService:
         model = copy.deepcopy(self.model).eval()
         try:
             if method == "perturbation":
-                maps = actor_critic_maps(model, obs, r=self.r, d=self.d, layout=layout)
+                _, h, w = to_chw(obs, layout)[0].shape
+                r0, d0 = scaled_defaults(h, w)
+                maps = actor_critic_maps(model, obs, r=self.r or r0, d=self.d or d0, layout=layout)
             else:
                 maps = {"map": gradient_saliency(model, obs, method=method, layout=layout)}
         except SaliencyError as exc:

@@ -58,24 +58,34 @@ def test_quickstart_click_and_lasso_reach_python_while_training(jupyter_server, 
         assert drawn > 0
         assert kernel_eval(kc, "widget.n_points") >= drawn
 
-        # Click a drawn point.
+        # Click a drawn point. The live t-SNE keeps moving points a little, so read the position right before
+        # the click and try again if it slipped from under the cursor.
         canvas = root.locator("canvas").first
         box = canvas.bounding_box()
-        target = root.evaluate("""r => {
-            const api = r.__brw; const slots = api.slots();
+        find = """r => {
+            const api = r.__brw; const slots = api.slots(); const c = r.querySelector('canvas');
             for (let i = 0; i < slots.length; i += Math.max(1, Math.floor(slots.length / 50))) {
               const p = api.screenPositionOfSlot(slots[i]);
-              if (p && p[0] > 20 && p[1] > 20 && p[0] < r.querySelector('canvas').clientWidth - 20
-                    && p[1] < r.querySelector('canvas').clientHeight - 20) return [slots[i], p[0], p[1]];
+              if (p && p[0] > 20 && p[1] > 20 && p[0] < c.clientWidth - 20 && p[1] < c.clientHeight - 20)
+                return [slots[i], p[0], p[1]];
             }
-            return null; }""")
-        assert target is not None, "no drawn point inside the canvas"
-        # Hover shows the point's row from the view's own state.
-        page.mouse.move(box["x"] + target[1], box["y"] + target[2])
-        tip = page.locator(".brw-tooltip:not([hidden])").first
-        tip.wait_for(timeout=10_000)
-        assert "slot" in tip.inner_text() and "reward" in tip.inner_text()
-        page.mouse.click(box["x"] + target[1], box["y"] + target[2])
+            return null; }"""
+        for attempt in range(5):
+            target = root.evaluate(find)
+            assert target is not None, "no drawn point inside the canvas"
+            page.mouse.move(box["x"] + target[1], box["y"] + target[2])
+            if attempt == 0:  # hover shows the point's row from the view's own state
+                tip = page.locator(".brw-tooltip:not([hidden])").first
+                tip.wait_for(timeout=10_000)
+                assert "slot" in tip.inner_text() and "reward" in tip.inner_text()
+                target = root.evaluate(find)
+            page.mouse.click(box["x"] + target[1], box["y"] + target[2])
+            try:
+                page.wait_for_function("() => +document.querySelector('.brw-root').dataset.clicked >= 0",
+                                       timeout=3_000)
+                break
+            except Exception:  # noqa: BLE001 - the point moved away: try again
+                continue
         page.wait_for_function(
             "() => { const r = document.querySelector('.brw-root');"
             " return +r.dataset.clicked >= 0 && r.dataset.inspected === r.dataset.clicked; }", timeout=30_000)
