@@ -178,3 +178,20 @@ def test_the_documented_import_works():
     import better_rl_widget
 
     assert PV is better_rl_widget.PolicyVisualizer is PolicyVisualizer
+
+
+@pytest.mark.parametrize("which", ["sb3", "reference"])
+def test_vectorised_rollouts_equal_one_episode_at_a_time(which, sb3_dqn_dir, reference_dir):
+    """All episodes of a checkpoint step together in a vector env (SB3: one batched predict per step; the reference
+    agent: per-env calls); the episodes must be exactly those of the one-at-a-time loop with the same seeds."""
+    from better_rl_widget.policy import rollouts as R
+
+    folder, cls = (sb3_dqn_dir, SB3DQN) if which == "sb3" else (reference_dir, DQN)
+    ckpt = find_checkpoints(folder)[0][-1]
+    vec = R.rollout_all([ckpt], cls, "CartPole-v1", episodes=3, seed=5, max_steps=200, progress=False)
+    agent = cls.load(str(ckpt.path))
+    seq = R._episodes_sequential(R.make_env("CartPole-v1"), R.action_fn(agent), agent, n=3, seed=5, max_steps=200,
+                                 discrete=True)
+    assert vec.episodes["length"].tolist() == [len(r) for _, _, r in seq]
+    np.testing.assert_array_equal(vec.obs, np.concatenate([o for o, _, _ in seq]))
+    np.testing.assert_array_equal(vec.actions, np.concatenate([a for _, a, _ in seq]))

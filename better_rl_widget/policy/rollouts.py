@@ -65,10 +65,84 @@ def _check_action_space(agent: Any, env: gym.Env, first_action: Any) -> None:
         raise ValueError(f"the agent chose action {first_action!r}, which is not in the env's {env.action_space}")
 
 
+def _batch_act(act: Any, n: int) -> Any:
+    """obs batch → n actions: one batched call when the agent takes batches (SB3 does), else one call per env."""
+    state: dict[str, bool] = {}
+
+    def batch(obs: np.ndarray) -> np.ndarray:
+        if state.get("batched", True):
+            try:
+                a = np.asarray(act(obs))
+                if a.ndim >= 1 and a.shape[0] == n:
+                    state["batched"] = True
+                    return a
+            except Exception:  # noqa: BLE001 - a single-observation agent: fall back below
+                pass
+            state["batched"] = False
+        return np.stack([np.asarray(act(o)) for o in obs])
+
+    return batch
+
+
+def _episodes_vectorised(vec: gym.vector.VectorEnv, act: Any, agent: Any, single: gym.Env, *, n: int, seed: int,
+                         max_steps: int, discrete: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``n`` seeded episodes in lockstep (episode i starts from reset(seed=seed+i), as the sequential loop does);
+    each env's data stops at its first terminated/truncated step."""
+    obs, _ = vec.reset(seed=[seed + i for i in range(n)])
+    step_act = _batch_act(act, n)
+    alive = np.ones(n, bool)
+    O: list[list[np.ndarray]] = [[] for _ in range(n)]
+    A: list[list[np.ndarray]] = [[] for _ in range(n)]
+    R: list[list[float]] = [[] for _ in range(n)]
+    for t in range(max_steps):
+        a = step_act(obs)
+        if t == 0:
+            _check_action_space(agent, single, a[0])
+        live = np.flatnonzero(alive)
+        for i in live:
+            O[i].append(np.asarray(obs[i], np.float32).ravel())
+            A[i].append(np.atleast_1d(a[i]).astype(np.float32).ravel())
+        obs, r, term, trunc, _ = vec.step(a.astype(np.int64) if discrete else a)
+        for i in live:
+            R[i].append(float(r[i]))
+            if term[i] or trunc[i]:
+                alive[i] = False
+        if not alive.any():
+            break
+    return [(np.stack(O[i]), np.stack(A[i]), np.asarray(R[i])) for i in range(n)]
+
+
+def _episodes_sequential(env: gym.Env, act: Any, agent: Any, *, n: int, seed: int, max_steps: int,
+                         discrete: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    out = []
+    for ep in range(n):
+        obs, _ = env.reset(seed=seed + ep)
+        env.action_space.seed(seed + ep)
+        obs_l, act_l, rew_l = [], [], []
+        for t in range(max_steps):
+            a = act(obs)
+            if ep == 0 and t == 0:
+                _check_action_space(agent, env, a)
+            obs_l.append(np.asarray(gym.spaces.flatten(env.observation_space, obs), np.float32))
+            a_arr = np.asarray(a)
+            act_l.append(np.atleast_1d(a_arr).astype(np.float32).ravel())
+            obs, r, term, trunc, _ = env.step(a_arr.item() if discrete else a_arr)
+            rew_l.append(float(r))
+            if term or trunc:
+                break
+        out.append((np.stack(obs_l), np.stack(act_l), np.asarray(rew_l)))
+    return out
+
+
 def rollout_all(checkpoints: list[Checkpoint], agent_class: Any, env_name: str, *, episodes: int, seed: int,
                 max_steps: int, progress: bool = True, env_kwargs: dict | None = None) -> Rollouts:
     env = make_env(env_name, **(env_kwargs or {}))
     discrete = isinstance(env.action_space, gym.spaces.Discrete)
+    # Box observations: all episodes of a checkpoint step together in a vector env (batched predict where the agent
+    # takes batches); other spaces (Dict, Tuple) go one episode at a time and are flattened.
+    vec = None
+    if isinstance(env.observation_space, gym.spaces.Box) and episodes > 1:
+        vec = gym.vector.SyncVectorEnv([lambda: make_env(env_name, **(env_kwargs or {})) for _ in range(episodes)])
     ep_rows: list[dict] = []
     step_rows: list[pd.DataFrame] = []
     obs_chunks: list[np.ndarray] = []
@@ -81,33 +155,22 @@ def rollout_all(checkpoints: list[Checkpoint], agent_class: Any, env_name: str, 
             act = action_fn(agent)
             values = value_fn(agent)
             gamma = _gamma_of(agent)
-            for ep in range(episodes):
-                ep_seed = seed + ep  # the same start states for every checkpoint: comparable returns
-                obs, _ = env.reset(seed=ep_seed)
-                env.action_space.seed(ep_seed)
-                obs_l, act_l, rew_l = [], [], []
-                for t in range(max_steps):
-                    a = act(obs)
-                    if ep == 0 and t == 0:
-                        _check_action_space(agent, env, a)
-                    obs_l.append(np.asarray(gym.spaces.flatten(env.observation_space, obs), np.float32))
-                    a_arr = np.asarray(a)
-                    act_l.append(np.atleast_1d(a_arr).astype(np.float32).ravel())
-                    obs, r, term, trunc, _ = env.step(a_arr.item() if discrete else a_arr)
-                    rew_l.append(float(r))
-                    if term or trunc:
-                        break
-                rewards = np.asarray(rew_l)
-                O = np.stack(obs_l)
+            if vec is not None:
+                eps = _episodes_vectorised(vec, act, agent, env, n=episodes, seed=seed, max_steps=max_steps,
+                                           discrete=discrete)
+            else:
+                eps = _episodes_sequential(env, act, agent, n=episodes, seed=seed, max_steps=max_steps,
+                                           discrete=discrete)
+            for ep, (O, acts, rewards) in enumerate(eps):
                 v = values(O) if values is not None else np.full(len(O), np.nan)
                 step_rows.append(pd.DataFrame({
                     "checkpoint": ci, "episode": ep, "t": np.arange(len(O)),
-                    "action": [row[0] if discrete else row.tolist() for row in act_l],
+                    "action": [row[0] if discrete else row.tolist() for row in acts],
                     "reward": rewards, "return_to_go": _discounted_to_go(rewards, gamma), "value": v}))
                 obs_chunks.append(O)
-                act_chunks.append(np.stack(act_l))
+                act_chunks.append(acts)
                 ep_rows.append({"checkpoint": ci, "step": ckpt.step, "label": ckpt.label, "file": ckpt.path.name,
-                                "episode": ep, "seed": ep_seed, "return": float(rewards.sum()),
+                                "episode": ep, "seed": seed + ep, "return": float(rewards.sum()),
                                 "length": len(rewards)})
         except Exception as exc:  # noqa: BLE001 - one bad checkpoint must not stop the others
             failed[ckpt.path.name] = f"{type(exc).__name__}: {exc}"
@@ -119,6 +182,8 @@ def rollout_all(checkpoints: list[Checkpoint], agent_class: Any, env_name: str, 
             obs_chunks = [obs_chunks[i] for i in keep]
             act_chunks = [act_chunks[i] for i in keep]
     env.close()
+    if vec is not None:
+        vec.close()
     if not ep_rows:
         details = "; ".join(f"{k}: {v}" for k, v in failed.items())
         raise RuntimeError(f"no checkpoint could be rolled out ({details})")
