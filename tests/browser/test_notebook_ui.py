@@ -70,15 +70,23 @@ def test_quickstart_click_and_lasso_reach_python_while_training(jupyter_server, 
                 return [slots[i], p[0], p[1]];
             }
             return null; }"""
+        def find_target():
+            # positions are unavailable while a redraw is in flight: poll briefly
+            for _ in range(50):
+                t = root.evaluate(find)
+                if t is not None:
+                    return t
+                time.sleep(0.1)
+            raise AssertionError("no drawn point inside the canvas")
+
         for attempt in range(5):
-            target = root.evaluate(find)
-            assert target is not None, "no drawn point inside the canvas"
+            target = find_target()
             page.mouse.move(box["x"] + target[1], box["y"] + target[2])
             if attempt == 0:  # hover shows the point's row from the view's own state
                 tip = page.locator(".brw-tooltip:not([hidden])").first
                 tip.wait_for(timeout=10_000)
                 assert "slot" in tip.inner_text() and "reward" in tip.inner_text()
-                target = root.evaluate(find)
+                target = find_target()
             page.mouse.click(box["x"] + target[1], box["y"] + target[2])
             try:
                 page.wait_for_function("() => +document.querySelector('.brw-root').dataset.clicked >= 0",
@@ -190,8 +198,14 @@ def test_clicking_an_image_state_overlays_saliency_maps(jupyter_server, page):
         page.wait_for_function(POINTS_DRAWN, arg=120, timeout=60_000)
         root = page.locator(".brw-root").first
         box = root.locator("canvas").first.bounding_box()
-        target = root.evaluate("r => { for (const s of r.__brw.slots()) { const p = r.__brw.screenPositionOfSlot(s);"
-                               " if (p && p[0] > 20 && p[1] > 20) return [s, p[0], p[1]]; } return null; }")
+        target = None
+        for _ in range(50):  # positions are unavailable while a redraw is in flight
+            target = root.evaluate("r => { for (const s of r.__brw.slots()) { const p = r.__brw.screenPositionOfSlot(s);"
+                                   " if (p && p[0] > 20 && p[1] > 20) return [s, p[0], p[1]]; } return null; }")
+            if target is not None:
+                break
+            time.sleep(0.1)
+        assert target is not None, "no drawn point inside the canvas"
         page.mouse.click(box["x"] + target[1], box["y"] + target[2])
         page.wait_for_function("() => { const r = document.querySelector('.brw-root'); return +r.dataset.saliency >= 0"
                                " && r.dataset.saliency === r.dataset.inspected; }", timeout=60_000)
