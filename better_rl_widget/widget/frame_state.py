@@ -125,6 +125,12 @@ class FrameState:
                 return np.full(n, np.nan, np.float32)
             return col.copy() if slots is None else col[np.asarray(slots, np.int64)]
 
+    def coords(self, slots: np.ndarray) -> np.ndarray:
+        """Map coordinates of ``slots`` (float32[n, 2]); meaningful for drawn slots only."""
+        idx = np.asarray(slots, np.int64)
+        with self._lock:
+            return np.stack([self._x[idx], self._y[idx]], axis=1)
+
     def present_mask(self) -> np.ndarray:
         with self._lock:
             return self._present.copy()

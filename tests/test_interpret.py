@@ -1,0 +1,241 @@
+"""Issue 5's analyses on constructed data whose answers are known: skills, influence, calibration, trajectories."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+from torch import nn
+
+from better_rl_widget.analysis.calibration import calibration, predict_values, table_calibration, value_trace
+from better_rl_widget.analysis.influence import group_influence, label_groups, quantile_groups, start_influence
+from better_rl_widget.analysis.returns import returns_to_go
+from better_rl_widget.analysis.skills import compare_k, fit_skills, skill_stats, skill_timeline
+from better_rl_widget.analysis.trajectories import episode_paths, episodes, map_regions, recurring_segments
+from better_rl_widget.envs import GridWorld
+
+# Two tall rooms side by side, a door at the top of the wall: k-means alone cuts them across (top/bottom).
+TWO_ROOMS = """\
+#########
+#...#...#
+#.......#
+#...#...#
+#...#...#
+#...#...#
+#...#...#
+#...#...#
+#...#...#
+#...#...#
+#S..#..G#
+#########"""
+
+
+def two_room_rollouts(n_episodes=30, eps=0.8, seed=0):
+    """ε-greedy walks (shortest path to the goal, ε random) from S in the left room to G in the right room."""
+    env = GridWorld.from_layout(TWO_ROOMS)
+    rng = np.random.default_rng(seed)
+    succ = env.P.argmax(axis=2)
+    goal = int(np.flatnonzero(env.terminal)[0])
+    dist = np.full(env.n_states, np.inf)
+    dist[goal] = 0
+    for _ in range(env.n_states):
+        dist = np.minimum(dist, 1 + dist[succ].min(axis=1))
+        dist[goal] = 0
+    cells, ep, st = [], [], []
+    for e in range(n_episodes):
+        s, _ = env.reset(seed=int(rng.integers(1 << 30)))
+        for t in range(400):
+            cells.append(env.state_cell[s])
+            ep.append(e)
+            st.append(t)
+            a = int(rng.integers(4)) if rng.random() < eps else int(np.argmin(dist[succ[s]]))
+            s, _r, term, _tr, _ = env.step(a)
+            if term:
+                break
+    cells = np.array(cells, float)
+    room = np.where(cells[:, 0] < 4, 0, np.where(cells[:, 0] > 4, 1, -1))  # -1: the doorway
+    xy = cells + rng.normal(0, 0.15, cells.shape)  # a map where each cell is a small blob
+    return xy, np.array(ep), np.array(st), room
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_two_rooms_split_into_two_skills(seed):
+    xy, ep, st, room = two_room_rollouts(seed=seed)
+    inside = room >= 0
+    sk = fit_skills(xy, ep, st, k=2, seed=seed)
+    assert adjusted_rand_score(room[inside], sk.labels[inside]) > 0.9
+    # The rooms are tall: without time, k-means cuts them top/bottom instead.
+    km = KMeans(2, n_init=4, random_state=0).fit_predict(xy)
+    assert adjusted_rand_score(room[inside], km[inside]) < 0.3
+    # The start room is skill 0 (numbered by first visit); the skill graph is the door in both directions.
+    assert np.bincount(sk.labels[inside & (room == 0)]).argmax() == 0
+    np.testing.assert_allclose(sk.transitions, [[0, 1], [1, 0]])
+    assert sk.coherence > skill_stats(km, xy, ep, st).coherence
+    table = pd.DataFrame({"slot": np.arange(len(xy)), "episode": ep, "episode_step": st})
+    tl = skill_timeline(table, sk.labels)
+    first = tl.groupby("episode").first()
+    last = tl.groupby("episode").last()
+    assert (first["skill"] == 0).all() and (last["skill"] == 1).mean() > 0.9
+    assert tl["length"].sum() == len(xy)
+
+
+def test_compare_k_scores_each_k():
+    xy, ep, st, _ = two_room_rollouts(n_episodes=10)
+    df = compare_k(xy, ep, st, ks=(2, 3, 5))
+    assert df["k"].tolist() == [2, 3, 5]
+    assert df["explained_variance"].is_monotonic_increasing
+    assert ((df["transition_entropy"] >= 0) & (df["transition_entropy"] <= 1)).all()
+    assert df["coherence"].iloc[0] > df["coherence"].iloc[-1]  # more skills, more hand-overs
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 3))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def consistent_rows(net, n=2000, seed=0, gamma=0.9):
+    """Transitions whose rewards make every TD-error exactly 0 for ``net`` (so only a perturbed group has any)."""
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(n, 4)).astype(np.float32)
+    nxt = rng.normal(size=(n, 4)).astype(np.float32)
+    action = rng.integers(0, 3, n)
+    term = rng.random(n) < 0.1
+    with torch.no_grad():
+        q = net(torch.as_tensor(obs)).numpy()[np.arange(n), action]
+        v = net(torch.as_tensor(nxt)).numpy().max(axis=1)
+    reward = (q - gamma * (1 - term) * v).astype(np.float32)
+    return {"obs": obs, "action": action, "reward": reward, "next_obs": nxt, "terminated": term}
+
+
+def test_large_td_group_moves_the_policy_more_than_random_groups():
+    torch.manual_seed(0)
+    net = MLP()
+    rows = consistent_rows(net)
+    hot = np.arange(0, 2000, 10)  # 200 rows
+    rows["reward"][hot] += 5.0  # their TD-errors are 5, everyone else's 0
+    before = [p.detach().clone() for p in net.parameters()]
+    df = group_influence(net, rows, {"hot": hot}, gamma=0.9, steps=10, lr=1e-2, n_random=5, seed=0)
+    r = df.iloc[0]
+    assert r["complete"] and r["n_random"] == 5 and r["size"] == 200
+    assert r["dq"] > 3 * r["dq_random"] and r["dq_z"] > 5
+    assert r["flipped"] > r["flipped_random"]
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))  # the live network is untouched
+
+    # By TD-error quantile: only the top quartile holds the hot rows, and it is the most influential.
+    from better_rl_widget.analysis.td import td_errors
+    td = td_errors(net, None, rows["obs"], rows["action"], rows["reward"], rows["next_obs"], rows["terminated"],
+                   gamma=0.9).td_error
+    groups = quantile_groups(td, 4)
+    assert set(hot) <= set(groups["q75-100%"])
+    df = group_influence(net, rows, groups, gamma=0.9, steps=10, lr=1e-2, n_random=3)
+    assert df["group"].iloc[df["dq"].argmax()] == "q75-100%"
+    assert df["dq"].iloc[0] < df["dq_random"].iloc[0]  # the zero-TD quartile is below random
+
+
+def test_influence_budget_and_background_thread():
+    net = MLP()
+    rows = consistent_rows(net, n=400)
+    groups = label_groups(np.arange(400) % 4)
+    assert list(groups) == ["skill 0", "skill 1", "skill 2", "skill 3"]
+    df = group_influence(net, rows, groups, n_random=2, budget_s=0.0)  # nothing fits: no rows, not a crash
+    assert len(df) == 0 and not df.attrs["complete"]
+    fut = start_influence(net, rows, {"a": np.arange(50)}, n_random=2)
+    assert fut.result(timeout=60)["n_random"].iloc[0] == 2
+    with pytest.raises(ValueError, match="outside"):
+        group_influence(net, rows, {"bad": np.array([400])})
+    with pytest.raises(ValueError, match="empty"):
+        group_influence(net, rows, {"none": np.array([], int)})
+
+
+class ReturnNet(nn.Module):
+    """Q(s, ·) = the true return-to-go stored in the observation's last component, for every action."""
+
+    def forward(self, x):
+        return x[:, -1:].repeat(1, 2)
+
+
+def test_calibration_is_the_identity_for_a_network_that_predicts_true_returns():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 40, size=30)
+    episode = np.repeat(np.arange(30), lengths)
+    step = np.concatenate([np.arange(n) for n in lengths])
+    reward = rng.normal(size=len(episode)).astype(np.float32)
+    done = np.concatenate([np.r_[np.zeros(n - 1), 1] for n in lengths]).astype(bool)
+    done[episode == 29] = False  # the newest episode is unfinished: no known return
+    g = returns_to_go(episode, step, reward, done, gamma=0.95)
+    obs = np.c_[rng.normal(size=(len(g), 3)), np.nan_to_num(g)].astype(np.float32)
+    q, v = predict_values(ReturnNet(), obs, rng.integers(0, 2, len(g)))
+    q[episode == 29] = 123.0  # wrong, but must not count: its return is unknown
+    cal = calibration(q, g, n_bins=8)
+    assert len(cal.points) == (episode != 29).sum()
+    assert cal.bias == pytest.approx(0.0, abs=1e-6) and cal.mae == pytest.approx(0.0, abs=1e-6)
+    np.testing.assert_allclose(cal.bins["predicted"], cal.bins["realised"], atol=1e-5)
+    assert cal.bins["count"].sum() == len(cal.points) and len(cal.bins) == 8
+    # An optimistic network over-estimates by exactly its offset.
+    assert calibration(q + 2.0, g).bias == pytest.approx(2.0, abs=1e-5)
+    table = pd.DataFrame({"slot": np.arange(len(g)), "episode": episode, "episode_step": step, "reward": reward,
+                          "done": done, "q": q, "value": v})
+    assert table_calibration(table, "q", gamma=0.95).bias == pytest.approx(0.0, abs=1e-6)
+    trace = value_trace(table, 3, gamma=0.95)
+    assert trace["episode_step"].tolist() == list(range(lengths[3]))
+    np.testing.assert_allclose(trace["value"], trace["return"], atol=1e-5)
+    with pytest.raises(ValueError, match="not in the table"):
+        value_trace(table, 99)
+    with pytest.raises(ValueError, match="no 'td' column"):
+        table_calibration(table, "td")
+
+
+def corridor_table(n_episodes=12, seed=0):
+    """Episodes walking a ring of 6 map positions; episodes 0, 3, 6, ... take the detour 0→1→4 instead of 0→1→2."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0, 0], [4, 0], [8, 0], [8, 4], [4, 8], [0, 8]], float)
+    rows = []
+    slot = 0
+    for e in range(n_episodes):
+        path = [0, 1, 4, 5] if e % 3 == 0 else [0, 1, 2, 3]
+        t = 0
+        for pos in path:
+            for _ in range(rng.integers(2, 5)):  # a few steps in each region
+                x, y = centres[pos] + rng.normal(0, 0.2, 2)
+                rows.append((slot, x, y, e, t, pos))
+                slot += 1
+                t += 1
+    return pd.DataFrame(rows, columns=["slot", "x", "y", "episode", "episode_step", "pos"])
+
+
+def test_recurring_segments_count_the_paths_taken():
+    table = corridor_table().sample(frac=1.0, random_state=0)  # rows in any order
+    labels, centres = map_regions(table[["x", "y"]].to_numpy(), 6)
+    assert adjusted_rand_score(table["pos"], labels) == 1.0
+    seg = recurring_segments(table, labels, length=3)
+    # Map regions to positions to read the answer: 0→1→2 (8 episodes), 1→2→3 (8), 0→1→4 and 1→4→5 (4 each).
+    to_pos = dict(zip(labels, table["pos"]))
+    got = {tuple(to_pos[r] for r in s): c for s, c in zip(seg["segment"], seg["count"])}
+    assert got == {(0, 1, 2): 8, (1, 2, 3): 8, (0, 1, 4): 4, (1, 4, 5): 4}
+    top = seg.iloc[0]
+    assert top["n_episodes"] == 8 and len(top["episodes"]) == 8
+    want = table[table["episode"].isin(top["episodes"]) & table["pos"].isin([0, 1, 2])
+                 if tuple(to_pos[r] for r in top["segment"]) == (0, 1, 2)
+                 else table["episode"].isin(top["episodes"]) & table["pos"].isin([1, 2, 3])]["slot"]
+    assert set(top["slots"].tolist()) == set(want.tolist())
+    assert len(recurring_segments(table, labels, length=3, min_count=5)) == 2
+    with pytest.raises(ValueError, match="at least 2"):
+        recurring_segments(table, labels, length=1)
+
+
+def test_episodes_and_paths():
+    table = corridor_table().sample(frac=1.0, random_state=1)
+    last = episodes(table, last=3)
+    assert sorted(last["episode"].unique()) == [9, 10, 11]
+    assert (last.groupby("episode")["episode_step"].diff().dropna() == 1).all()
+    paths = episode_paths(table, last=2)
+    assert list(paths) == [10, 11]
+    t = table.set_index("slot")
+    assert (np.diff(t.loc[paths[11], "episode_step"].to_numpy()) == 1).all()
+    with pytest.raises(ValueError, match="positive"):
+        episodes(table, last=0)
