@@ -239,3 +239,59 @@ def test_episodes_and_paths():
     assert (np.diff(t.loc[paths[11], "episode_step"].to_numpy()) == 1).all()
     with pytest.raises(ValueError, match="positive"):
         episodes(table, last=0)
+
+
+def test_figures_draw_the_numbers():
+    from better_rl_widget.analysis import figures
+
+    table = corridor_table()
+    labels, _ = map_regions(table[["x", "y"]].to_numpy(), 6)
+    fig = figures.trajectories_figure(table, last=3)
+    assert [t.name for t in fig.data[1:]] == ["episode 9", "episode 10", "episode 11"]
+    assert figures.segments_figure(table, recurring_segments(table, labels), top=2).data[1].name.endswith("×8")
+    sk = fit_skills(table[["x", "y"]].to_numpy(), table["episode"].to_numpy(), table["episode_step"].to_numpy(), 3)
+    assert len(figures.skills_map_figure(table, sk).data) == 3
+    graph = figures.skill_graph_figure(sk)
+    assert len(graph.data[0].x) == 3 and len(graph.layout.annotations) == int((sk.transitions >= 0.05).sum())
+    assert len(figures.skill_timeline_figure(skill_timeline(table, sk.labels)).data) == 3
+    g = np.linspace(0, 5, 50)
+    cal_fig = figures.calibration_figure(calibration(g + 1.0, g))
+    assert "+1.000 (over-estimates)" in cal_fig.layout.title.text
+    trace = pd.DataFrame({"episode_step": np.arange(5), "reward": np.ones(5), "value": np.arange(5.0),
+                          "return": np.arange(5.0)})
+    assert [t.name for t in figures.value_trace_figure(trace).data] == ["reward", "V(s)", "return-to-go"]
+    df = pd.DataFrame([["a", 10, 0.1, 0.5, 0.0, 0.0, 0.1, 0.01, 3, 40.0, True]],
+                      columns=["group", "size", "flipped", "dq", "flipped_random", "flipped_random_std", "dq_random",
+                               "dq_random_std", "n_random", "dq_z", "complete"])
+    assert len(figures.influence_figure(df).data) == 4
+    assert len(figures.compare_k_figure(compare_k(table[["x", "y"]].to_numpy(), table["episode"].to_numpy(),
+                                                   table["episode_step"].to_numpy(), ks=(2, 3))).data) == 3
+
+
+def test_the_analyses_run_on_a_live_hook():
+    """A short reference-DQN run streamed by a real hook: the table, calibration, skills and influence read it."""
+    from better_rl_widget import BufferWidget, TrainingHook
+    from better_rl_widget.agents.dqn import DQN, DQNConfig
+    from better_rl_widget.analysis.influence import hook_batch
+    from better_rl_widget.analysis.skills import table_skills
+    from better_rl_widget.analysis.trajectories import buffer_table
+
+    agent = DQN("CartPole-v1", DQNConfig(buffer_size=2_000, learning_starts=200), seed=0)
+    widget = BufferWidget()
+    with TrainingHook(widget, agent.buffer, every=5, projection="pca", q_network=agent.q,
+                      target_network=agent.q_target) as hook:
+        agent.learn(1_500, callback=hook.on_step)
+    table = buffer_table(hook)
+    assert len(table) == 1_500 and table["slot"].is_unique
+    assert {"x", "y", "episode", "episode_step", "q", "value", "td_error", "return"} <= set(table.columns)
+    xy = widget.frame_state.coords(table["slot"].to_numpy())
+    np.testing.assert_array_equal(xy[:, 0], table["x"].to_numpy(np.float32))
+    cal = table_calibration(table, "q")
+    assert len(cal.points) == np.isfinite(table["return"]).sum() > 1_000
+    sk = table_skills(table, k=3)
+    assert sk.k == 3 and sk.counts.sum() == len(table)
+    slots, rows = hook_batch(hook)
+    assert len(slots) == len(table)
+    groups = {"top TD": np.argsort(-np.abs(table.set_index("slot").loc[slots, "td_error"].to_numpy()))[:100]}
+    df = group_influence(agent.q, rows, groups, target_network=agent.q_target, n_random=2, steps=3)
+    assert df["complete"].all() and np.isfinite(df["dq"]).all()
