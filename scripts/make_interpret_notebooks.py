@@ -74,8 +74,7 @@ CELLS = [
     new_code_cell(
         "from better_rl_widget.analysis.influence import group_influence, hook_batch, quantile_groups\n\n"
         "slots, rows = hook_batch(hook)\n"
-        "td = table.set_index(\"slot\").loc[slots, \"td_error\"].to_numpy()\n"
-        "groups = quantile_groups(td, 4)\n"
+        "groups = quantile_groups(rows[\"td_error\"], 4)  # TD-errors of these very rows\n"
         "picked = np.flatnonzero(np.isin(slots, widget.selection))\n"
         "if len(picked):\n"
         "    groups[\"your selection\"] = picked\n"
@@ -123,8 +122,10 @@ CELLS = [
     new_markdown_cell(
         "Which skill moves the policy most? The same influence measure, grouped by skill:"),
     new_code_cell(
-        "from better_rl_widget.analysis.influence import label_groups\n\n"
-        "by_skill = table.set_index(\"slot\").assign(skill=skills.labels).loc[slots, \"skill\"].to_numpy()\n"
+        "from better_rl_widget.analysis.influence import label_groups\n"
+        "from better_rl_widget.analysis.trajectories import labels_for\n\n"
+        "# skills were fitted on `table`; rows stored since then (or overwritten) belong to none (-1)\n"
+        "by_skill = labels_for(table, skills.labels, slots, rows[\"step\"])\n"
         "figures.influence_figure(group_influence(agent.q, rows, label_groups(by_skill), target_network=agent.q_target,\n"
         "                                         n_random=3, budget_s=60))"),
     new_code_cell(
@@ -159,8 +160,7 @@ CELLS = [
         "figures.skill_graph_figure(image_skills)"),
     new_code_cell(
         "image_slots, image_rows = hook_batch(image_hook)\n"
-        "image_td = image_table.set_index(\"slot\").loc[image_slots, \"td_error\"].to_numpy()\n"
-        "image_influence = group_influence(image_agent.q, image_rows, quantile_groups(image_td, 4),\n"
+        "image_influence = group_influence(image_agent.q, image_rows, quantile_groups(image_rows[\"td_error\"], 4),\n"
         "                                  target_network=image_agent.q_target, n_random=3, budget_s=60)\n"
         "figures.influence_figure(image_influence)"),
 ]

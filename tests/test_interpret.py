@@ -295,3 +295,57 @@ def test_the_analyses_run_on_a_live_hook():
     groups = {"top TD": np.argsort(-np.abs(table.set_index("slot").loc[slots, "td_error"].to_numpy()))[:100]}
     df = group_influence(agent.q, rows, groups, target_network=agent.q_target, n_random=2, steps=3)
     assert df["complete"].all() and np.isfinite(df["dq"]).all()
+
+
+def test_interpret_service_publishes_the_panels_data():
+    """enable_interpret: skills on the map's skill channel, the skill graph, calibration, paths, trace, influence."""
+    from better_rl_widget import BufferWidget, TrainingHook
+    from better_rl_widget.agents.dqn import DQN, DQNConfig
+    from better_rl_widget.widget.codec import decode
+
+    agent = DQN("CartPole-v1", DQNConfig(buffer_size=2_000, learning_starts=200), seed=0)
+    widget = BufferWidget()
+    hook = TrainingHook(widget, agent.buffer, every=5, projection="pca", q_network=agent.q,
+                        target_network=agent.q_target)
+    svc = widget.enable_interpret(hook, k=3, last=2, every_s=30.0)
+    agent.learn(1_200, callback=hook.on_step)
+    hook.close()
+    start = svc.refreshes
+    svc.refresh()
+    assert svc.wait(start + 1)
+    meta, a = decode(widget.interpret)
+    assert meta["k"] == 3 and meta["n"] == 1_200 and not widget.errors
+    slots = svc.table["slot"].to_numpy()
+    np.testing.assert_array_equal(widget.frame_state.column("skill", slots), svc.skills.labels)
+    assert a["skill_counts"].sum() == 1_200 and a["skill_transitions"].shape == (3, 3)
+    assert set(meta["scores"]) >= {"transition_entropy", "coherence", "explained_variance"}
+    assert meta["calibration"]["value"] == "q" and len(a["cal_predicted"]) == min(1_500, meta["calibration"]["n"])
+    # Paths: the 2 newest episodes, each in step order.
+    assert len(meta["paths"]) == 2 and a["path_offsets"][-1] == len(a["path_slots"])
+    t = svc.table.set_index("slot")
+    for i, ep in enumerate(meta["paths"]):
+        part = a["path_slots"][a["path_offsets"][i]:a["path_offsets"][i + 1]].astype(np.int64)
+        assert (t.loc[part, "episode"] == ep).all() and (np.diff(t.loc[part, "episode_step"]) == 1).all()
+    assert len(a["trace_step"]) == (t["episode"] == meta["trace_episode"]).sum()
+    # The view picks one episode, then asks for the influence of TD-error quartiles.
+    ep = int(t["episode"].iloc[0])
+    svc._on_msg(None, {"type": "interpret", "episode": ep}, [])
+    assert svc.wait(start + 2)
+    assert decode(widget.interpret)[0]["paths"] == [ep]
+    svc._on_msg(None, {"type": "influence", "group": "td", "budget_s": 60}, [])
+    assert svc.wait(start + 3, timeout=120)
+    meta, a = decode(widget.interpret)
+    assert meta["influence"]["groups"] == ["q0-25%", "q25-50%", "q50-75%", "q75-100%"]
+    assert len(a["influence_dq"]) == 4 and np.isfinite(a["influence_dq_random"]).all()
+    svc._on_msg(None, {"type": "influence", "group": "selection"}, [])
+    assert svc.wait(start + 4)
+    assert "lasso" in decode(widget.interpret)[0]["influence"]["message"]
+    svc.close()
+
+
+def test_labels_for_rows_read_later():
+    from better_rl_widget.analysis.trajectories import labels_for
+
+    table = pd.DataFrame({"slot": [5, 6, 7], "step": [105, 106, 107]})
+    got = labels_for(table, np.array([0, 1, 2]), np.array([7, 5, 8, 6]), np.array([107, 105, 108, 206]))
+    assert got.tolist() == [2, 0, -1, -1]  # slot 8 is new; slot 6 was overwritten since the table was read

@@ -136,3 +136,16 @@ def recurring_segments(table: pd.DataFrame, regions: np.ndarray, *, length: int 
     df = pd.DataFrame(rows, columns=["segment", "count", "n_episodes", "episodes", "slots"])
     df = df.sort_values(["count", "n_episodes"], ascending=False, kind="stable").reset_index(drop=True)
     return df if top is None else df.head(top)
+
+
+def labels_for(table: pd.DataFrame, labels: np.ndarray, slots: np.ndarray, step: np.ndarray | None = None) -> np.ndarray:
+    """Labels fitted on ``table`` (e.g. skills) for other rows given by ``slots`` (and their insertion ``step``):
+    -1 where a slot is not in the table, or holds a newer transition than the table saw."""
+    labels = np.asarray(labels)
+    pos = pd.Index(table["slot"].to_numpy(np.int64)).get_indexer(np.asarray(slots, np.int64))
+    out = np.full(len(pos), -1, np.int64)
+    ok = pos >= 0
+    if step is not None and "step" in table:
+        ok[ok] &= table["step"].to_numpy()[pos[ok]] == np.asarray(step)[ok]
+    out[ok] = labels[pos[ok]]
+    return out

@@ -52,6 +52,8 @@ class BufferWidget(anywidget.AnyWidget):
     saliency = traitlets.Bytes(b"").tag(sync=True, **_binary)
     # Priority histogram + influential states (BRW1, see docs/protocol.md); empty until a channel exists.
     summary = traitlets.Bytes(b"").tag(sync=True, **_binary)
+    # Skill graph, calibration, value trace, episode paths, segments, influence (BRW1); see enable_interpret.
+    interpret = traitlets.Bytes(b"").tag(sync=True, **_binary)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -90,6 +92,18 @@ class BufferWidget(anywidget.AnyWidget):
 
         self._saliency = SaliencyService(self, q_network, r=r, d=d)
         return self._saliency
+
+    def enable_interpret(self, hook: Any, **kwargs: Any) -> Any:
+        """Turn on the interpretability panels (skills, calibration, value trace, episode paths, recurring
+        segments, influence) for the map fed by ``hook``; refreshed in a background thread. Keyword arguments go
+        to :class:`~better_rl_widget.widget.interpret_service.InterpretService` (``k``, ``last``, ``every_s``...)."""
+        from .interpret_service import InterpretService
+
+        old = getattr(self, "_interpret", None)
+        if old is not None:
+            old.close()
+        self._interpret = InterpretService(self, hook, **kwargs)
+        return self._interpret
 
     @property
     def n_points(self) -> int:

@@ -18,10 +18,12 @@ from .codec import encode
 BASE_FIELDS: dict[str, str] = {"step": "uint32", "episode": "uint32", "action": "uint32", "reward": "float32",
                                "done": "uint8"}
 OPTIONAL_FIELDS: dict[str, str] = {"td_error": "float32", "priority": "float32", "q": "float32",
-                                   "value": "float32", "return": "float32"}
+                                   "value": "float32", "return": "float32",
+                                   "skill": "float32"}
 CHANNEL_KINDS: dict[str, str] = {"reward": "continuous", "action": "categorical", "episode": "categorical",
                                  "done": "categorical", "td_error": "continuous", "priority": "continuous",
-                                 "q": "continuous", "value": "continuous", "return": "continuous"}
+                                 "q": "continuous", "value": "continuous", "return": "continuous",
+                                 "skill": "categorical"}
 
 
 class FrameState:
