@@ -17,6 +17,9 @@ import { h } from "./panels/format";
 import { Gauge, type GaugeTrait } from "./panels/gauge";
 import { PriorityHistogram } from "./panels/histogram";
 import { InfluentialList } from "./panels/influential";
+import { InterpretPanel } from "./panels/interpret";
+import { parseInterpret, raggedPart, slotsWithValue } from "./panels/interpret_data";
+import { PathOverlay } from "./panels/paths";
 import { parseSummary } from "./panels/summary";
 import { EmptyHint } from "./panels/hint";
 import { Tooltip } from "./panels/tooltip";
@@ -85,7 +88,8 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   const canvas = h("canvas", "brw-canvas");
   const hint = new EmptyHint();
   const tooltip = new Tooltip();
-  plotBox.append(canvas, hint.el, tooltip.el);
+  const paths = new PathOverlay();
+  plotBox.append(canvas, paths.canvas, hint.el, tooltip.el);
   const gauge = new Gauge();
   const status = new StatusLine();
   const inspector = new Inspector();
@@ -103,7 +107,20 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   const summaryRow = h("div", "brw-summary");
   summaryRow.append(histogram.el, influential.el);
   const saliency = new SaliencyPanel((slot, method) => m.send({ type: "saliency", slot, method }));
-  root.append(toolbar.el, plotBox, footer, summaryRow, inspector.el, saliency.el);
+  // Skills, calibration, value trace, segments, influence (interpret trait; widget.enable_interpret).
+  const highlight = (slots: number[]): void => {
+    const sel = scatter.selectSlots(slots);
+    sentSelection = sel.length;
+    setData("selected", sel.length);
+    m.set("selection_bytes", new DataView(Uint32Array.from(sel).buffer));
+    m.save_changes();
+  };
+  const interpret = new InterpretPanel({
+    onSkill: (k) => highlight(slotsWithValue(state.slots.subarray(0, state.n), state.column("skill"), k)),
+    onSlots: highlight,
+    send: (msg) => m.send(msg),
+  });
+  root.append(toolbar.el, plotBox, footer, summaryRow, interpret.el, inspector.el, saliency.el);
   el.append(root);
 
   const setData = (key: string, value: number): void => {
@@ -147,6 +164,9 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     onHover(slot) {
       tooltip.show(state, slot, slot === null ? null : scatter.screenPositionOfSlot(slot));
     },
+    onView() {
+      drawPaths();
+    },
     onDeselect() {
       let changed = false;
       if (lastClicked !== -1) {
@@ -176,6 +196,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
       }
       lastWidth = w;
       scatter.setSize(w, PLOT_HEIGHT);
+      drawPaths();
     }
   });
   ro.observe(plotBox);
@@ -215,6 +236,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
         hint.update(drawn);
         toolbar.setLegend(drawn > 0 ? colors : null);
         inspector.refresh(state);
+        drawPaths();
       })
       .catch((err: unknown) => {
         console.error("better_rl_widget: draw failed", err);
@@ -333,6 +355,26 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     }
   }
 
+  function drawPaths(): void {
+    if (destroyed || paths.count === 0 && paths.drawn === 0) return;
+    const n = paths.draw(plotBox.clientWidth || lastWidth, PLOT_HEIGHT, (slots) => scatter.screenPositions(slots));
+    setData("paths", n);
+  }
+
+  function onInterpret(): void {
+    try {
+      const data = parseInterpret(m.get("interpret") as DataView | null);
+      interpret.update(data);
+      const a = data?.arrays;
+      const nPaths = data?.meta.paths?.length ?? 0;
+      paths.setPaths(Array.from({ length: nPaths }, (_, i) =>
+        raggedPart(a?.path_slots as Uint32Array, a?.path_offsets as Uint32Array, i)));
+      drawPaths();
+    } catch (err) {
+      status.setLocalError(`bad interpret data: ${errorText(err)}`);
+    }
+  }
+
   function onColorBy(): void {
     toolbar.setChannels(state.colorChannels(), currentColorBy());
     scheduleRedraw();
@@ -347,6 +389,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     ["change:gauge", onGauge],
     ["change:color_by", onColorBy],
     ["change:summary", onSummary],
+    ["change:interpret", onInterpret],
   ];
   for (const [event, handler] of handlers) m.on(event, handler as (...args: unknown[]) => void);
 
@@ -357,6 +400,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   requestKeyframe();
   onGauge();
   onSummary();
+  onInterpret();
   toolbar.setChannels(state.colorChannels(), currentColorBy());
   hint.update(0);
   scheduleRedraw();
@@ -381,6 +425,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     toolbar.destroy();
     saliency.destroy();
     influential.destroy();
+    interpret.destroy();
     scatter.destroy();
     delete (root as HTMLElement & { __brw?: BrwTestHook }).__brw;
     root.remove();
