@@ -31,7 +31,16 @@ CELLS = [
         "# q_network: the worker computes Q, V, TD-errors and the features the map embeds, from a copy of the net\n"
         "hook = TrainingHook(widget, agent.buffer, q_network=agent.q, target_network=agent.q_target, double_dqn=True)\n"
         "run = hook.run_in_background(lambda stop: agent.learn(STEPS, callback=hook.on_step, stop=stop))\n"
+        "panels = widget.enable_interpret(hook, k=4, last=3)  # live panels under the map, refreshed every 5 s\n"
         "widget"),
+    new_markdown_cell(
+        "**The live panels** under the map answer the same questions while training runs, from a background "
+        "thread (`widget.enable_interpret`): the newest episodes drawn as paths over the map (colour = time "
+        "within the episode; pick *last N* or an episode id), colour by `skill`, `value` or `q` in the "
+        "colour-by menu, the **skill graph** (click a skill: its points are selected on the map and in "
+        "`widget.selection`), predicted-against-realised **calibration** with its bias, the **value trace** "
+        "of the newest finished episode, the **recurring segments** (click one to highlight it) and the "
+        "**influence** buttons. The cells below compute the same numbers with the Python API."),
     new_markdown_cell(
         "The analyses below read a snapshot of the buffer: run them while training goes on, and again later to "
         "see what changed. `buffer_table` is one row per point on the map (slot, map position, episode, step in "
@@ -83,8 +92,9 @@ CELLS = [
         "display(influence[[\"group\", \"size\", \"flipped\", \"flipped_random\", \"dq\", \"dq_random\", \"dq_z\"]])\n"
         "figures.influence_figure(influence)"),
     new_markdown_cell(
-        "`dq_z` says how many random-group standard deviations a group's effect lies above chance: the "
-        "high-TD-error quartile is what the next updates will change the policy with."),
+        "`dq_z` says how many random-group standard deviations a group's |ΔQ| lies above chance. Groups far "
+        "above zero shape the next updates more than their size explains; `flipped` against `flipped_random` "
+        "says whether that reaches the greedy actions."),
     new_markdown_cell(
         "## 2. Reward expectation\n\n"
         "Q of the action taken against the discounted return that actually followed it, for every transition "
@@ -128,6 +138,13 @@ CELLS = [
         "by_skill = labels_for(table, skills.labels, slots, rows[\"step\"])\n"
         "figures.influence_figure(group_influence(agent.q, rows, label_groups(by_skill), target_network=agent.q_target,\n"
         "                                         n_random=3, budget_s=60))"),
+    new_markdown_cell(
+        "The live panels hold the same numbers: the skills they colour the map with and the last influence "
+        "result are Python objects too."),
+    new_code_cell(
+        "panels.refresh()\n"
+        "panels.wait(panels.refreshes + 1)\n"
+        "print(\"live panels:\", panels.refreshes, \"refreshes; skills\", panels.skills.scores() if panels.skills else None)"),
     new_code_cell(
         "returns = agent.episode_returns\n"
         "print(f\"{'training' if not run.done else 'finished'}: {agent.steps_done} steps, {len(returns)} episodes, \"\n"
@@ -147,6 +164,7 @@ CELLS = [
         "                          target_network=image_agent.q_target, double_dqn=True)\n"
         "image_run = image_hook.run_in_background(\n"
         "    lambda stop: image_agent.learn(STEPS, callback=image_hook.on_step, stop=stop))\n"
+        "image_panels = image_widget.enable_interpret(image_hook, k=4)\n"
         "image_widget"),
     new_code_cell(
         "image_hook.flush()\n"

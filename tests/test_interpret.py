@@ -349,3 +349,51 @@ def test_labels_for_rows_read_later():
     table = pd.DataFrame({"slot": [5, 6, 7], "step": [105, 106, 107]})
     got = labels_for(table, np.array([0, 1, 2]), np.array([7, 5, 8, 6]), np.array([107, 105, 108, 206]))
     assert got.tolist() == [2, 0, -1, -1]  # slot 8 is new; slot 6 was overwritten since the table was read
+
+
+def test_short_stays_do_not_make_segments():
+    from better_rl_widget.analysis.trajectories import region_sequences
+
+    table = pd.DataFrame({"slot": np.arange(7), "episode": 0, "episode_step": np.arange(7)})
+    regions = np.array([0, 0, 1, 0, 0, 2, 2])  # a one-step brush into region 1
+    seq, runs = region_sequences(table, regions)[0]
+    assert seq.tolist() == [0, 1, 0, 2]
+    seq, runs = region_sequences(table, regions, min_dwell=2)[0]
+    assert seq.tolist() == [0, 2] and [r.tolist() for r in runs] == [[0, 1, 3, 4], [5, 6]]
+
+
+def test_interpret_service_without_a_network_and_idle_when_nothing_changes():
+    import time
+
+    from better_rl_widget import BufferWidget, ReplayBuffer, TrainingHook
+    from better_rl_widget.widget.codec import decode
+
+    buf = ReplayBuffer(1_000)
+    rng = np.random.default_rng(0)
+    for i in range(600):
+        o = rng.normal(size=4).astype(np.float32)
+        buf.add(o, i % 2, 1.0, o, i % 50 == 49)
+    widget = BufferWidget()
+    with TrainingHook(widget, buf, projection="pca") as hook:
+        hook.flush()
+    svc = widget.enable_interpret(hook, k=2, every_s=0.2)
+    assert svc.wait(1)
+    meta, a = decode(widget.interpret)
+    assert meta["calibration"] is None and "q_network" in meta["message"] and "cal_predicted" not in a
+    assert len(a["skill_counts"]) == 2 and "trace_value" not in a and len(a["trace_reward"]) == 50
+    n = svc.refreshes
+    time.sleep(1.5)  # 7 periods: the map did not change, so nothing is recomputed
+    assert svc.refreshes == n
+    svc.request_influence("td")
+    assert svc.wait(n + 1)
+    assert "q_network" in decode(widget.interpret)[0]["influence"]["message"]
+    svc.request_influence("nonsense")
+    assert "unknown group" in widget.errors[-1]
+    with pytest.raises(ValueError, match="every_s"):
+        widget.enable_interpret(hook, every_s=0)
+    assert widget._interpret is svc and svc._thread.is_alive()  # a bad call leaves the running panels alone
+    second = widget.enable_interpret(hook, k=3)
+    assert not svc._thread.is_alive() and second.wait(1)
+    widget._handle_custom_msg({"type": "interpret", "k": 4}, [])  # as the view sends it
+    assert second.k == 4 and svc.k == 2  # only the running panels answer
+    second.close()

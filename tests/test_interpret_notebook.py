@@ -26,6 +26,7 @@ def test_interpretability_notebook_runs(tmp_path, monkeypatch):
     text = "".join(o.get("text", "") for o in outputs)
     assert text.count("Calibration(n=") == 2  # CartPole and MinAtar
     assert "transition_entropy" in text
+    assert "live panels:" in text and "refreshes; skills {" in text
     figs = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(figs) >= 12
 

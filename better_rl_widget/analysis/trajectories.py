@@ -94,10 +94,13 @@ def map_regions(xy: np.ndarray, n_regions: int = 12, *, seed: int = 0) -> tuple[
     return km.labels_.astype(np.int64), km.cluster_centers_
 
 
-def region_sequences(table: pd.DataFrame, regions: np.ndarray) -> dict[int, tuple[np.ndarray, list[np.ndarray]]]:
+def region_sequences(table: pd.DataFrame, regions: np.ndarray, *,
+                     min_dwell: int = 1) -> dict[int, tuple[np.ndarray, list[np.ndarray]]]:
     """Per episode, its run-length-collapsed region sequence and, per run, the slots in it.
 
     ``regions`` is aligned with ``table``'s rows. A run that leaves a region and comes back counts twice.
+    ``min_dwell``: runs shorter than this many steps (a brush past a region's border) are dropped before
+    collapsing, so ``A A B A A`` with ``min_dwell=2`` is one visit to ``A``.
     """
     _check(table, ("episode", "episode_step", "slot"))
     t = table.assign(_region=np.asarray(regions, np.int64)).sort_values(["episode", "episode_step"], kind="stable")
@@ -106,16 +109,24 @@ def region_sequences(table: pd.DataFrame, regions: np.ndarray) -> dict[int, tupl
         r = g["_region"].to_numpy()
         s = g["slot"].to_numpy(np.int64)
         starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
-        out[int(ep)] = (r[starts], np.split(s, starts[1:]))
+        runs = np.split(s, starts[1:])
+        keep = [i for i, run in enumerate(runs) if len(run) >= min_dwell]
+        seq, kept = r[starts][keep], [runs[i] for i in keep]
+        if len(seq) > 1:  # neighbours that became equal after dropping merge into one visit
+            brk = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
+            kept = [np.concatenate(kept[a:b]) for a, b in zip(brk, np.r_[brk[1:], len(seq)], strict=True)]
+            seq = seq[brk]
+        out[int(ep)] = (seq, kept)
     return out
 
 
 def recurring_segments(table: pd.DataFrame, regions: np.ndarray, *, length: int = 3, min_count: int = 2,
-                       top: int | None = 20) -> pd.DataFrame:
+                       min_dwell: int = 2, top: int | None = 20) -> pd.DataFrame:
     """Sequences of ``length`` map regions that several episodes pass through, most frequent first.
 
-    Each episode's region sequence is run-length collapsed (staying in a region is one symbol), then every
-    ``length``-gram is counted once per occurrence. Columns: ``segment`` (tuple of regions), ``count``
+    Each episode's region sequence is run-length collapsed (staying in a region is one symbol; stays shorter
+    than ``min_dwell`` steps are ignored, see :func:`region_sequences`), then every ``length``-gram is counted
+    once per occurrence. Columns: ``segment`` (tuple of regions), ``count``
     (occurrences), ``n_episodes``, ``episodes`` (ids), ``slots`` (uint32 slots of every occurrence, for
     highlighting).
     """
@@ -124,7 +135,7 @@ def recurring_segments(table: pd.DataFrame, regions: np.ndarray, *, length: int 
     counts: dict[tuple[int, ...], int] = defaultdict(int)
     eps: dict[tuple[int, ...], set[int]] = defaultdict(set)
     slots: dict[tuple[int, ...], list[np.ndarray]] = defaultdict(list)
-    for ep, (seq, runs) in region_sequences(table, regions).items():
+    for ep, (seq, runs) in region_sequences(table, regions, min_dwell=min_dwell).items():
         for i in range(len(seq) - length + 1):
             key = tuple(int(v) for v in seq[i:i + length])
             counts[key] += 1

@@ -99,11 +99,11 @@ class BufferWidget(anywidget.AnyWidget):
         to :class:`~better_rl_widget.widget.interpret_service.InterpretService` (``k``, ``last``, ``every_s``...)."""
         from .interpret_service import InterpretService
 
-        old = getattr(self, "_interpret", None)
+        new = InterpretService(self, hook, **kwargs)  # raises on bad arguments before the old one stops
+        old, self._interpret = getattr(self, "_interpret", None), new
         if old is not None:
             old.close()
-        self._interpret = InterpretService(self, hook, **kwargs)
-        return self._interpret
+        return new
 
     @property
     def n_points(self) -> int:

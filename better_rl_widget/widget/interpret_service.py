@@ -68,6 +68,7 @@ class InterpretService:
         self._cond = threading.Condition()
         self._wake = False
         self._stop = False
+        self._seen: tuple[int, int] | None = None  # (seq, newest step) of the map at the last refresh
         widget.on_msg(self._on_msg)
         self._thread = threading.Thread(target=self._run, name="better_rl_widget-interpret", daemon=True)
         self._thread.start()
@@ -116,6 +117,8 @@ class InterpretService:
         return self.refreshes >= refreshes
 
     def close(self) -> None:
+        """Stop refreshing and stop answering the view's requests."""
+        self.widget.on_msg(self._on_msg, remove=True)
         with self._cond:
             self._stop = True
             self._cond.notify_all()
@@ -129,9 +132,12 @@ class InterpretService:
                     self._cond.wait(timeout=self.every_s)
                 if self._stop:
                     return
-                self._wake = False
+                forced, self._wake = self._wake, False
                 influence = self._influence_request
                 self._influence_request = None
+            fs = getattr(self.widget, "frame_state", None)
+            if not forced and fs is not None and self._seen == (fs.seq, fs.newest_step):
+                continue  # nothing new on the map (training paused or over): no work
             try:
                 with threadpool_limits(limits=1):  # do not compete with training for every core
                     self._update(influence)
@@ -221,6 +227,7 @@ class InterpretService:
         arrays.update(self._influence_arrays)
         self._publish(meta, arrays)
         self.widget.publish_delta()  # the skill channel reaches the view even when training has stopped
+        self._seen = (fs.seq, fs.newest_step)
 
     def _run_influence(self, req: dict, table: pd.DataFrame) -> None:
         from ..analysis.influence import group_influence, hook_batch, label_groups, quantile_groups
