@@ -46,6 +46,7 @@ CELLS = [
         "see what changed. `buffer_table` is one row per point on the map (slot, map position, episode, step in "
         "episode, action, reward, Q, V, TD-error, return-to-go)."),
     new_code_cell(
+        "from better_rl_widget.analysis.influence import hook_batch\n"
         "from better_rl_widget.analysis.trajectories import buffer_table\n\n"
         "hook.flush()  # everything stored so far is on the map\n"
         "table = buffer_table(hook)\n"
@@ -63,6 +64,17 @@ CELLS = [
     new_code_cell(
         "from better_rl_widget.analysis import figures\n\n"
         "figures.trajectories_figure(table, last=5)"),
+    new_markdown_cell(
+        "**(State, action) pairs.** The map above places states. Embedding pairs instead separates what the "
+        "agent does where: `\"qhead\"` features are each penultimate unit's contribution to Q(s, a), so pairs "
+        "land together when the network values them for the same reasons."),
+    new_code_cell(
+        "from better_rl_widget.analysis.state_action import state_action_map\n\n"
+        "sample = table.sample(min(len(table), 3_000), random_state=0)\n"
+        "sa_slots, sa_rows = hook_batch(hook, sample[\"slot\"].to_numpy())\n"
+        "sa_xy = state_action_map(agent.q, sa_rows[\"obs\"], sa_rows[\"action\"], how=\"qhead\", per_action=500)\n"
+        "px.scatter(x=sa_xy[:, 0], y=sa_xy[:, 1], color=sa_rows[\"action\"].astype(str),\n"
+        "           title=\"(state, action) pairs, Q-head features, coloured by action\").update_traces(marker_size=3)"),
     new_markdown_cell(
         "**Recurring segments**: discretise the map into regions (k-means), collapse each episode into the "
         "sequence of regions it passes through, and count the sequences of 3 regions that recur. Each row "

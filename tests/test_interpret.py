@@ -82,6 +82,10 @@ def test_two_rooms_split_into_two_skills(seed):
 
 def test_compare_k_scores_each_k():
     xy, ep, st, _ = two_room_rollouts(n_episodes=10)
+    one = fit_skills(xy, ep, st, k=1)
+    assert one.k == 1 and one.coherence == 1.0 and one.transition_entropy == 0.0
+    with pytest.raises(ValueError, match="cannot form"):
+        fit_skills(xy[:3], ep[:3], st[:3], k=4)
     df = compare_k(xy, ep, st, ks=(2, 3, 5))
     assert df["k"].tolist() == [2, 3, 5]
     assert df["explained_variance"].is_monotonic_increasing
@@ -327,6 +331,8 @@ def test_interpret_service_publishes_the_panels_data():
         part = a["path_slots"][a["path_offsets"][i]:a["path_offsets"][i + 1]].astype(np.int64)
         assert (t.loc[part, "episode"] == ep).all() and (np.diff(t.loc[part, "episode_step"]) == 1).all()
     assert len(a["trace_step"]) == (t["episode"] == meta["trace_episode"]).sum()
+    skill_of = dict(zip(slots.tolist(), svc.skills.labels.tolist()))  # the timeline: each path step's skill
+    assert a["path_skill"].tolist() == [skill_of[int(s)] for s in a["path_slots"]]
     # The view picks one episode, then asks for the influence of TD-error quartiles.
     ep = int(t["episode"].iloc[0])
     svc._on_msg(None, {"type": "interpret", "episode": ep}, [])
@@ -397,3 +403,33 @@ def test_interpret_service_without_a_network_and_idle_when_nothing_changes():
     widget._handle_custom_msg({"type": "interpret", "k": 4}, [])  # as the view sends it
     assert second.k == 4 and svc.k == 2  # only the running panels answer
     second.close()
+
+
+def test_state_action_features():
+    from better_rl_widget.analysis.state_action import state_action_features, state_action_map
+
+    torch.manual_seed(0)
+    net = MLP()
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(300, 4)).astype(np.float32)
+    action = rng.integers(0, 3, 300)
+    f = state_action_features(net, obs, action, "qhead")
+    with torch.no_grad():
+        q = net(torch.as_tensor(obs)).numpy()[np.arange(300), action]
+    bias = net.net[-1].bias.detach().numpy()[action]
+    np.testing.assert_allclose(f.sum(axis=1) + bias, q, rtol=1e-4, atol=1e-5)  # contributions sum to Q(s, a)
+    g = state_action_features(net, obs, action, "append")
+    assert g.shape == (300, 32 + 3)
+    onehot = g[:, 32:] / g[:, 32:].max()
+    np.testing.assert_array_equal(onehot.argmax(axis=1), action)
+    np.testing.assert_array_equal(onehot.sum(axis=1), 1.0)
+    # The same state under two actions: identical state features, different pair features.
+    two = state_action_features(net, np.repeat(obs[:1], 2, axis=0), np.array([0, 1]), "append")
+    np.testing.assert_array_equal(two[0, :32], two[1, :32])
+    assert not np.array_equal(two[0], two[1])
+    xy = state_action_map(net, obs, action, per_action=60)
+    assert xy.shape == (300, 2) and np.isfinite(xy).all()
+    with pytest.raises(ValueError, match="how must be"):
+        state_action_features(net, obs, action, "nope")
+    with pytest.raises(ValueError, match="actions must lie"):
+        state_action_features(net, obs, np.full(300, 5), "qhead")

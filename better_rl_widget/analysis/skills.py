@@ -162,6 +162,8 @@ def fit_skills(xy: np.ndarray, episode: np.ndarray, episode_step: np.ndarray, k:
                          f"{len(episode)}, {len(episode_step)}")
     if k < 1 or len(xy) < k:
         raise ValueError(f"cannot form {k} skills from {len(xy)} states")
+    if k == 1:
+        return skill_stats(np.zeros(len(xy), np.int64), xy, episode, episode_step, k=1)
     n0 = int(min(len(xy), max(k, over * k)))
     labels = KMeans(n_clusters=n0, n_init=4, random_state=seed).fit_predict(xy).astype(np.int64)
     c = step_counts(labels, episode, episode_step, n0)

@@ -176,7 +176,7 @@ class InterpretService:
         # Calibration of Q(s, a) (or V) against the return that followed.
         gamma = self.gamma if self.gamma is not None else getattr(self.hook.worker, "gamma", 0.99)
         value_col = "q" if "q" in table else ("value" if "value" in table else None)
-        table = table.assign(**{"return": table_returns(table, gamma)})
+        table = table.assign(**{"return": table_returns(table, gamma), "skill": sk.labels})
         if value_col is not None:
             cal = table_calibration(table, value_col, gamma=gamma)
             pts = cal.points
@@ -201,6 +201,7 @@ class InterpretService:
         parts = [g["slot"].to_numpy(np.int64) for _, g in shown.groupby("episode", sort=True)]
         ids = [int(e) for e, _ in shown.groupby("episode", sort=True)]
         arrays["path_slots"], arrays["path_offsets"] = _ragged(parts)
+        arrays["path_skill"] = shown["skill"].to_numpy(np.float32)  # the skill timeline of each path
         meta["paths"] = ids
         done_eps = shown.loc[shown["done"] > 0, "episode"] if "done" in shown else []
         trace_ep = int(max(done_eps)) if len(done_eps) else (ids[-1] if ids else None)

@@ -41,6 +41,7 @@ def test_interpret_panels_render_and_a_skill_click_highlights_its_points(jupyter
         assert panel.locator("polyline.brw-interp-bins").count() == 1
         assert panel.locator("polyline.brw-interp-v").count() == 1
         assert "bias" in panel.inner_text() and "transition entropy" in panel.inner_text()
+        assert panel.locator("rect.brw-interp-run").count() >= 2  # skill timeline: a row per episode shown
         page.wait_for_function("() => +document.querySelector('.brw-root').dataset.paths > 0", timeout=30_000)
         kc = jupyter_server.kernel_client("interpret_view.ipynb")
         try:

@@ -57,6 +57,7 @@ export class InterpretPanel {
   private readonly graph = chart("skill graph");
   private readonly cal = chart("calibration");
   private readonly trace = chart("value trace");
+  private readonly timeline = chart("skill timeline");
   private readonly segments: HTMLOListElement;
   private readonly influence: HTMLDivElement;
   private readonly influenceOut: HTMLDivElement;
@@ -82,7 +83,7 @@ export class InterpretPanel {
     this.message = h("div", "brw-interp-message");
     this.head.append(this.kSelect, this.lastSelect, this.episodeInput, this.message);
     const charts = h("div", "brw-interp-charts");
-    charts.append(this.graph.box, this.cal.box, this.trace.box);
+    charts.append(this.graph.box, this.cal.box, this.trace.box, this.timeline.box);
     const lower = h("div", "brw-interp-lower");
     const segBox = h("div", "brw-interp-segments");
     this.segments = h("ol", "brw-interp-segment-list");
@@ -153,6 +154,7 @@ export class InterpretPanel {
     this.renderGraph();
     this.renderCalibration();
     this.renderTrace();
+    this.renderTimeline();
     this.renderSegments();
     this.renderInfluence();
   }
@@ -286,6 +288,45 @@ export class InterpretPanel {
       if (pts.length) svg.append(svgEl("polyline", { points: pts.join(" "), class: cls }));
     }
     caption.textContent = `episode ${d.meta.trace_episode}: V (blue), Q(s,a) (orange), return-to-go (dashed), rewards (bars)`;
+  }
+
+  /** One row per episode drawn on the map: its steps coloured by skill. */
+  private renderTimeline(): void {
+    const { svg, caption } = this.timeline;
+    svg.replaceChildren();
+    const d = this.data;
+    const ids = d?.meta.paths ?? [];
+    const skill = d?.arrays.path_skill;
+    const off = d?.arrays.path_offsets;
+    if (!d || !skill || !off || ids.length === 0) {
+      caption.textContent = "";
+      return;
+    }
+    let longest = 1;
+    for (let i = 0; i < ids.length; i++) longest = Math.max(longest, off[i + 1]! - off[i]!);
+    const rowH = Math.min(24, (H - PAD) / ids.length);
+    const fx = linear(0, longest, PAD + 20, W - 6);
+    for (let i = 0; i < ids.length; i++) {
+      const y = 4 + i * rowH;
+      const label = svgEl("text", { x: PAD + 16, y: y + rowH * 0.7, "text-anchor": "end", class: "brw-interp-label" });
+      label.textContent = String(ids[i]);
+      svg.append(label);
+      // One rect per run of equal skill (not per step): a long episode stays a handful of elements.
+      let start = off[i]!;
+      for (let j = off[i]! + 1; j <= off[i + 1]!; j++) {
+        if (j < off[i + 1]! && skill[j] === skill[start]) continue;
+        const k = skill[start]!;
+        const rect = svgEl("rect", { x: fx(start - off[i]!), y, width: Math.max(1, fx(j - off[i]!) - fx(start - off[i]!)),
+          height: rowH * 0.8, fill: Number.isFinite(k) ? CATEGORICAL[k % CATEGORICAL.length]! : "#ccc",
+          class: "brw-interp-run", "data-skill": Number.isFinite(k) ? k : -1 });
+        const title = svgEl("title");
+        title.textContent = `episode ${ids[i]}, steps ${start - off[i]!}–${j - 1 - off[i]!}: skill ${k}`;
+        rect.append(title);
+        svg.append(rect);
+        start = j;
+      }
+    }
+    caption.textContent = "episodes on the map (rows), steps coloured by skill";
   }
 
   private renderSegments(): void {
