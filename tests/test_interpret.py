@@ -433,3 +433,17 @@ def test_state_action_features():
         state_action_features(net, obs, action, "nope")
     with pytest.raises(ValueError, match="actions must lie"):
         state_action_features(net, obs, np.full(300, 5), "qhead")
+
+
+def test_interpret_overhead_benchmark_json():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(repo / "benchmarks" / "interpret_overhead.py"), "--json", "--steps",
+                          "1500", "--pairs", "1", "--every-s", "0.3"], check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    assert {"ratio", "with_panels_steps_s", "without_steps_s", "cpu_per_refresh_s", "core_fraction"} <= set(r)
+    assert r["refreshes"][0] >= 1 and r["cpu_per_refresh_s"] > 0 and 0 < r["core_fraction"] < 1

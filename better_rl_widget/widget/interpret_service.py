@@ -58,6 +58,7 @@ class InterpretService:
         self.gamma = gamma
         self.influence_steps, self.influence_lr = int(influence_steps), float(influence_lr)
         self.refreshes = 0
+        self.cpu_s = 0.0  # CPU time this service's thread has spent on refreshes (its cost to training)
         self.last_error = ""
         self.skills = None
         self.table: pd.DataFrame | None = None
@@ -138,6 +139,7 @@ class InterpretService:
             fs = getattr(self.widget, "frame_state", None)
             if not forced and fs is not None and self._seen == (fs.seq, fs.newest_step):
                 continue  # nothing new on the map (training paused or over): no work
+            c0 = time.thread_time()
             try:
                 with threadpool_limits(limits=1):  # do not compete with training for every core
                     self._update(influence)
@@ -145,6 +147,8 @@ class InterpretService:
                 self.last_error = f"interpret: {type(exc).__name__}: {exc}"
                 log.debug(traceback.format_exc())
                 self.widget.report_error(self.last_error)
+            finally:
+                self.cpu_s += time.thread_time() - c0
 
     def _update(self, influence: dict | None) -> None:
         from ..analysis.calibration import table_calibration, table_returns
