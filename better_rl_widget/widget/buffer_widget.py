@@ -14,6 +14,7 @@ import traitlets
 
 from .codec import encode
 from .frame_state import FrameState
+from .thumbnails import Thumbnails
 
 log = logging.getLogger("better_rl_widget")
 
@@ -52,6 +53,8 @@ class BufferWidget(anywidget.AnyWidget):
     saliency = traitlets.Bytes(b"").tag(sync=True, **_binary)
     # Priority histogram + influential states (BRW1, see docs/protocol.md); empty until a channel exists.
     summary = traitlets.Bytes(b"").tag(sync=True, **_binary)
+    # uint8 thumbnails (+ saliency maps) of the influential states, image observations only (docs/protocol.md).
+    thumbnails = traitlets.Bytes(b"").tag(sync=True, **_binary)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -60,6 +63,8 @@ class BufferWidget(anywidget.AnyWidget):
         self._publish_lock = threading.RLock()
         self._select_callbacks: list[Callable[[np.ndarray], None]] = []
         self._click_callbacks: list[Callable[[int], None]] = []
+        self._saliency: Any = None
+        self._thumbnails = Thumbnails(self)
         self.keyframe_requests = 0
         self.status = {"frames_shown": 0, "frames_dropped": 0, "worker_lag_s": 0.0, "nan_skipped": 0,
                        "last_error": "", "projection": "", "running": False, "hook_step": 0, "selected": 0}
@@ -82,13 +87,26 @@ class BufferWidget(anywidget.AnyWidget):
         """Call ``callback(slot)`` whenever a point is clicked."""
         self._click_callbacks.append(callback)
 
-    def enable_saliency(self, q_network: Any, *, r: float | None = None, d: int | None = None) -> Any:
+    def enable_saliency(self, q_network: Any, *, r: float | None = None, d: int | None = None,
+                        thumbnails: bool | None = None, thumbnail_budget_s: float = 5.0) -> Any:
         """Let the inspector show saliency maps for image observations, computed from ``q_network`` (a torch module
         taking frames in the observations' own layout, one output per action) in a background thread. ``r``/``d``:
-        perturbation mask radius and grid stride; by default the paper's 5 and 5 scaled to the frame size."""
+        perturbation mask radius and grid stride; by default the paper's 5 and 5 scaled to the frame size.
+
+        ``thumbnails=True`` also overlays actor/critic maps on the influential list's thumbnails, recomputed (at
+        most ``thumbnail_budget_s`` per change) whenever the top-K set changes; off by default because it costs
+        CPU while training runs (docs/saliency.md); ``None`` keeps the previous setting. The list's "saliency"
+        toggle switches it too."""
         from .saliency_service import SaliencyService
 
-        self._saliency = SaliencyService(self, q_network, r=r, d=d)
+        if self._saliency is not None:  # one service answers the view, not one per call
+            self.on_msg(self._saliency._on_msg, remove=True)
+            thumbnails = self._saliency.thumbnails if thumbnails is None else thumbnails
+        self._saliency = SaliencyService(self, q_network, r=r, d=d, thumbnails=bool(thumbnails),
+                                         thumbnail_budget_s=thumbnail_budget_s)
+        self._thumbnails.publish()  # the list learns that saliency is available
+        if thumbnails:
+            self._saliency.request_thumbnails(self._thumbnails)
         return self._saliency
 
     @property
@@ -102,6 +120,7 @@ class BufferWidget(anywidget.AnyWidget):
         with self._publish_lock:
             self.frame_state = FrameState(capacity)
             self._inspect_fn = inspect_fn
+            self._thumbnails.reset()
             self.keyframe = self.frame_state.keyframe()
         self.update_status(running=True)
         self.update_gauge(capacity=int(capacity))
@@ -131,8 +150,15 @@ class BufferWidget(anywidget.AnyWidget):
         self.gauge = {**self.gauge, **fields}
 
     def publish_summary(self, blob: bytes | None) -> None:
+        """A new summary (worker thread); the influential list's thumbnails follow when its top-K set changed."""
         if blob is not None and blob != self.summary:
             self.summary = blob
+            fs = self.frame_state
+            if fs is not None:
+                try:
+                    self._thumbnails.refresh(blob, self._inspect_fn, lambda slots: fs.column("step", slots))
+                except Exception as exc:  # noqa: BLE001 - a thumbnail problem must not stop the map
+                    self.report_error(f"thumbnails: {type(exc).__name__}: {exc}")
 
     def add_note(self, message: str) -> None:
         """A visible remark that is not an error (a degraded mode, a flattening); shown once."""
@@ -153,7 +179,7 @@ class BufferWidget(anywidget.AnyWidget):
         if isinstance(content, dict) and content.get("type") == "request_keyframe":
             self.keyframe_requests += 1
             self.publish_keyframe()
-        elif isinstance(content, dict) and content.get("type") == "saliency" and getattr(self, "_saliency", None) is None:
+        elif isinstance(content, dict) and content.get("type") == "saliency" and self._saliency is None:
             self.saliency = encode({"slot": int(content.get("slot", -1)), "method": content.get("method"),
                                     "message": "saliency is off: call widget.enable_saliency(q_network)"}, {})
 

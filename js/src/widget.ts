@@ -18,6 +18,7 @@ import { Gauge, type GaugeTrait } from "./panels/gauge";
 import { PriorityHistogram } from "./panels/histogram";
 import { InfluentialList } from "./panels/influential";
 import { parseSummary } from "./panels/summary";
+import { parseThumbnails } from "./panels/thumbnails";
 import { EmptyHint } from "./panels/hint";
 import { Tooltip } from "./panels/tooltip";
 import { Inspector } from "./panels/inspector";
@@ -98,7 +99,8 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     setData("clicked", slot);
     m.set("clicked", slot);
     m.save_changes();
-  }, (field) => histogram.update(field, field ? (summaryNow?.byField.get(field) ?? null) : null));
+  }, (field) => histogram.update(field, field ? (summaryNow?.byField.get(field) ?? null) : null),
+  (on) => m.send({ type: "thumbnail_saliency", on }));
   let summaryNow: ReturnType<typeof parseSummary> = null;
   const summaryRow = h("div", "brw-summary");
   summaryRow.append(histogram.el, influential.el);
@@ -333,6 +335,14 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     }
   }
 
+  function onThumbnails(): void {
+    try {
+      influential.updateThumbnails(parseThumbnails(m.get("thumbnails") as DataView | null));
+    } catch (err) {
+      status.setLocalError(`bad thumbnails: ${errorText(err)}`);
+    }
+  }
+
   function onColorBy(): void {
     toolbar.setChannels(state.colorChannels(), currentColorBy());
     scheduleRedraw();
@@ -347,6 +357,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     ["change:gauge", onGauge],
     ["change:color_by", onColorBy],
     ["change:summary", onSummary],
+    ["change:thumbnails", onThumbnails],
   ];
   for (const [event, handler] of handlers) m.on(event, handler as (...args: unknown[]) => void);
 
@@ -357,6 +368,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   requestKeyframe();
   onGauge();
   onSummary();
+  onThumbnails();
   toolbar.setChannels(state.colorChannels(), currentColorBy());
   hint.update(0);
   scheduleRedraw();
