@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +25,14 @@ log = logging.getLogger("better_rl_widget")
 METHODS = ("perturbation", "saliency", "integrated_gradients")
 
 
+@dataclass
+class _Job:
+    """One top-K refresh's saliency work: compute time spent so far and rows already tried."""
+
+    spent_s: float = 0.0
+    tried: set = field(default_factory=set)
+
+
 class SaliencyService:
     """``widget.enable_saliency(q_network)`` creates one. A request ``{"type": "saliency", "slot", "method"}``
     from the view is computed in a background thread on a copy of the network taken at request time (the
@@ -31,8 +40,9 @@ class SaliencyService:
 
     With ``thumbnails`` on (off by default: it costs CPU while training runs), the same thread also computes
     actor/critic perturbation maps for the influential-states list whenever its top-K set changes: one thread,
-    newest top-K wins, at most ``thumbnail_budget_s`` per refresh, rows cached by (slot, insert step), and an
-    inspector click always goes first."""
+    newest top-K wins, at most ``thumbnail_budget_s`` of compute per refresh, rows cached by (slot, insert step), an
+    inspector click always goes first, and the thread rests between rows so that it is busy at most
+    ``thumbnail_duty`` of the time (the top-K set changes often while training runs)."""
 
     def __init__(self, widget: BufferWidget, model: torch.nn.Module, *, r: float | None = None,
                  d: int | None = None, thumbnails: bool = False, thumbnail_budget_s: float = 5.0) -> None:
@@ -41,6 +51,7 @@ class SaliencyService:
         self.r, self.d = r, d
         self.thumbnails = bool(thumbnails)
         self.thumbnail_budget_s = float(thumbnail_budget_s)
+        self.thumbnail_duty = 0.5
         self._latest = 0
         self._thumb_ticket = 0
         self._clicks_waiting = 0
@@ -78,39 +89,44 @@ class SaliencyService:
         with self._lock:
             self._thumb_ticket += 1
             ticket = self._thumb_ticket
-        self._pool.submit(self._thumbnail_job, ticket, thumbs, time.monotonic() + self.thumbnail_budget_s, set())
+        self._pool.submit(self._thumbnail_job, ticket, thumbs, _Job())
 
-    def _thumbnail_job(self, ticket: int, thumbs: Thumbnails, deadline: float, tried: set) -> None:
+    def _thumbnail_job(self, ticket: int, thumbs: Thumbnails, job: _Job) -> None:
         try:
             with threadpool_limits(limits=1):  # at most one core away from training
-                self._thumbnail_rows(ticket, thumbs, deadline, tried)
+                self._thumbnail_rows(ticket, thumbs, job)
         except Exception as exc:  # noqa: BLE001 - shown in the list, never raised into the kernel
             log.warning("saliency thumbnails failed: %s", exc)
             thumbs.publish(message=f"saliency failed: {exc}")
 
-    def _thumbnail_rows(self, ticket: int, thumbs: Thumbnails, deadline: float, tried: set) -> None:
+    def _thumbnail_rows(self, ticket: int, thumbs: Thumbnails, job: _Job) -> None:
         model, last_publish = None, time.monotonic()
         while ticket == self._thumb_ticket and self.thumbnails:
             if self._clicks_waiting:  # an inspector click is queued: answer it first, then carry on
                 thumbs.publish()
-                self._pool.submit(self._thumbnail_job, ticket, thumbs, deadline, tried)
+                self._pool.submit(self._thumbnail_job, ticket, thumbs, job)
                 return
-            todo = [k for k in thumbs.missing_maps() if k not in tried]
+            todo = [k for k in thumbs.missing_maps() if k not in job.tried]
             if not todo:
                 thumbs.publish(message="")
                 return
-            if time.monotonic() > deadline and model is not None:  # (at least one row per refresh: progress)
+            if job.spent_s > self.thumbnail_budget_s:  # (so at least one row per refresh: progress)
                 thumbs.publish(message=f"saliency for {len(todo)} rows left out (over the {self.thumbnail_budget_s:g} s "
                                        "budget); they come with the next refresh")
                 return
             slot, step = todo[0]
-            tried.add((slot, step))
+            job.tried.add((slot, step))
             info, obs = self._inspect(slot)
             if obs is None or info.get("step") != step:
                 continue  # evicted since the list was built
+            t0 = time.monotonic()
             model = model if model is not None else copy.deepcopy(self.model).eval()
             maps = self._perturbation(model, obs, info.get("obs_layout", "auto"))
             thumbs.add_maps(slot, step, maps["actor"], maps["critic"])
+            spent = time.monotonic() - t0
+            job.spent_s += spent
+            if 0 < self.thumbnail_duty < 1:  # leave the CPU to training for a while
+                time.sleep(spent * (1 / self.thumbnail_duty - 1))
             if time.monotonic() - last_publish > 0.5:  # partial results show up while the rest is computed
                 thumbs.publish()
                 last_publish = time.monotonic()
