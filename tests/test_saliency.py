@@ -216,4 +216,5 @@ def test_saliency_notebook_runs(tmp_path, monkeypatch):
     assert not [o for o in outputs if o["output_type"] == "error"]
     text = "".join(o.get("text", "") for o in outputs)
     assert "slot " in text and "steps" in text
+    assert "influential list: 20 thumbnails of 10x10 px" in text
     assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
