@@ -1,10 +1,11 @@
 /**
  * anywidget entry point (anywidget >= 0.9 `render` returning a cleanup).
  *
- * Traits (docs/protocol.md): keyframe, inspection, status, gauge (Py → JS),
- * color_by (both), clicked, selection_bytes (JS → Py). Custom messages:
- * {type: "delta"} + one BRW1 buffer (Py → JS), {type: "request_keyframe", seq}
- * (JS → Py).
+ * Traits (docs/protocol.md): keyframe, inspection, status, gauge, summary,
+ * thumbnails, saliency (Py → JS), color_by (both), clicked, selection_bytes
+ * (JS → Py). Custom messages: {type: "delta"} + one BRW1 buffer (Py → JS),
+ * {type: "request_keyframe", seq}, {type: "saliency", slot, method},
+ * {type: "thumbnail_saliency", on} (JS → Py).
  *
  * The root element `.brw-root` carries data attributes kept current for
  * tests: data-points, data-seq, data-clicked, data-inspected, data-selected,
