@@ -98,7 +98,7 @@ def run_thumbnails(k: int, r: float, d: int, repeats: int = 3) -> dict:
                 worst = min(worst, float(np.corrcoef(m["actor"].ravel(), a.ravel())[0, 1]),
                             float(np.corrcoef(m["critic"].ravel(), c.ravel())[0, 1]))
     med = statistics.median
-    return {"k": k, "r": r, "d": d, "threads": 1, "images_ms": med(t_img) * 1e3,
+    return {"k": k, "r": r, "d": d, "threads": 1, "repeats": repeats, "images_ms": med(t_img) * 1e3,
             "saliency_ms": med(t_shared) * 1e3, "saliency_ms_per_row": med(t_shared) * 1e3 / k,
             "separate_passes_ms": med(t_separate) * 1e3, "shared_pass_speedup": med(t_separate) / med(t_shared),
             "correlation": worst}
@@ -112,13 +112,15 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--thumbnails", action="store_true", help="time one top-K refresh of the influential list")
     ap.add_argument("--k", type=int, default=20, help="rows per refresh with --thumbnails")
+    ap.add_argument("--repeats", type=int, default=3, help="refreshes timed with --thumbnails (median)")
     args = ap.parse_args()
     if args.thumbnails:
-        res = run_thumbnails(args.k, args.r, args.d)
+        res = run_thumbnails(args.k, args.r, args.d, args.repeats)
         if args.json:
             print(json.dumps(res))
             return
-        print(f"top-K refresh, K={res['k']} 84x84x4 frames, Nature CNN, r={res['r']}, d={res['d']}, one thread")
+        print(f"top-K refresh, K={res['k']} 84x84x4 frames, Nature CNN, r={res['r']}, d={res['d']}, one thread, "
+              f"median of {res['repeats']}")
         print(f"  image thumbnails {res['images_ms']:8.2f} ms")
         print(f"  saliency thumbnails (actor + critic, shared pass) {res['saliency_ms']:8.0f} ms "
               f"({res['saliency_ms_per_row']:.0f} ms per row)   two separate passes (anchor) "

@@ -263,3 +263,18 @@ def test_a_thumbnail_time_budget_leaves_a_visible_note():
     w.enable_saliency(PatchNet(), r=3, d=3, thumbnails=True, thumbnail_budget_s=0.0)
     meta, t = wait_for(lambda: (lambda m: m if "budget" in m[0]["message"] else None)(decode(w.thumbnails)))
     assert 0 < t["has_saliency"].sum() < 20 and "next refresh" in meta["message"]
+
+
+def test_thumbnail_refresh_benchmark_json():
+    """benchmarks/saliency.py --thumbnails runs and reports what docs/performance.md quotes (sizes, not timings)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "saliency.py"
+    out = subprocess.run([sys.executable, str(script), "--thumbnails", "--k", "2", "--repeats", "1", "--json"], check=True,
+                         capture_output=True, text=True).stdout
+    r = json.loads(out)
+    assert {"images_ms", "saliency_ms", "saliency_ms_per_row", "separate_passes_ms", "shared_pass_speedup"} <= set(r)
+    assert r["k"] == 2 and r["threads"] == 1 and r["correlation"] > 0.9999
