@@ -278,3 +278,13 @@ def test_thumbnail_refresh_benchmark_json():
     r = json.loads(out)
     assert {"images_ms", "saliency_ms", "saliency_ms_per_row", "separate_passes_ms", "shared_pass_speedup"} <= set(r)
     assert r["k"] == 2 and r["threads"] == 1 and r["correlation"] > 0.9999
+
+
+def test_a_network_that_fails_on_the_frames_is_reported_in_the_list_not_raised():
+    w = BufferWidget()
+    buf, _ = image_buffer(n=10)
+    with TrainingHook(w, buf, every=1, projection="pca") as hook:
+        hook.flush()
+    w.enable_saliency(torch.nn.Linear(3, 2), thumbnails=True)  # cannot take (N, 4, 42, 42) frames
+    meta, t = wait_for(lambda: (lambda m: m if "failed" in m[0]["message"] else None)(decode(w.thumbnails)))
+    assert "saliency failed" in meta["message"] and "actor" not in t and len(t["slots"]) == 10

@@ -55,6 +55,7 @@ class SaliencyService:
         self._latest = 0
         self._thumb_ticket = 0
         self._clicks_waiting = 0
+        self._click = threading.Event()  # cuts a thumbnail rest short: a click is answered at once
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="better_rl_widget-saliency")
         widget.on_msg(self._on_msg)
@@ -69,6 +70,7 @@ class SaliencyService:
             self._latest += 1
             self._clicks_waiting += 1
             ticket = self._latest
+        self._click.set()
         self._pool.submit(self._answer, ticket, int(content.get("slot", -1)), str(content.get("method", "perturbation")))
 
     # -- the influential list's thumbnails ----------------------------------------------------------------------
@@ -126,7 +128,9 @@ class SaliencyService:
             spent = time.monotonic() - t0
             job.spent_s += spent
             if 0 < self.thumbnail_duty < 1:  # leave the CPU to training for a while
-                time.sleep(spent * (1 / self.thumbnail_duty - 1))
+                self._click.clear()
+                if not self._clicks_waiting:
+                    self._click.wait(spent * (1 / self.thumbnail_duty - 1))
             if time.monotonic() - last_publish > 0.5:  # partial results show up while the rest is computed
                 thumbs.publish()
                 last_publish = time.monotonic()
