@@ -98,11 +98,14 @@ def test_thumbnails_refresh_only_when_the_top_k_set_changes():
         hook.flush()
         assert decode(w.summary)[1]["top_priority_values"][0] == pytest.approx(40.0)
         assert th.refreshes == n0 and w.thumbnails is blob0
-        # slot 25 jumps into the top-K: a refresh that shows it first
+        # slot 25 jumps into the top-K: a refresh that shows it first, reading only that row's observation
+        read = []
+        inspect = w._inspect_fn
+        w._inspect_fn = lambda slot: read.append(slot) or inspect(slot)
         buf.update_priorities(np.array([25]), np.array([100.0]))
         hook.on_step()
         hook.flush()
-        assert th.refreshes == n0 + 1
+        assert th.refreshes == n0 + 1 and read == [25]
         _, t = decode(w.thumbnails)
         assert t["slots"][0] == 25
         assert_same_u8(t["images"][0, :, :, 0], hand_thumb(frames[25][-1], 2))

@@ -129,38 +129,49 @@ class Thumbnails:
         self._images: np.ndarray | None = None  # (n, h, w, c) uint8
         self._layout = ""
         self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (slot, step) → (actor, critic)
+        self._pictures: dict[tuple[int, int], np.ndarray] = {}  # (slot, step) → thumbnail: only new rows are read
+        self._vector = False  # vector observations: nothing to do until the next attach
         self.message = ""
 
     def reset(self) -> None:
         with self._lock:
             self._key, self.entries, self._images, self._layout, self.message = (), (), None, "", ""
             self._maps.clear()
+            self._pictures.clear()
+            self._vector = False
             self.widget.thumbnails = b""
 
     def refresh(self, summary: bytes, inspect: InspectFn | None, steps_of: Callable[[np.ndarray], np.ndarray]) -> bool:
         """Rebuild the images when the top-K (slot, step) set changed; True when it did. Worker thread."""
+        if self._vector:
+            return False
         slots = top_slots(summary)
         key = tuple(zip(slots.tolist(), np.asarray(steps_of(slots)).astype(np.int64).tolist(), strict=True))
         if key == self._key:
             return False
         self._key = key
-        images, entries, layout = [], [], ""
+        images, entries, layout = [], [], self._layout
         for slot, step in key if inspect is not None else ():
-            meta, obs = inspect(slot)
-            if obs is None:  # evicted meanwhile: no row to show
-                continue
-            layout = str(meta.get("obs_layout", "vector"))
-            if layout == "vector":  # vector observations: no thumbnails at all
-                images = []
-                break
-            images.append(thumbnail(obs, layout, self.max_side))
-            entries.append((slot, int(meta.get("step", step))))
+            pic = self._pictures.get((slot, step))
+            if pic is None:
+                meta, obs = inspect(slot)
+                if obs is None:  # evicted meanwhile: no row to show
+                    continue
+                layout = str(meta.get("obs_layout", "vector"))
+                if layout == "vector":  # vector observations: no thumbnails at all
+                    self._vector, images = True, []
+                    break
+                step = int(meta.get("step", step))
+                pic = thumbnail(obs, layout, self.max_side)
+            images.append(pic)
+            entries.append((slot, step))
         ok = bool(images) and len({im.shape for im in images}) == 1
         with self._lock:
             self.entries = tuple(entries) if ok else ()
             self._images = np.stack(images) if ok else None
             self._layout = layout
             live = set(self.entries)
+            self._pictures = dict(zip(self.entries, images, strict=True)) if ok else {}
             for k in [k for k in self._maps if k not in live]:  # bounded: only the rows shown now
                 del self._maps[k]
             self.refreshes += 1
