@@ -291,3 +291,12 @@ def test_a_network_that_fails_on_the_frames_is_reported_in_the_list_not_raised()
     w.enable_saliency(torch.nn.Linear(3, 2), thumbnails=True)  # cannot take (N, 4, 42, 42) frames
     meta, t = wait_for(lambda: (lambda m: m if "failed" in m[0]["message"] else None)(decode(w.thumbnails)))
     assert "saliency failed" in meta["message"] and "actor" not in t and len(t["slots"]) == 10
+
+
+def test_enabling_saliency_again_replaces_the_service_and_keeps_the_thumbnail_setting():
+    w = BufferWidget()
+    first = w.enable_saliency(PatchNet(), r=3, d=3, thumbnails=True)
+    second = w.enable_saliency(PatchNet(), r=3, d=3)  # what a new TrainingHook(q_network=...) does
+    assert second.thumbnails and w._saliency is second
+    from_browser(w, {"method": "custom", "content": {"type": "thumbnail_saliency", "on": False}})
+    assert not second.thumbnails and first.thumbnails  # only the live service listens

@@ -100,7 +100,7 @@ class BufferWidget(anywidget.AnyWidget):
         from .saliency_service import SaliencyService
 
         if self._saliency is not None:  # one service answers the view, not one per call
-            self.on_msg(self._saliency._on_msg, remove=True)
+            self._saliency.close()
             thumbnails = self._saliency.thumbnails if thumbnails is None else thumbnails
         self._saliency = SaliencyService(self, q_network, r=r, d=d, thumbnails=bool(thumbnails),
                                          thumbnail_budget_s=thumbnail_budget_s)

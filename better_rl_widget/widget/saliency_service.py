@@ -147,6 +147,13 @@ class SaliencyService:
         r0, d0 = scaled_defaults(h, w)
         return actor_critic_maps(model, obs, r=self.r or r0, d=self.d or d0, layout=layout)
 
+    def close(self) -> None:
+        """Stop taking requests; thumbnail work is abandoned, clicks already queued are still answered."""
+        self.widget.on_msg(self._on_msg, remove=True)
+        with self._lock:
+            self._thumb_ticket += 1
+        self._pool.shutdown(wait=False)  # queued clicks are still answered; thumbnail jobs see the ticket and stop
+
     def request(self, slot: int, method: str = "perturbation") -> None:
         """What a click in the view does; also usable from Python."""
         self._on_msg(None, {"type": "saliency", "slot": slot, "method": method}, [])
