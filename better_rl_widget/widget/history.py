@@ -169,7 +169,7 @@ class MapHistory(Sequence[MapSnapshot]):
         """Snapshot ``frame_state`` when due (or ``force``) and the map changed since the last one; the id or None."""
         if not (self.due(now) or force):
             return None
-        if frame_state.seq == self._last_seq and self._snaps and self._snaps[-1].step == step:
+        if frame_state.seq == self._last_seq and self._snaps:  # no frame since the last snapshot: same map
             return None
         snap = frame_state.snapshot(step, time_s)
         if len(snap.slots) == 0:

@@ -61,6 +61,8 @@ export interface BrwTestHook {
   selectedSlots(): number[];
   /** True when no redraw is scheduled or in flight. */
   idle(): boolean;
+  /** Data coordinates [x, y] of `slot` in the map drawn now (live or a scrubbed snapshot), or null. */
+  shownCoords(slot: number): [number, number] | null;
 }
 
 export const PLOT_HEIGHT = 420;
@@ -493,6 +495,11 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     slots: () => scatter.slots(),
     selectedSlots: () => scatter.selectedSlots(),
     idle: () => rafId === null && !scatter.busy && !dirty,
+    shownCoords: (slot) => {
+      const v = view();
+      const i = v.indexOfSlot(slot);
+      return i < 0 ? null : [v.x[i]!, v.y[i]!];
+    },
   };
   (root as HTMLElement & { __brw?: BrwTestHook }).__brw = hook;
 
