@@ -131,3 +131,16 @@ def test_to_html_of_a_replay_and_of_a_live_widget(tmp_path):
     present = live.frame_state.present_slots()
     assert np.array_equal(last.slots, present) and len(present) == 100  # the export ends at the map shown now
     assert meta["gauge"]["capacity"] == 100 and meta["title"] == "live run"
+
+
+def test_a_large_history_is_thinned_to_max_bytes_and_says_so(tmp_path):
+    given = snaps(k=40, n=200)
+    out = export_html(tmp_path / "big.html", given, max_bytes=10 * 200 * 20)  # about 8 snapshots' worth
+    meta, arrays = decode(base64.b64decode(re.search(r'id="brw-data">([^<]+)<', out.read_text()).group(1)))
+    _, idx = decode(arrays["index"].tobytes())
+    steps = idx["steps"].tolist()
+    assert 2 <= len(steps) < 40 and steps[0] == 0 and steps[-1] == 3900  # first and last kept
+    assert any(f"of 40 snapshots" in n for n in meta["status"]["notes"])
+    everything = export_html(tmp_path / "all.html", given, max_bytes=None)
+    data_len = [len(re.search(r'id="brw-data">([^<]+)<', p.read_text()).group(1)) for p in (out, everything)]
+    assert data_len[1] > 3 * data_len[0]

@@ -206,3 +206,19 @@ def test_replay_widget_shows_the_given_history():
     assert w.inspection == b""
     with pytest.raises(ValueError, match="at least one"):
         BufferWidget.replay([])
+
+
+def test_history_benchmark_json():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(repo / "benchmarks" / "history.py"), "--json", "--n", "2000",
+                          "--snapshots", "3", "--repeats", "1"], check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    assert {"snapshot_vs_keyframe", "answer_ms", "export_mb", "snapshot_mb"} <= set(r)
+    # sizes are deterministic: 2,000 rows of slots, xy and six fields
+    assert r["snapshot_mb"] * 2**20 == 2000 * (4 + 8 + 4 + 4 + 4 + 4 + 1 + 4)
+    assert r["snapshot_vs_keyframe"] > 0

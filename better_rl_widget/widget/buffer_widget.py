@@ -132,13 +132,18 @@ class BufferWidget(anywidget.AnyWidget):
             self.record_history(force=True)
         return list(self.history)
 
-    def to_html(self, path: str | Path, *, title: str | None = None) -> Path:
+    def to_html(self, path: str | Path, *, title: str | None = None, **kwargs: Any) -> Path:
         """Write one self-contained HTML file (bundle and data inlined, no network) showing this map's history
-        with the scrubber, colour-by, gauge and inspector. See docs/export.md."""
+        with the scrubber, colour-by, gauge and inspector; ``kwargs`` go to :func:`export.export_html` (e.g.
+        ``max_bytes``). See docs/export.md."""
         from .export import export_html
 
-        return export_html(path, self.snapshots(), title=getattr(self, "title", "") if title is None else title,
-                           capacity=int(self.gauge.get("capacity", 0)) or None, color_by=self.color_by)
+        snaps = self.snapshots()
+        if not snaps:
+            raise ValueError("nothing to export yet: the map has no points")
+        kwargs.setdefault("capacity", int(self.gauge.get("capacity", 0)) or None)
+        kwargs.setdefault("color_by", self.color_by)
+        return export_html(path, snaps, title=self.title if title is None else title, **kwargs)
 
     # -- wiring used by the hook / worker ---------------------------------------------------------------------
     def attach(self, capacity: int, inspect_fn: Callable[[int], tuple[dict, np.ndarray | None]]) -> FrameState:

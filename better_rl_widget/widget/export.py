@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from .codec import encode
-from .history import replay_traits
+from .history import MapHistory, replay_traits
 from .snapshot import MapSnapshot
-from .snapshot_codec import encode_index, encode_snapshot
+from .snapshot_codec import encode_index, encode_snapshot, snapshot_nbytes
 
 _STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -34,13 +34,28 @@ def _inline_script(js: str) -> str:
     return js
 
 
-def export_data(snapshots: Sequence[MapSnapshot], *, title: str = "", capacity: int | None = None,
-                color_by: str = "age") -> bytes:
-    """The BRW1 ``export`` container the page reads: index + one snapshot blob per kept snapshot."""
+def fit(snapshots: Sequence[MapSnapshot], max_bytes: int | None) -> tuple[list[MapSnapshot], list[str]]:
+    """The snapshots sorted by step and, past ``max_bytes``, thinned (and sampled) the way the live history is."""
     snaps = sorted(snapshots, key=lambda s: s.step)
-    if not snaps:
+    if max_bytes is None or sum(snapshot_nbytes(s) for s in snaps) <= max_bytes:
+        return snaps, []
+    kept = MapHistory(max_snapshots=max(2, len(snaps)), max_bytes=int(max_bytes), every_s=None)
+    for snap in snaps:
+        kept.add(snap)
+    note = f"export keeps {len(kept)} of {len(snaps)} snapshots (max_bytes {max_bytes / 2**20:.0f} MiB)"
+    if kept.sampled:
+        note += ", each a stable sample of its points"
+    return list(kept), [note]
+
+
+def export_data(snapshots: Sequence[MapSnapshot], *, title: str = "", capacity: int | None = None,
+                color_by: str = "age", max_bytes: int | None = None) -> bytes:
+    """The BRW1 ``export`` container the page reads: index + one snapshot blob per kept snapshot."""
+    if not snapshots:
         raise ValueError("export_html needs at least one MapSnapshot")
+    snaps, notes = fit(snapshots, max_bytes)
     status, gauge = replay_traits(snaps, capacity)
+    status["notes"] = [*status["notes"], *notes]
     arrays = {"index": np.frombuffer(encode_index(range(len(snaps)), snaps), np.uint8)}
     for i, snap in enumerate(snaps):
         arrays[f"snap_{i}"] = np.frombuffer(encode_snapshot(snap, snapshot_id=i), np.uint8)
@@ -49,13 +64,18 @@ def export_data(snapshots: Sequence[MapSnapshot], *, title: str = "", capacity: 
 
 
 def export_html(path: str | Path, snapshots: Sequence[MapSnapshot], *, title: str = "",
-                capacity: int | None = None, color_by: str = "age") -> Path:
+                capacity: int | None = None, color_by: str = "age", max_bytes: int | None = 64 * 2**20) -> Path:
     """Write ``snapshots`` (a map history) as one HTML file that opens offline: map, colour-by, gauge, time
-    scrubber and inspector (each row's fields), clicks included. Returns the path written."""
+    scrubber and inspector (each row's fields), clicks included. Returns the path written.
+
+    ``capacity``: buffer size for the gauge (default: the smallest consistent with the slots); ``color_by``: the
+    initial colouring; ``max_bytes``: past this much snapshot data the history is thinned evenly over the steps
+    (the page's status line says how many were kept); None keeps everything."""
     js_path, css_path = _STATIC / "export_page.js", _STATIC / "widget.css"
     if not js_path.exists():
         raise FileNotFoundError(f"{js_path} is missing: build the front end (npm run build)")
-    data = base64.b64encode(export_data(snapshots, title=title, capacity=capacity, color_by=color_by)).decode()
+    data = base64.b64encode(export_data(snapshots, title=title, capacity=capacity, color_by=color_by,
+                                        max_bytes=max_bytes)).decode()
     nonce = secrets.token_urlsafe(18)
     css = css_path.read_text(encoding="utf-8").replace("</", "<\\/")
     # regl compiles its draw procedures with Function(): 'unsafe-eval'; regl-scatterplot's point index may run

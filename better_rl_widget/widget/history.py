@@ -61,6 +61,7 @@ class MapHistory(Sequence[MapSnapshot]):
         self.every_s = every_s
         self.every_frames = every_frames
         self._lock = threading.Lock()
+        self._take_lock = threading.Lock()  # the worker and a to_html() on the kernel thread may both take
         self._snaps: list[MapSnapshot] = []
         self._ids: list[int] = []
         self._sizes: list[int] = []
@@ -167,6 +168,10 @@ class MapHistory(Sequence[MapSnapshot]):
     def take(self, frame_state: FrameState, step: int, time_s: float, *, force: bool = False,
              now: float | None = None) -> int | None:
         """Snapshot ``frame_state`` when due (or ``force``) and the map changed since the last one; the id or None."""
+        with self._take_lock:
+            return self._take(frame_state, step, time_s, force=force, now=now)
+
+    def _take(self, frame_state: FrameState, step: int, time_s: float, *, force: bool, now: float | None) -> int | None:
         if not (self.due(now) or force):
             return None
         if frame_state.seq == self._last_seq and self._snaps:  # no frame since the last snapshot: same map
