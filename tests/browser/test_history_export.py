@@ -73,6 +73,26 @@ def test_scrubber_shows_the_map_as_it_was(jupyter_server, page):
         assert f"step {steps[0]:,}" in page.locator(".brw-scrubber").first.inner_text()
         assert "not drawn" in page.locator(".brw-status").first.inner_text()
 
+        # A click on the old map shows that snapshot's row: every slot was overwritten since (900 insertions into
+        # 300 slots), so Python's answer about the buffer as it is now must not replace it.
+        slot = click_a_point(page)
+        page.wait_for_function(f"s => +{ROOT}.dataset.clicked === s", arg=slot, timeout=10_000)
+        kc = jupyter_server.kernel_client("scrubber.ipynb")
+        try:
+            py_clicked, py_step = kernel_eval(kc, "[widget.clicked, __import__('better_rl_widget').widget.codec"
+                                                  ".decode(widget.inspection)[0].get('step')]")
+        finally:
+            kc.stop_channels()
+        assert py_clicked == slot and py_step is not None
+        time.sleep(1.0)  # Python's answer has arrived (it was read back above); the view must have kept its row
+        text = page.locator(".brw-inspector").first.inner_text()
+        assert f"map at step {steps[0]:,}" in text
+        i = slots.index(slot)
+        old_step = page.locator(".brw-inspector [data-field='step'] .brw-field-v").first.inner_text()
+        assert int(old_step.replace(",", "")) != py_step  # the snapshot's transition, not the buffer's current one
+        assert page.locator(".brw-inspector [data-field='reward'] .brw-field-v").first.inner_text() == "0"  # phase 0
+        assert shown_coords(page, [slot])[0] == xy[i]
+
         # "live" snaps back to the present.
         page.locator(".brw-scrubber-live").first.click()
         page.wait_for_function(f"() => {{ const r = {ROOT}; return r.dataset.scrubbed === '0' && +r.dataset.points"
