@@ -1,7 +1,7 @@
 """Map history: what a snapshot costs the worker thread, what a scrubber answer costs, and how big an export is.
 
 The anchor is a keyframe build of the same state, which the worker already does every 10 s; the history copy runs
-every 5 s by default. All timings are measured in the same run on the same state.
+every 2 s by default. All timings are measured in the same run on the same state.
 
     python benchmarks/history.py                 # table
     python benchmarks/history.py --json          # one JSON object: snapshot_vs_keyframe, export_mb, ...

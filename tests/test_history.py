@@ -206,6 +206,8 @@ def test_replay_widget_shows_the_given_history():
     assert w.inspection == b""
     with pytest.raises(ValueError, match="at least one"):
         BufferWidget.replay([])
+    with pytest.raises(ValueError, match="reserved"):  # refused up front, not when the scrubber asks
+        BufferWidget.replay([snap(1, y=np.zeros(20, np.float32))])
 
 
 def test_history_benchmark_json():

@@ -17,7 +17,7 @@ from .codec import encode
 from .frame_state import FrameState
 from .history import MapHistory, replay_traits
 from .snapshot import MapSnapshot
-from .snapshot_codec import encode_snapshot
+from .snapshot_codec import check_snapshot, encode_snapshot
 
 log = logging.getLogger("better_rl_widget")
 
@@ -117,6 +117,8 @@ class BufferWidget(anywidget.AnyWidget):
         snaps = sorted(snapshots, key=lambda s: s.step)  # stable: equal steps keep their order
         if not snaps:
             raise ValueError("replay needs at least one MapSnapshot")
+        for snap in snaps:
+            check_snapshot(snap)
         widget = cls(history=MapHistory(max_snapshots=max(2, len(snaps)), max_bytes=2**62, every_s=None), **kwargs)
         for snap in snaps:
             widget.history.add(snap)
@@ -229,10 +231,15 @@ class BufferWidget(anywidget.AnyWidget):
         except (TypeError, ValueError):
             return
         snap = self.history.get(sid)
-        if snap is None:  # thinned away meanwhile: the view picks another from the new index
+        try:
+            blob = None if snap is None else encode_snapshot(snap, snapshot_id=sid)
+        except ValueError as exc:  # e.g. a recorded snapshot with a reserved field name: say so, keep the kernel
+            self.report_error(f"map history: snapshot at step {snap.step} cannot be shown: {exc}")
+            blob = None
+        if blob is None:  # thinned away meanwhile (the view picks another from the new index), or unencodable
             self.send({"type": "snapshot", "id": sid, "missing": True})
             return
-        self.send({"type": "snapshot", "id": sid}, buffers=[encode_snapshot(snap, snapshot_id=sid)])
+        self.send({"type": "snapshot", "id": sid}, buffers=[blob])
 
     def _on_clicked(self, change: dict) -> None:
         slot = int(change["new"])

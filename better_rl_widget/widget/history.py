@@ -46,7 +46,7 @@ class MapHistory(Sequence[MapSnapshot]):
     worker thread adds, the kernel thread reads.
     """
 
-    def __init__(self, *, max_snapshots: int = 120, max_bytes: int = 256 * 2**20, every_s: float | None = 5.0,
+    def __init__(self, *, max_snapshots: int = 120, max_bytes: int = 128 * 2**20, every_s: float | None = 2.0,
                  every_frames: int | None = None) -> None:
         if max_snapshots < 2:
             raise ValueError(f"max_snapshots must be at least 2 (first and newest), got {max_snapshots}")

@@ -45,8 +45,18 @@ def channel_kind(name: str, values: np.ndarray) -> str:
     return "categorical" if values.dtype.kind in "iub" else "continuous"
 
 
+def check_snapshot(snap: MapSnapshot) -> None:
+    """Raise ValueError naming the problem when ``snap`` cannot travel (reserved field name, non-finite extent)."""
+    for name in snap.fields:
+        if not isinstance(name, str) or not name or name in RESERVED:
+            raise ValueError(f"snapshot field name {name!r} is empty or reserved ({', '.join(RESERVED)})")
+    if not all(np.isfinite([float(v) for v in snap.extent])):
+        raise ValueError(f"snapshot at step {snap.step}: extent {list(snap.extent)} is not finite")
+
+
 def encode_snapshot(snap: MapSnapshot, *, snapshot_id: int = 0) -> bytes:
     """One snapshot as a BRW1 blob of kind ``snapshot`` (rows keyed by slot, like a keyframe)."""
+    check_snapshot(snap)
     arrays: dict[str, np.ndarray] = {
         "slots": np.asarray(snap.slots).astype(np.uint32, copy=False),
         "x": np.asarray(snap.xy[:, 0], np.float32),
@@ -54,16 +64,12 @@ def encode_snapshot(snap: MapSnapshot, *, snapshot_id: int = 0) -> bytes:
     }
     channels: dict[str, dict[str, str]] = {}
     for name, values in snap.fields.items():
-        if not isinstance(name, str) or not name or name in RESERVED:
-            raise ValueError(f"snapshot field name {name!r} is empty or reserved ({', '.join(RESERVED)})")
         arrays[name] = wire_array(name, values)
         if name != "step":
             channels[name] = {"kind": channel_kind(name, arrays[name])}
     steps = arrays.get("step")
     newest = int(steps.max()) if steps is not None and len(steps) else 0
     extent = [float(v) for v in snap.extent]
-    if not all(np.isfinite(extent)):
-        raise ValueError(f"snapshot at step {snap.step}: extent {extent} is not finite")
     meta = {"kind": "snapshot", "id": int(snapshot_id), "step": int(snap.step), "time_s": float(snap.time_s),
             "extent": extent, "newest_step": newest,
             "capacity": int(arrays["slots"].max()) + 1 if len(arrays["slots"]) else 0, "channels": channels}
