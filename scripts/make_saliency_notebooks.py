@@ -18,7 +18,7 @@ CELLS = [
         "Below the map, the **influential states** list shows the 20 states with the largest |TD-error|, each with a "
         "thumbnail of its frame (one colour per MinAtar channel). `thumbnails=True` (or the list's *saliency* "
         "toggle) overlays the actor/critic maps on the thumbnails too, recomputed in the background when the list "
-        "changes: about 5 ms per row for these 10×10 frames, cheap enough to leave on here (84×84 Atari frames "
+        "changes: 5–10 ms per row for these 10×10 frames, cheap enough to leave on here (84×84 Atari frames "
         "cost ~0.3 s per row on a CPU, so it is off by default)."),
     new_code_cell(
         "import os\n"

@@ -281,6 +281,10 @@ def test_thumbnail_refresh_benchmark_json():
     r = json.loads(out)
     assert {"images_ms", "saliency_ms", "saliency_ms_per_row", "separate_passes_ms", "shared_pass_speedup"} <= set(r)
     assert r["k"] == 2 and r["threads"] == 1 and r["correlation"] > 0.9999
+    out = subprocess.run([sys.executable, str(script), "--thumbnails", "--minatar", "--k", "2", "--repeats", "1",
+                          "--json"], check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    assert r["frames"] == "minatar 10x10x4" and (r["r"], r["d"]) == (1.0, 1) and r["correlation"] > 0.9999
 
 
 def test_a_network_that_fails_on_the_frames_is_reported_in_the_list_not_raised():
