@@ -346,6 +346,14 @@ def test_interpret_service_publishes_the_panels_data():
     svc._on_msg(None, {"type": "influence", "group": "selection"}, [])
     assert svc.wait(start + 4)
     assert "lasso" in decode(widget.interpret)[0]["influence"]["message"]
+    svc._on_msg(None, {"type": "influence", "group": "priority"}, [])
+    assert svc.wait(start + 5)
+    assert "not a prioritized buffer" in decode(widget.interpret)[0]["influence"]["message"]
+    widget.selection_bytes = np.arange(0, 300, dtype="<u4").tobytes()  # what a lasso sends
+    svc._on_msg(None, {"type": "influence", "group": "selection", "budget_s": 60}, [])
+    assert svc.wait(start + 6, timeout=120)
+    meta = decode(widget.interpret)[0]["influence"]
+    assert meta["groups"] == ["selection"] and meta["sizes"] == [300]
     svc.close()
 
 

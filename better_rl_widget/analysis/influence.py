@@ -35,7 +35,7 @@ def _clone(net: Any) -> Any:
 def hook_batch(hook: Any, slots: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """``(slots, rows)`` of transitions from a hook's copy of the buffer (all drawn slots by default), read in
     one go: ``rows`` holds ``obs, action, reward, next_obs, terminated`` and, where captured, ``td_error``,
-    ``step`` and ``episode`` of the same rows (group by those, not by an older table: training moves on)."""
+    ``priority``, ``step`` and ``episode`` of the same rows (group by those, not by an older table: training moves on)."""
     mirror = hook.worker.mirror
     missing = [f for f in BATCH_FIELDS if f != "obs" and f not in mirror.fields]
     if missing:
@@ -44,7 +44,7 @@ def hook_batch(hook: Any, slots: np.ndarray | None = None) -> tuple[np.ndarray, 
     present = np.flatnonzero(mirror.present)
     slots = present if slots is None else np.asarray(slots, np.int64)
     slots = slots[mirror.present[slots]]
-    extra = tuple(f for f in ("td_error", "step", "episode") if f in mirror.fields)
+    extra = tuple(f for f in ("td_error", "priority", "step", "episode") if f in mirror.fields)
     return slots, mirror.rows(slots, BATCH_FIELDS + extra)
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("better_rl_widget")
 MAX_CAL_POINTS = 1_500
 MIN_ROWS = 50
+GROUPS = ("td", "priority", "selection", "skill")
 
 
 def _ragged(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -95,10 +96,11 @@ class InterpretService:
         self.refresh()
 
     def request_influence(self, group: str = "td", budget_s: float = 20.0) -> None:
-        """Measure the influence of TD-error quartiles (``"td"``), the lasso ``"selection"`` or each ``"skill"``
+        """Measure the influence of TD-error or priority quartiles (``"td"``, ``"priority"``), the lasso
+        ``"selection"`` or each ``"skill"``
         against random groups, within ``budget_s`` seconds, in this service's thread."""
-        if group not in ("td", "selection", "skill"):
-            self.last_error = f"influence: unknown group {group!r} (use 'td', 'selection' or 'skill')"
+        if group not in GROUPS:
+            self.last_error = f"influence: unknown group {group!r} (use one of {', '.join(GROUPS)})"
             self.widget.report_error(self.last_error)
             return
         with self._cond:
@@ -245,12 +247,14 @@ class InterpretService:
             self._influence_arrays = {}
             return
         slots, rows = hook_batch(self.hook)
-        if req["group"] == "td":
-            if "td_error" not in rows or np.isfinite(rows["td_error"]).sum() < 4:
-                self._influence_meta = {"group": "td", "message": "no TD-errors yet"}
+        if req["group"] in ("td", "priority"):
+            field = "td_error" if req["group"] == "td" else "priority"
+            if field not in rows or np.isfinite(rows[field]).sum() < 4:
+                why = "no TD-errors yet" if field == "td_error" else "no priorities: not a prioritized buffer"
+                self._influence_meta = {"group": req["group"], "message": why}
                 self._influence_arrays = {}
                 return
-            groups = quantile_groups(rows["td_error"], 4)
+            groups = quantile_groups(rows[field], 4)
         elif req["group"] == "selection":
             picked = np.flatnonzero(np.isin(slots, self.widget.selection))
             if len(picked) == 0:

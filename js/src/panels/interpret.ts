@@ -90,7 +90,8 @@ export class InterpretPanel {
     segBox.append(h("div", "brw-panel-title", "recurring segments (map regions)"), this.segments);
     this.influence = h("div", "brw-interp-influence");
     const buttons = h("div", "brw-interp-buttons");
-    for (const [group, label] of [["td", "TD-error quartiles"], ["selection", "lasso selection"], ["skill", "skills"]]) {
+    for (const [group, label] of [["td", "TD-error quartiles"], ["priority", "priority quartiles"], ["selection", "lasso selection"],
+      ["skill", "skills"]]) {
       const b = h("button", "brw-tab", label);
       b.dataset.group = group;
       this.listen(b, "click", () => {
