@@ -398,6 +398,11 @@ def test_interpret_service_without_a_network_and_idle_when_nothing_changes():
     n = svc.refreshes
     time.sleep(1.5)  # 7 periods: the map did not change, so nothing is recomputed
     assert svc.refreshes == n
+    seq = widget.frame_state.seq
+    svc.refresh()  # forced: recomputed, but the same skills send no delta
+    assert svc.wait(n + 1)
+    assert widget.frame_state.seq == seq
+    n += 1
     svc.request_influence("td")
     assert svc.wait(n + 1)
     assert "q_network" in decode(widget.interpret)[0]["influence"]["message"]

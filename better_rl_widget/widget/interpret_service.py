@@ -174,7 +174,10 @@ class InterpretService:
         sk = table_skills(table, k=k)
         self.skills = sk
         fs = self.widget.frame_state
-        fs.upsert(slots, {"skill": sk.labels.astype(np.float32)})
+        new = sk.labels.astype(np.float32)
+        changed = fs.column("skill", slots) != new  # only changed rows go into the next delta
+        if changed.any():
+            fs.upsert(slots[changed], {"skill": new[changed]})
         meta.update(k=sk.k, scores={k_: round(float(v), 4) for k_, v in sk.scores().items()})
         arrays.update(skill_centers=sk.centers.astype(np.float32), skill_counts=sk.counts.astype(np.uint32),
                       skill_transitions=sk.transitions.astype(np.float32),
