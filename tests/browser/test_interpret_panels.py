@@ -49,8 +49,9 @@ def test_interpret_panels_render_and_a_skill_click_highlights_its_points(jupyter
             n_path = kernel_eval(kc, "int(sum((svc.table['episode'] == e).sum() for e in "
                                      "sorted(svc.table['episode'].unique())[-2:]))")
             assert int(root.get_attribute("data-paths")) == n_path
-            # Colour by skill is offered.
-            assert page.locator(".brw-colorby-select option[value='skill']").count() == 1
+            # Colour by skill, V(s) and Q(s, a) of the taken action are offered.
+            for channel in ("skill", "value", "q"):
+                assert page.locator(f".brw-colorby-select option[value='{channel}']").count() == 1
 
             panel.locator("circle.brw-interp-node[data-skill='1']").click()
             page.wait_for_function(
