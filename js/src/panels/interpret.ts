@@ -305,7 +305,10 @@ export class InterpretPanel {
     }
     let longest = 1;
     for (let i = 0; i < ids.length; i++) longest = Math.max(longest, off[i + 1]! - off[i]!);
-    const rowH = Math.min(24, (H - PAD) / ids.length);
+    const rowH = Math.min(18, (H - PAD) / ids.length);
+    const height = Math.ceil(8 + ids.length * rowH); // as tall as its rows, not a fixed chart
+    svg.setAttribute("height", String(height));
+    svg.setAttribute("viewBox", `0 0 ${W} ${height}`);
     const fx = linear(0, longest, PAD + 20, W - 6);
     for (let i = 0; i < ids.length; i++) {
       const y = 4 + i * rowH;
