@@ -490,7 +490,9 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
 
   function drawPaths(): void {
     if (destroyed || paths.count === 0 && paths.drawn === 0) return;
-    const n = paths.draw(plotBox.clientWidth || lastWidth, PLOT_HEIGHT, (slots) => scatter.screenPositions(slots));
+    // A scrubbed snapshot holds older transitions in the same slots: the live episodes' paths would lie there.
+    const n = paths.draw(plotBox.clientWidth || lastWidth, PLOT_HEIGHT,
+      (slots) => (shownSnapshot ? null : scatter.screenPositions(slots)));
     setData("paths", n);
   }
 

@@ -70,6 +70,16 @@ def test_interpret_panels_render_and_a_skill_click_highlights_its_points(jupyter
             page.wait_for_function("() => document.querySelector('.brw-interp').dataset.influence === '4'",
                                    timeout=120_000)
             assert "vs random" in panel.inner_text()
+
+            # Scrubbed to an older map, the live episodes' paths are not drawn over it (their slots held other
+            # transitions then); back to live, they are.
+            assert int(root.get_attribute("data-history") or 0) >= 2
+            page.locator(".brw-scrubber-range").first.fill("0")
+            page.wait_for_function("() => { const r = document.querySelector('.brw-root');"
+                                   " return r.dataset.scrubbed === '1' && r.dataset.paths === '0'; }", timeout=30_000)
+            page.locator(".brw-scrubber-live").first.click()
+            page.wait_for_function("() => { const r = document.querySelector('.brw-root');"
+                                   " return r.dataset.scrubbed === '0' && +r.dataset.paths > 0; }", timeout=30_000)
         finally:
             kc.stop_channels()
     finally:
