@@ -164,7 +164,8 @@ CELLS = [
     new_markdown_cell(
         "## The same questions on images: MinAtar Breakout\n\n"
         "A CNN DQN on 10×10 frames; the map embeds the network's penultimate features, so the skills below are "
-        "clusters of what the network represents, not of raw pixels."),
+        "clusters of what the network represents, not of raw pixels. (Both runs share the CPU: `run.stop()` ends "
+        "the CartPole one first if it is still training.)"),
     new_code_cell(
         "import minatar.gym\n"
         "from better_rl_widget.agents.dqn_cnn import CNNDQN\n\n"
