@@ -122,6 +122,7 @@ class Recorder:
         self._last_snapshot = now
         snap = snapshot_of(fs, step, now)
         sample = self._sample(mirror, snap) if mirror is not None and self.buffer_rows else None
+        self._n_snapshots += 1  # worker thread only: the sample's snapshot index is known when it is taken
         self._queue.put(("snapshot", snap, sample))
 
     def _sample(self, mirror: BufferMirror, snap: MapSnapshot) -> dict[str, np.ndarray] | None:
@@ -175,7 +176,6 @@ class Recorder:
         self._td_stats.append({"step": snap.step, "time_s": snap.time_s, **td_stats(snap)})
         if sample is not None:
             self.writer.append_arrays("buffer_sample", sample)
-        self._n_snapshots += 1
 
     def _flush_tables(self) -> None:
         if self._td_stats:

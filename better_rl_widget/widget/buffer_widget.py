@@ -91,6 +91,13 @@ class BufferWidget(anywidget.AnyWidget):
         self._saliency = SaliencyService(self, q_network, r=r, d=d)
         return self._saliency
 
+    @classmethod
+    def from_run(cls, run: Any, **kwargs: Any) -> BufferWidget:
+        """A widget showing a recorded run (``better_rl_widget.open_run(path)``); see docs/store.md."""
+        from ..store.replay import widget_from_run
+
+        return widget_from_run(cls, run, **kwargs)
+
     @property
     def n_points(self) -> int:
         """Number of points in the current state (what a fresh view would draw)."""
