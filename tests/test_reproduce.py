@@ -114,3 +114,13 @@ def test_cli_lab_dry_run_and_console_script_declared():
     res = _cli("lab", "--dry-run")
     assert res.returncode == 0 and "quickstart.ipynb" in res.stdout
     assert 'better-rl = "better_rl_widget.cli:main"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_reproduce_names_version_and_commit_differences():
+    from better_rl_widget.store.reproduce import version_notes
+
+    old = {"versions": {"torch": "2.12.0", "numpy": "2.4.6"}, "git": {"commit": "a" * 40}}
+    new = {"versions": {"torch": "2.13.0", "numpy": "2.4.6"}, "git": {"commit": "b" * 40}}
+    assert version_notes(old, new) == ["versions differ: torch 2.12.0 → 2.13.0",
+                                       "code differs: commit aaaaaaaaaaaa → bbbbbbbbbbbb"]
+    assert version_notes(old, old) == []

@@ -97,8 +97,12 @@ def command() -> dict[str, Any]:
 
 def environment(where: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The fields every manifest shares: creation time, versions, git, command."""
-    return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": versions(),
-            "git": git_info(where), "command": command()}
+    out = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": versions(),
+           "git": git_info(where), "command": command()}
+    package = git_info(Path(__file__).resolve().parent)  # this package's source, when run from a clone
+    if package is not None and package != out["git"]:
+        out["package_git"] = package
+    return out
 
 
 def run_manifest(*, entry_point: str | None = None, config: dict[str, Any] | None = None,

@@ -86,6 +86,8 @@ class Recorder:
         self._queue: queue.Queue[Any] = queue.Queue()
         self.errors: list[str] = []
         self.closed = False
+        self.max_queued = 8
+        self.snapshots_dropped = 0
         self.cpu_s = {"worker": 0.0, "recorder": 0.0}  # CPU time spent recording, per thread (benchmarks)
         self._thread = threading.Thread(target=self._run, name="better_rl_widget-recorder", daemon=True)
         self._thread.start()
@@ -121,6 +123,11 @@ class Recorder:
         if self.closed or not (final or now - self._last_snapshot >= self.snapshot_every_s) or fs.size == 0:
             return
         self._last_snapshot = now
+        if self._queue.qsize() >= self.max_queued and not final:  # the disk is behind: keep memory bounded
+            self.snapshots_dropped += 1
+            self._error(f"recording to {self.path}: writes are slower than snapshots; "
+                        f"{self.snapshots_dropped} snapshot(s) skipped so far")
+            return
         c0 = time.thread_time()
         snap = snapshot_of(fs, step, now)
         sample = self._sample(mirror, snap) if mirror is not None and self.buffer_rows else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class Comparison:
     new: str
     arrays: list[ArrayComparison]
     skipped: list[str]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def identical(self) -> bool:
@@ -54,7 +55,7 @@ class Comparison:
                             columns=["array", "bit_identical", "old", "new", "first_difference"])
 
     def report(self) -> str:
-        lines = [f"old: {self.old}", f"new: {self.new}", ""]
+        lines = [f"old: {self.old}", f"new: {self.new}", *self.notes, ""]
         with pd.option_context("display.max_rows", None, "display.max_colwidth", 80, "display.width", 200):
             lines.append(self.table().to_string(index=False))
         if self.skipped:
@@ -143,7 +144,20 @@ def reproduce(path: str | os.PathLike[str], out: str | os.PathLike[str] | None =
     if out is None:
         target = os.path.join(target, "run")
     fn(target, **{**m.get("config", {}), "progress": progress})
-    return compare_runs(open_run(path), open_run(target))
+    result = compare_runs(open_run(path), open_run(target))
+    result.notes = version_notes(m, open_run(target).manifest)
+    return result
+
+
+def version_notes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Differences of package versions and git commit between two manifests (why bits may differ)."""
+    vo, vn = old.get("versions", {}), new.get("versions", {})
+    diff = [f"{k} {vo.get(k)} → {vn.get(k)}" for k in sorted(set(vo) | set(vn)) if vo.get(k) != vn.get(k)]
+    notes = [f"versions differ: {', '.join(diff)}"] if diff else []
+    go, gn = (m.get("package_git") or m.get("git") or {} for m in (old, new))
+    if go.get("commit") != gn.get("commit"):
+        notes.append(f"code differs: commit {str(go.get('commit'))[:12]} → {str(gn.get('commit'))[:12]}")
+    return notes
 
 
 def _reproduce_experiment(folder: Path, m: dict[str, Any], out: Any, progress: bool) -> Comparison:
@@ -154,6 +168,7 @@ def _reproduce_experiment(folder: Path, m: dict[str, Any], out: Any, progress: b
     new = rerun(m, progress=progress)
     target = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="better-rl-reproduce-")) / "run"
     new.save(target)
+    notes = version_notes(m, new.manifest)
     new_df = pd.read_csv(target / "results.csv")  # both sides through the same text round trip
     arrays = [compare_arrays(f"results/{col}", old.df[col].to_numpy(), new_df[col].to_numpy())
               for col in old.df.columns if col in new_df.columns and old.df[col].dtype.kind in "biuf"]
@@ -164,5 +179,5 @@ def _reproduce_experiment(folder: Path, m: dict[str, Any], out: Any, progress: b
         for i, (name, q) in enumerate(new.Q.items()):
             if f"agent{i}" in old_q:
                 arrays.append(compare_arrays(f"Q/{name}", old_q[f"agent{i}"], q))
-    return Comparison(str(folder), str(target), arrays, [])
+    return Comparison(str(folder), str(target), arrays, [], notes)
 
