@@ -95,6 +95,7 @@ class Recorder:
     # -- any thread ---------------------------------------------------------------------------------------
     def log_metrics(self, step: int, **values: Any) -> None:
         """Record numbers at a training step, e.g. ``log_metrics(step, loss=0.3, episode_return=200.0)``."""
+        self._check_open()
         t = self.writer.elapsed()
         rows = []
         for name, v in values.items():
@@ -108,6 +109,7 @@ class Recorder:
         """Record a named event (``"task_switch"``, ``"checkpoint"``, ...) with JSON-able details."""
         if not isinstance(kind, str) or not kind:
             raise TypeError(f"event kind must be a non-empty string, got {kind!r}")
+        self._check_open()
         text = json.dumps(jsonable(details), sort_keys=True)
         with self._lock:
             self._events.append((int(step), self.writer.elapsed(), kind, text))
@@ -115,6 +117,10 @@ class Recorder:
     def record_arrays(self, name: str, arrays: Mapping[str, np.ndarray]) -> None:
         """Queue one chunk of an arrays stream (copied now, written by the recorder's thread)."""
         self._queue.put(("arrays", name, {k: np.array(v) for k, v in arrays.items()}))
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError(f"the record at {self.path} is closed; nothing more is written to it")
 
     # -- worker thread ------------------------------------------------------------------------------------
     def on_frame(self, fs: FrameState, mirror: BufferMirror | None, step: int, final: bool = False) -> None:
