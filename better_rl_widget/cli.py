@@ -74,6 +74,10 @@ def cmd_lab(args: argparse.Namespace) -> int:
         print("JupyterLab is not installed: pip install 'better_rl_widget[dev]' (or jupyterlab)", file=sys.stderr)
         return 2
     root = nb.parent.parent
+    if not (Path(__file__).resolve().parent / "static" / "widget.js").exists():
+        print("the widget's JavaScript bundle is missing: run `npm ci && npm run build` (or `make lab`)",
+              file=sys.stderr)
+        return 2
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={args.port}",
            f"--ServerApp.root_dir={root}", "--LabApp.default_url=/lab/tree/notebooks/quickstart.ipynb"]
     if hasattr(os, "getuid") and os.getuid() == 0:
