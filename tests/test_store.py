@@ -274,6 +274,8 @@ def test_logging_without_a_record_is_reported_not_raised(widget):
 
 
 def test_from_run_shows_the_last_map_and_answers_clicks(tmp_path):
+    from better_rl_widget.store.replay import show_snapshot
+
     buf = ReplayBuffer(300, seed=0)
     hook = TrainingHook(BufferWidget(), buf, every=5, max_fps=50, record=tmp_path / "run")
     fill(buf, 200, seed=1)
@@ -282,15 +284,18 @@ def test_from_run_shows_the_last_map_and_answers_clicks(tmp_path):
     hook.close()
     run = open_run(tmp_path / "run")
     w = BufferWidget.from_run(run)
+    assert isinstance(w, BufferWidget)  # BufferWidget.replay (the scrubber) where it exists, else the fallback
     last = run.snapshots()[-1]
-    if hasattr(BufferWidget, "replay"):  # the scrubber's widget, once merged
-        return
-    assert w.n_points == len(last.slots) == 200
     kept = run.arrays["buffer_sample"]
-    slot = int(kept["slot"][kept["snapshot"] == kept["snapshot"].max()][0])
+    rows = {k: v[kept["snapshot"] == len(run.snapshots()) - 1] for k, v in kept.items()}
+    w = BufferWidget()
+    show_snapshot(w, last, rows)  # the fallback: the last map, clicks answered from the recorded rows
+    assert w.n_points == len(last.slots) == 200
+    slot = int(rows["slot"][0])
     meta, obs = w._inspect_fn(slot)
     assert meta["present"] and obs is not None
     np.testing.assert_array_equal(obs, buf.read(np.array([slot]))["obs"][0])
+    assert not w._inspect_fn(299)[0]["present"]  # never written: not in the sample
 
 
 def test_seed_everything_seeds_python_numpy_torch_and_the_env():
