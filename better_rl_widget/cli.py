@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         print(f"better-rl {args.command}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `better-rl info RUN | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -19,17 +19,24 @@ ENTRY_POINT = "better_rl_widget.store.reference:train_dqn"
 
 def train_dqn(run: str | os.PathLike[str], *, env_id: str = "CartPole-v1", steps: int = 10_000, seed: int = 0,
               dqn: dict[str, Any] | None = None, every: int = 10, projection: str = "auto",
-              snapshot_every_s: float = 2.0, buffer_rows: int = 1024, progress: bool = True,
-              widget: Any = None, name: str = "") -> Run:
+              snapshot_every_s: float = 2.0, buffer_rows: int = 1024, torch_threads: int | None = 1,
+              progress: bool = True, widget: Any = None, name: str = "") -> Run:
     """Train the reference DQN with the live hook (TD-errors, Q/V, features) and record the run at ``run``:
     map snapshots, sampled buffer rows, episode returns, losses, the final replay buffer and a manifest from
-    which :func:`better_rl_widget.store.reproduce.reproduce` reruns it. ``dqn``: ``DQNConfig`` fields."""
+    which :func:`better_rl_widget.store.reproduce.reproduce` reruns it. ``dqn``: ``DQNConfig`` fields.
+    ``torch_threads``: torch's intra-op threads (recorded; a reduction split over another number of threads can
+    round differently, and one thread is also the fastest for a network this small). None leaves it alone."""
+    import torch
+
     from ..agents.dqn import DQN, DQNConfig
     from ..capture.hook import TrainingHook
     from ..widget.buffer_widget import BufferWidget
 
     config = {"env_id": env_id, "steps": int(steps), "seed": int(seed), "dqn": dict(dqn or {}), "every": every,
-              "projection": projection, "snapshot_every_s": snapshot_every_s, "buffer_rows": buffer_rows}
+              "projection": projection, "snapshot_every_s": snapshot_every_s, "buffer_rows": buffer_rows,
+              "torch_threads": torch_threads}
+    if torch_threads is not None:
+        torch.set_num_threads(int(torch_threads))
     seeds = seed_everything(seed)
     cfg = DQNConfig(**{k: tuple(v) if k == "hidden" else v for k, v in (dqn or {}).items()})
     agent = DQN(env_id, cfg, seed=seed)  # seeds its env reset, action space, epsilon RNG and replay sampling
