@@ -106,6 +106,23 @@ def test_layout_is_the_same_on_every_filesystem(tmp_path):
                                           "snapshots/000000.npz", "tables/metrics/000000.parquet"]
 
 
+def test_long_runs_seal_index_segments(run_url, monkeypatch):
+    from better_rl_widget.store import writer
+
+    monkeypatch.setattr(writer, "SEGMENT", 3)
+    w = RunWriter(run_url)
+    for k in range(8):
+        w.append_arrays("buffer", {"k": np.full(2, k)})
+        w.append_snapshot(_snapshot(k, 4, k))
+    index = dict(w.index)
+    w.close()
+    assert len(index["streams"]["buffer"]["segments"]) == 2 and len(index["streams"]["buffer"]["chunks"]) == 2
+    run = open_run(run_url)
+    np.testing.assert_array_equal(run.array("buffer")["k"], np.repeat(np.arange(8), 2))
+    assert [s.step for s in run.snapshots()] == list(range(8))
+    assert run.summary().set_index("stream").loc["snapshots", "chunks"] == 8
+
+
 def test_files_are_readable_without_this_package(tmp_path):
     w = RunWriter(tmp_path / "run")
     w.append_snapshot(_snapshot(1, 5, 0))
@@ -178,7 +195,7 @@ def test_sigkill_mid_write_leaves_every_completed_chunk(tmp_path):
     run = open_run(path)
     assert run.status == "running"  # never closed
     buffer = run.array("buffer")["k"]
-    n = len(run.streams["buffer"]["chunks"])
+    n = int(run.summary().set_index("stream").loc["buffer", "chunks"])
     assert n >= done[-1] + 1  # every chunk reported complete is indexed
     np.testing.assert_array_equal(buffer, np.repeat(np.arange(n), 250_000))  # and whole, in order
     m = run.metric("k")

@@ -60,8 +60,9 @@ class RunFiles:
     def read_bytes(self, rel: str) -> bytes:
         return bytes(self.fs.cat_file(self._full(rel)))
 
-    def write_json(self, rel: str, obj: Any) -> None:
-        self.write_atomic(rel, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
+    def write_json(self, rel: str, obj: Any, *, compact: bool = False) -> None:
+        text = json.dumps(obj, separators=(",", ":")) if compact else json.dumps(obj, indent=1)
+        self.write_atomic(rel, (text + "\n").encode())
 
     def read_json(self, rel: str) -> Any:
         return json.loads(self.read_bytes(rel))

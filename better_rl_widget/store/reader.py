@@ -30,6 +30,7 @@ class Run:
             raise ValueError(f"{self.path}/index.json is not a better_rl_widget run index "
                              f"(format={self.index.get('format')!r})")
         self.manifest: dict[str, Any] = self.files.read_json(MANIFEST) if self.files.exists(MANIFEST) else {}
+        self._segments: dict[str, list[dict[str, Any]]] = {}  # sealed chunk entries, read once per stream
 
     def __repr__(self) -> str:
         return f"Run({self.path!r}, status={self.status!r}, streams={sorted(self.streams)})"
@@ -45,13 +46,15 @@ class Run:
     def _names(self, kind: str) -> list[str]:
         return [n for n, s in self.streams.items() if s["kind"] == kind]
 
-    def _chunks(self, name: str, kind: str) -> list[dict[str, Any]]:
+    def _chunks(self, name: str, kind: str | None = None) -> list[dict[str, Any]]:
         s = self.streams.get(name)
         if s is None:
             return []
-        if s["kind"] != kind:
+        if kind is not None and s["kind"] != kind:
             raise ValueError(f"stream {name!r} holds {s['kind']}, not {kind}")
-        return s["chunks"]
+        if name not in self._segments:
+            self._segments[name] = [c for seg in s.get("segments", []) for c in self.files.read_json(seg)]
+        return self._segments[name] + s["chunks"]
 
     # -- tables -------------------------------------------------------------------------------------------
     def table(self, name: str) -> pd.DataFrame:
@@ -117,7 +120,7 @@ class Run:
         """One row per stream: kind, chunks, rows, bytes (what ``better-rl info`` prints)."""
         rows = []
         for name, s in self.streams.items():
-            ch = s["chunks"]
+            ch = self._chunks(name)
             rows.append({"stream": name, "kind": s["kind"], "chunks": len(ch), "rows": sum(c["rows"] for c in ch),
                          "bytes": sum(c.get("bytes", 0) for c in ch)})
         return pd.DataFrame(rows, columns=["stream", "kind", "chunks", "rows", "bytes"])

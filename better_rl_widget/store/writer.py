@@ -8,6 +8,7 @@ Layout (identical on a local disk, ``memory://`` and object storage; see docs/st
       tables/<name>/<000000>.parquet   metrics, events, td_stats: one Parquet file per chunk
       arrays/<name>/<000000>.npz       arrays streams (buffer samples, the final buffer): NumPy, rows on axis 0
       snapshots/<000000>.npz           one MapSnapshot per chunk: slots, xy, field.<name>
+      index/<name>/<000000>.json       sealed lists of 1,000 chunk entries each (long runs keep index.json small)
 
 A chunk file is written under a temporary name and renamed; then ``index.json`` is rewritten the same way. A
 writer killed at any moment therefore leaves the index pointing only at complete files; a chunk written but not
@@ -34,6 +35,7 @@ from .manifest import RUN_FORMAT, jsonable, run_manifest
 
 INDEX = "index.json"
 MANIFEST = "manifest.json"
+SEGMENT = 1000  # chunk entries per sealed index segment
 
 
 class RunWriter:
@@ -55,7 +57,7 @@ class RunWriter:
         self.manifest.setdefault("format", RUN_FORMAT)
         self.files.write_json(MANIFEST, jsonable(self.manifest))
         self.index: dict[str, Any] = {"format": RUN_FORMAT, "status": "running", "streams": {}}
-        self.files.write_json(INDEX, self.index)
+        self.files.write_json(INDEX, self.index, compact=True)
         self.closed = False
 
     def elapsed(self) -> float:
@@ -101,14 +103,23 @@ class RunWriter:
         with self._lock:
             if self.closed:
                 raise RuntimeError(f"run {self.path} is closed")
-            stream = self.index["streams"].setdefault(name, {"kind": kind, "chunks": []})
+            stream = self.index["streams"].setdefault(name, {"kind": kind, "segments": [], "sealed": 0,
+                                                             "chunks": []})
             if stream["kind"] != kind:
                 raise ValueError(f"stream {name!r} holds {stream['kind']}, not {kind}")
-            k = len(stream["chunks"])
+            k = stream["sealed"] + len(stream["chunks"])
             rel = f"{folder}/{name}/{k:06d}.{ext}" if folder else f"{name}/{k:06d}.{ext}"
             self.files.write_atomic(rel, data)
             stream["chunks"].append({"file": rel, "bytes": len(data), **meta})
-            self.files.write_json(INDEX, self.index)  # only now does the chunk exist for readers
+            if len(stream["chunks"]) >= SEGMENT:
+                # Seal the entries into an immutable segment file so index.json (rewritten per chunk) stays small
+                # however long the run; the index names the segment only once it is written.
+                seg = f"index/{name}/{len(stream['segments']):06d}.json"
+                self.files.write_json(seg, stream["chunks"], compact=True)
+                stream["segments"].append(seg)
+                stream["sealed"] += len(stream["chunks"])
+                stream["chunks"] = []
+            self.files.write_json(INDEX, self.index, compact=True)  # only now does the chunk exist for readers
 
     def update_manifest(self, **fields: Any) -> None:
         """Add fields to manifest.json (rewritten atomically), e.g. results known only at the end."""
@@ -124,4 +135,4 @@ class RunWriter:
             self.closed = True
             self.index["status"] = status
             self.index["duration_s"] = round(self.elapsed(), 3)
-            self.files.write_json(INDEX, self.index)
+            self.files.write_json(INDEX, self.index, compact=True)
