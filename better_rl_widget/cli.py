@@ -37,7 +37,10 @@ def _export(run_path: str, out: str | Path) -> Path | None:
     if not snaps:
         print(f"{run_path} holds no map snapshots: nothing to export", file=sys.stderr)
         return None
-    return Path(export_html(out, snaps, title=str(run.manifest.get("name") or Path(run_path).name)))
+    from .store.replay import recorded_capacity
+
+    return Path(export_html(out, snaps, title=str(run.manifest.get("name") or Path(run_path).name),
+                            capacity=recorded_capacity(run)))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -207,6 +207,7 @@ class LiveWorker:
             self.stats.lags.append(lag)
             del self.stats.lags[:-1000]
             self._publish_stats(batches[-1], frame.info)
+            self.widget.record_history(int(batches[-1].hook_step))  # map history for the scrubber, when due
 
     def _step_projection(self, drain: bool = False, max_steps: int = 200) -> ProjectionFrame:
         """One projection step; when draining (flush/close), more until no row is pending placement, so that
@@ -420,6 +421,7 @@ class LiveWorker:
             self.widget.report_error(f"worker: final pass: {type(exc).__name__}: {exc}")
         self.widget.publish_delta()
         self.widget.publish_keyframe()
+        self.widget.record_history(force=True)  # the final map is always in the history
         self._frame_done(final=True)
 
     def _frame_done(self, final: bool) -> None:

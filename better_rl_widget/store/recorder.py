@@ -32,17 +32,6 @@ log = logging.getLogger("better_rl_widget")
 _STOP = object()
 
 
-def snapshot_of(fs: FrameState, step: int, time_s: float) -> MapSnapshot:
-    """A copy of the drawn rows of a frame state as a MapSnapshot."""
-    with fs._lock:  # one consistent copy while the worker may be writing
-        idx = np.flatnonzero(fs._present)
-        xy = np.stack([fs._x[idx], fs._y[idx]], axis=1).astype(np.float32)
-        fields = {k: col[idx].copy() for k, col in fs._fields.items()}
-        extent = tuple(float(v) for v in fs.extent)
-    return MapSnapshot(step=int(step), time_s=float(time_s), slots=idx.astype(np.uint32), xy=xy,
-                       extent=extent, fields=fields)  # type: ignore[arg-type]
-
-
 def td_stats(snap: MapSnapshot) -> dict[str, float]:
     """Summary statistics of the TD-errors (and Q, V, priority) on a snapshot's rows."""
     out: dict[str, float] = {"points": float(len(snap.slots))}
@@ -135,7 +124,7 @@ class Recorder:
                         f"{self.snapshots_dropped} snapshot(s) skipped so far")
             return
         c0 = time.thread_time()
-        snap = snapshot_of(fs, step, now)
+        snap = fs.snapshot(step, now)
         sample = self._sample(mirror, snap) if mirror is not None and self.buffer_rows else None
         self._n_snapshots += 1  # worker thread only: the sample's snapshot index is known when it is taken
         self._queue.put(("snapshot", snap, sample))

@@ -19,12 +19,13 @@ def widget_from_run(cls: type[BufferWidget], run: Run, **kwargs: Any) -> BufferW
     snaps = run.snapshots()
     if not snaps:
         raise ValueError(f"{run.path} holds no map snapshots (was it recorded with a hook that drew frames?)")
+    capacity = recorded_capacity(run)
     replay = getattr(cls, "replay", None)
     if callable(replay):
-        return replay(snaps, **kwargs)
+        kwargs.setdefault("title", str(run.manifest.get("name") or ""))
+        return replay(snaps, capacity=capacity, **kwargs)
     widget = cls(**kwargs)
-    show_snapshot(widget, snaps[-1], _sample_rows(run, len(snaps) - 1),
-                  capacity=run.manifest.get("config", {}).get("capacity"))
+    show_snapshot(widget, snaps[-1], _sample_rows(run, len(snaps) - 1), capacity=capacity)
     widget.add_note(f"recorded run: the last of {len(snaps)} maps (step {snaps[-1].step}); clicks show the "
                     "recorded sample of buffer rows")
     return widget
@@ -58,6 +59,14 @@ def show_snapshot(widget: BufferWidget, snap: MapSnapshot, rows: dict[str, np.nd
     widget.publish_keyframe()
     widget.update_status(running=False, hook_step=int(snap.step))
     widget.update_gauge(size=len(slots), capacity=cap)
+
+
+def recorded_capacity(run: Run) -> int | None:
+    """The recorded buffer's size (hook manifests; the reference DQN's config), when the manifest says."""
+    cfg = run.manifest.get("config", {})
+    cap = cfg.get("capacity") or cfg.get("dqn", {}).get("buffer_size") or run.manifest.get("agent", {}).get(
+        "config", {}).get("buffer_size")
+    return int(cap) if cap else None
 
 
 def _sample_rows(run: Run, index: int) -> dict[str, np.ndarray] | None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .codec import encode
+from .snapshot import MapSnapshot
 
 # Row fields every frame carries, with their wire dtype; optional ones appear once a snapshot provides them.
 BASE_FIELDS: dict[str, str] = {"step": "uint32", "episode": "uint32", "action": "uint32", "reward": "float32",
@@ -128,6 +129,15 @@ class FrameState:
     def present_mask(self) -> np.ndarray:
         with self._lock:
             return self._present.copy()
+
+    def snapshot(self, step: int, time_s: float) -> MapSnapshot:
+        """A copy of every drawn row (coordinates and fields) as the map looks now; see widget/history.py."""
+        with self._lock:
+            idx = np.flatnonzero(self._present)
+            xy = np.stack([self._x[idx], self._y[idx]], axis=1)
+            fields = {k: col[idx] for k, col in self._fields.items()}
+            return MapSnapshot(step=int(step), time_s=float(time_s), slots=idx.astype(np.uint32), xy=xy,
+                               extent=tuple(self.extent), fields=fields)
 
     def has_pending(self) -> bool:
         return bool(self._dirty.any() or self._removed.any())
