@@ -334,3 +334,24 @@ def test_seed_everything_seeds_python_numpy_torch_and_the_env():
     torch.use_deterministic_algorithms(False)
     with pytest.raises(ValueError, match="seed must be"):
         seed_everything(-1)
+
+
+def test_a_failing_disk_is_shown_and_training_goes_on(tmp_path, monkeypatch):
+    buf = ReplayBuffer(200, seed=0)
+    widget = BufferWidget()
+    hook = TrainingHook(widget, buf, every=5, max_fps=50, record=tmp_path / "run")
+    hook.recorder.snapshot_every_s = 0.0
+
+    def full(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(hook.recorder.writer, "append_snapshot", full)
+    fill(buf, 100, seed=0)
+    for _ in range(100):
+        hook.on_step()
+    hook.flush()
+    hook.log_metrics(100, loss=0.5)
+    hook.close()
+    assert any("No space left on device" in e for e in widget.errors)
+    assert widget.n_points == 100  # the live map is unaffected
+    assert open_run(tmp_path / "run").metric("loss").tolist() == [0.5]  # other streams still recorded

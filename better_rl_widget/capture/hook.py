@@ -181,6 +181,7 @@ class TrainingHook:
         self.recorder = rec = Recorder(RunWriter(path, manifest or run_manifest(config={"every": self.every,
                                                                                       "capacity": self.capacity})),
                                        **options)
+        rec.on_error = self.widget.report_error  # a failing disk shows in the widget; training goes on
         self.worker.frame_listeners.append(
             lambda final: rec.on_frame(self.worker.frame_state, self.worker.mirror, self.step, final))
         return rec

@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +74,7 @@ class Recorder:
         self._n_snapshots = 0
         self._queue: queue.Queue[Any] = queue.Queue()
         self.errors: list[str] = []
+        self.on_error: Callable[[str], None] | None = None  # e.g. the widget's error list (set by the hook)
         self.closed = False
         self.max_queued = 8
         self.snapshots_dropped = 0
@@ -120,8 +121,8 @@ class Recorder:
         self._last_snapshot = now
         if self._queue.qsize() >= self.max_queued and not final:  # the disk is behind: keep memory bounded
             self.snapshots_dropped += 1
-            self._error(f"recording to {self.path}: writes are slower than snapshots; "
-                        f"{self.snapshots_dropped} snapshot(s) skipped so far")
+            self._error(f"recording to {self.path}: writes are slower than snapshots, so some snapshots are "
+                        "skipped (recorder.snapshots_dropped counts them)")
             return
         c0 = time.thread_time()
         snap = fs.snapshot(step, now)
@@ -203,6 +204,8 @@ class Recorder:
     def _error(self, msg: str) -> None:
         if not self.errors or self.errors[-1] != msg:
             log.warning(msg)
+            if self.on_error is not None:
+                self.on_error(msg)
         self.errors.append(msg)
         del self.errors[:-50]
 
