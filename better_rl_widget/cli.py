@@ -44,6 +44,13 @@ def _export(run_path: str, out: str | Path) -> Path | None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        import gymnasium  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as exc:
+        print(f"better-rl demo trains the reference DQN, which needs torch and gymnasium ({exc}): "
+              "pip install 'better_rl_widget[agents]'", file=sys.stderr)
+        return 2
     from .store.reference import train_dqn
 
     run_path = args.run or str(Path(args.out) / datetime.now().strftime("demo-%Y%m%d-%H%M%S"))
