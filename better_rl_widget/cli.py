@@ -1,4 +1,4 @@
-"""``better-rl``: train and record a demo run, open JupyterLab, export, reproduce and summarise recorded runs.
+"""better-rl: train and record a demo run, open JupyterLab, export, reproduce and summarise recorded runs.
 
     better-rl demo                 # headless: reference DQN on CartPole with the live hook, recorded + HTML export
     better-rl lab                  # JupyterLab on the quickstart notebook
