@@ -117,3 +117,33 @@ def test_critic_estimator_with_mismatched_shapes_degrades_with_a_note(bad):
         "observations have shape (5,) but the policy expects (3,)"
     assert expected in notes
     assert w.errors == []
+
+
+def test_policy_snapshots_taken_while_sac_trains_never_fail():
+    """The worker copies the live policy while training mutates it (optimiser state, the action distribution's
+    cached graph tensors): a plain deepcopy fails there at random; the estimator's copy must not."""
+    import threading
+
+    from stable_baselines3 import SAC
+
+    from better_rl_widget.capture.critic_estimator import CriticEstimator
+
+    model = SAC("MlpPolicy", "Pendulum-v1", learning_starts=10, batch_size=32, seed=0, device="cpu",
+                policy_kwargs=dict(SMALL))
+    obs = np.zeros((4, 3), np.float32)
+    failures, done = [], threading.Event()
+
+    def snapshot_repeatedly():
+        while not done.is_set():
+            est = CriticEstimator(model.policy, kind="sac", alpha=lambda: 0.1)
+            if est.features(obs) is None:
+                failures.append(est.disabled or est.features_off)
+
+    t = threading.Thread(target=snapshot_repeatedly)
+    t.start()
+    try:
+        model.learn(80)
+    finally:
+        done.set()
+        t.join()
+    assert failures == []

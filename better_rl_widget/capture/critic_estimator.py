@@ -19,6 +19,7 @@ message in the widget; training is never touched.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -28,7 +29,7 @@ import torch
 from torch import nn
 
 from ..analysis.critic_td import critic_td_errors
-from .estimator import BATCH, Estimates, TDEstimator, default_feature_layer
+from .estimator import BATCH, Estimates, default_feature_layer
 
 Kind = Literal["sac", "td3"]
 
@@ -73,7 +74,7 @@ class CriticEstimator:
         try:
             if self._policy is None:
                 torch.set_num_threads(1)  # see TDEstimator._snapshot: idle OpenMP teams spin next to training
-                self._policy = TDEstimator._clone(self.live, "policy")
+                self._policy = _fresh_copy(self.live)
                 layer = default_feature_layer(self._policy.actor)
                 if layer is not None:
                     layer.register_forward_pre_hook(self._keep_input)
@@ -189,3 +190,19 @@ class CriticEstimator:
         f = np.concatenate(feats) if want_features and feats and sum(map(len, feats)) == len(slots) else None
         return Estimates(np.asarray(slots, np.int64), np.concatenate([p.td_error for p in parts]),
                          np.concatenate([p.q for p in parts]), np.concatenate([p.value for p in parts]), f)
+
+
+def _fresh_copy(policy: nn.Module) -> nn.Module:
+    """A CPU copy of ``policy`` built the way SB3 loads a saved one: a new policy from its constructor parameters,
+    then the live weights. A deepcopy would also copy what training mutates beside the weights (the optimisers,
+    the action distribution's cached tensors, mid-step part of an autograd graph that deepcopy refuses) and so
+    fail at random when made on the worker thread while training runs."""
+    if any(p.device.type == "meta" for p in policy.parameters()):
+        raise ValueError("policy has parameters on the 'meta' device (no values to copy)")
+    params = getattr(policy, "_get_constructor_parameters", None)
+    clone = type(policy)(**params()) if callable(params) else copy.deepcopy(policy)
+    clone.load_state_dict(policy.state_dict())
+    clone = clone.to("cpu").eval()
+    for p in clone.parameters():
+        p.requires_grad_(False)
+    return clone
