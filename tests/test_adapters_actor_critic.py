@@ -1,5 +1,5 @@
 """SB3 SAC and TD3 with the callback: TD-errors, Q and V from the twin critics, equal to a hand computation with
-SB3's own networks; degraded modes (no next observations, shapes that do not match the policy)."""
+SB3's own networks; degraded modes (no next observations, shapes that do not match the policy); VecNormalize."""
 
 import numpy as np
 import pytest
@@ -147,3 +147,51 @@ def test_policy_snapshots_taken_while_sac_trains_never_fail():
         done.set()
         t.join()
     assert failures == []
+
+
+def test_td3_with_vecnormalize_uses_the_normalised_inputs_training_sees():
+    """SB3 stores raw observations/rewards and normalises them at sample time: the TD-errors must too."""
+    from stable_baselines3 import TD3
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from better_rl_widget.adapters.sb3 import BetterRLCallback
+
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=0), norm_obs=True, norm_reward=True)
+    w = BufferWidget()
+    model = TD3("MlpPolicy", env, buffer_size=1000, learning_starts=50, batch_size=32, seed=0, device="cpu",
+                policy_kwargs=dict(SMALL))
+    model.learn(200, callback=BetterRLCallback(w, every=5, max_fps=20))
+    meta, a = decode(w.keyframe)
+    assert len(a["slots"]) == 200 and "td_error" in meta["channels"] and w.errors == []
+    obs, act, r, nxt, done = _stored(model, a["slots"].astype(np.int64))
+    np.testing.assert_allclose(a["reward"], r.numpy())  # the map keeps the raw rewards
+    obs, nxt = (torch.as_tensor(env.normalize_obs(x.numpy()), dtype=torch.float32) for x in (obs, nxt))
+    r = torch.as_tensor(env.normalize_reward(r.numpy()), dtype=torch.float32)
+    with torch.no_grad():
+        target = r + model.gamma * (1 - done) * _min_q(model.critic_target, nxt, model.actor_target(nxt))
+        q = _min_q(model.critic, obs, act)
+    np.testing.assert_allclose(a["td_error"], (target - q).numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(a["q"], q.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_dqn_with_vecnormalize_uses_the_normalised_inputs_training_sees():
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from better_rl_widget.adapters.sb3 import BetterRLCallback
+
+    env = VecNormalize(make_vec_env("CartPole-v1", n_envs=1, seed=0))
+    w = BufferWidget()
+    model = DQN("MlpPolicy", env, buffer_size=1000, learning_starts=100, seed=0, device="cpu")
+    model.learn(300, callback=BetterRLCallback(w, every=5, max_fps=20))
+    meta, a = decode(w.keyframe)
+    assert "td_error" in meta["channels"] and w.errors == []
+    obs, act, r, nxt, done = _stored(model, a["slots"].astype(np.int64))
+    obs, nxt = (torch.as_tensor(env.normalize_obs(x.numpy()), dtype=torch.float32) for x in (obs, nxt))
+    r = torch.as_tensor(env.normalize_reward(r.numpy()), dtype=torch.float32)
+    with torch.no_grad():
+        q = model.q_net(obs).gather(1, act.long())[:, 0]
+        target = r + model.gamma * (1 - done) * model.q_net_target(nxt).max(1).values
+    np.testing.assert_allclose(a["td_error"], (target - q).numpy(), rtol=1e-4, atol=1e-4)

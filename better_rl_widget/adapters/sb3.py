@@ -122,6 +122,7 @@ class BetterRLCallback(BaseCallback):
         kw = dict(self.hook_kwargs)
         q_net = getattr(self.model, "q_net", None)
         kind = _actor_critic_kind(self.model)
+        vec_normalize = getattr(self.model, "_vec_normalize_env", None)
         if self.td_errors and q_net is not None:
             import gymnasium as gym
 
@@ -131,9 +132,17 @@ class BetterRLCallback(BaseCallback):
             kw.setdefault("gamma", float(self.model.gamma))
             if isinstance(space, gym.spaces.Discrete):
                 kw.setdefault("n_actions", int(space.n))
+            if vec_normalize is not None and "estimator" not in kw:
+                from ..capture.estimator import TDEstimator
+
+                est = TDEstimator(kw.pop("q_network"), kw.pop("target_network"), gamma=kw.pop("gamma"),
+                                  n_actions=kw.pop("n_actions", None), refresh_s=kw.get("snapshot_every_s", 2.0),
+                                  feature_layer=kw.pop("feature_layer", None))
+                kw["estimator"] = VecNormalized(est, vec_normalize)
         elif self.td_errors and kind is not None and "q_network" not in kw and "estimator" not in kw:
             try:
-                kw["estimator"] = _critic_estimator(self.model, kind, kw.get("snapshot_every_s", 2.0))
+                est = _critic_estimator(self.model, kind, kw.get("snapshot_every_s", 2.0))
+                kw["estimator"] = est if vec_normalize is None else VecNormalized(est, vec_normalize)
             except Exception as exc:  # noqa: BLE001 - shown; the buffer is still streamed
                 self.widget.add_note(f"TD-errors off: {exc}")
         try:
@@ -164,6 +173,28 @@ class BetterRLCallback(BaseCallback):
             except Exception:  # noqa: BLE001, S110 - close() below still publishes what there is
                 pass
             self.hook.close()
+
+
+class VecNormalized:
+    """Gives an estimator what SB3's training sees under ``VecNormalize``: SB3 stores raw observations and
+    rewards and normalises them when it samples, with the running statistics of that moment. The map and the
+    inspector keep the raw values; TD-errors, Q, V and features use the normalised ones (current statistics)."""
+
+    def __init__(self, inner: Any, vec_normalize: Any) -> None:
+        self.inner = inner
+        self.vec_normalize = vec_normalize
+
+    def __getattr__(self, name: str) -> Any:  # disabled, features_off, gamma, refresh_now, ...
+        return getattr(self.inner, name)
+
+    def compute(self, slots: np.ndarray, rows: dict[str, np.ndarray], want_features: bool = False) -> Any:
+        vn = self.vec_normalize
+        rows = {**rows, "obs": vn.normalize_obs(rows["obs"]), "next_obs": vn.normalize_obs(rows["next_obs"]),
+                "reward": vn.normalize_reward(np.asarray(rows["reward"], np.float32))}
+        return self.inner.compute(slots, rows, want_features)
+
+    def features(self, obs: np.ndarray) -> np.ndarray | None:
+        return self.inner.features(self.vec_normalize.normalize_obs(obs))
 
 
 def _actor_critic_kind(model: Any) -> str | None:
