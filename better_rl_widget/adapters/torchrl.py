@@ -33,6 +33,9 @@ DEFAULT_KEYS: dict[str, Any] = {
 
 
 class TorchRLBufferSource:
+    """A :class:`~better_rl_widget.capture.hook.BufferSource` over a TorchRL replay buffer (priorities where its
+    sampler is prioritized). ``keys`` maps field names to the buffer's keys where they differ from TorchRL's."""
+
     def __init__(self, rb: Any, keys: dict[str, Any] | None = None) -> None:
         from torchrl.data import ReplayBuffer
 
@@ -47,7 +50,8 @@ class TorchRLBufferSource:
         if self._sampler is not None:
             cause = extension_error() or _tree_error(self._sampler)
             if cause:
-                self.note = f"priorities off: {cause}; TD-errors are computed by the hook"
+                self.note = (f"priorities off: {cause}; the buffer is streamed without them (TD-errors come from "
+                             "the hook's q_network)")
                 self._sampler = None
             else:
                 self.optional_fields = ("priority",)
@@ -130,7 +134,8 @@ class TorchRLBufferSource:
             return None
         try:
             tree = self._sampler._sum_tree
-            return _np(torch.as_tensor(tree[torch.as_tensor(slots, dtype=torch.long)])).astype(np.float32)
+            index = torch.as_tensor(slots, dtype=torch.long, device=self._sampler.device)  # CUDA trees too
+            return _np(torch.as_tensor(tree[index])).astype(np.float32)
         except Exception as exc:  # noqa: BLE001 - rows still go through, without priorities
             self._read_failed = True
             log.warning("better_rl_widget: TorchRL priorities off: could not read the sum-tree (%s: %s)",
@@ -158,7 +163,7 @@ def _tree_error(sampler: Any) -> str:
     if tree is None:
         return f"{type(sampler).__name__} holds no sum-tree"
     try:
-        tree[torch.zeros(1, dtype=torch.long)]
+        tree[torch.zeros(1, dtype=torch.long, device=sampler.device)]
     except Exception as exc:  # noqa: BLE001
         return f"the sum-tree cannot be read ({type(exc).__name__}: {exc})"
     return ""
