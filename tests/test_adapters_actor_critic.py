@@ -195,3 +195,17 @@ def test_dqn_with_vecnormalize_uses_the_normalised_inputs_training_sees():
         q = model.q_net(obs).gather(1, act.long())[:, 0]
         target = r + model.gamma * (1 - done) * model.q_net_target(nxt).max(1).values
     np.testing.assert_allclose(a["td_error"], (target - q).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_critic_estimates_benchmark_json():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "critic_estimates.py"
+    out = subprocess.run([sys.executable, str(script), "--json", "--slots", "200", "--repeats", "1",
+                          "--warmup-steps", "200"], check=True, capture_output=True, text=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    assert set(r["ratio"]) == {"SAC", "TD3"} and all(v > 0 for v in r["ratio"].values())
+    assert r["runs"]["SAC"]["slots"] == 200
