@@ -95,7 +95,8 @@ class BetterRLCallback(BaseCallback):
 
     DQN: TD-errors, Q, V and penultimate features from ``q_net``/``q_net_target``; SAC, TD3, DDPG: from the
     twin critics and the actor (:class:`~better_rl_widget.capture.critic_estimator.CriticEstimator`), all
-    computed off the training thread. ``hook_kwargs`` go to :class:`TrainingHook` (``every``, ``projection``, ``max_fps``, ...).
+    computed off the training thread. ``hook_kwargs`` go to :class:`TrainingHook` (``every``, ``projection``,
+    ``max_fps``, ...).
     Problems are shown in the widget; nothing raises inside ``model.learn()``.
     """
 
@@ -135,10 +136,16 @@ class BetterRLCallback(BaseCallback):
             if vec_normalize is not None and "estimator" not in kw:
                 from ..capture.estimator import TDEstimator
 
-                est = TDEstimator(kw.pop("q_network"), kw.pop("target_network"), gamma=kw.pop("gamma"),
-                                  n_actions=kw.pop("n_actions", None), refresh_s=kw.get("snapshot_every_s", 2.0),
-                                  feature_layer=kw.pop("feature_layer", None))
-                kw["estimator"] = VecNormalized(est, vec_normalize)
+                q_network = kw.pop("q_network")
+                try:
+                    est = TDEstimator(q_network, kw.pop("target_network"), gamma=kw.pop("gamma"),
+                                      double=kw.pop("double_dqn", False), n_actions=kw.pop("n_actions", None),
+                                      refresh_s=kw.get("snapshot_every_s", 2.0),
+                                      feature_layer=kw.pop("feature_layer", None))
+                    # No inspector saliency here: it would perturb raw frames the network never sees.
+                    kw["estimator"] = VecNormalized(est, vec_normalize)
+                except Exception as exc:  # noqa: BLE001 - shown; the buffer is still streamed
+                    self.widget.add_note(f"TD-errors off: {exc}")
         elif self.td_errors and kind is not None and "q_network" not in kw and "estimator" not in kw:
             try:
                 est = _critic_estimator(self.model, kind, kw.get("snapshot_every_s", 2.0))
@@ -185,6 +192,8 @@ class VecNormalized:
         self.vec_normalize = vec_normalize
 
     def __getattr__(self, name: str) -> Any:  # disabled, features_off, gamma, refresh_now, ...
+        if name in ("inner", "vec_normalize"):  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def compute(self, slots: np.ndarray, rows: dict[str, np.ndarray], want_features: bool = False) -> Any:
