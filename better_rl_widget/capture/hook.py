@@ -55,10 +55,13 @@ class TrainingHook:
                  projection: str | Projection = "auto", max_fps: float = 4.0, seed: int = 0,
                  q_network: Any = None, target_network: Any = None, gamma: float = 0.99, double_dqn: bool = False,
                  n_actions: int | None = None, feature_layer: str | None = None, embed: str = "auto",
-                 td_budget_s: float = 0.02, snapshot_every_s: float = 2.0, record: Any = None) -> None:
+                 td_budget_s: float = 0.02, snapshot_every_s: float = 2.0, record: Any = None,
+                 estimator: Any = None) -> None:
         """``record``: a run directory (path or fsspec URL) to record into, see :meth:`record_to`.
         ``q_network`` (a torch module mapping observations to one Q-value per action) turns on TD-errors,
         Q/V and features, computed in the worker from a CPU snapshot refreshed every ``snapshot_every_s``;
+        ``estimator``: instead of a q_network, any object with TDEstimator's interface (e.g. a
+        :class:`~better_rl_widget.capture.critic_estimator.CriticEstimator` for SAC/TD3);
         ``embed``: "auto" (features when a q_network gives them, else observations), "obs" or "features"."""
         missing = [a for a in ("capacity", "total_inserted", "read") if not hasattr(buffer, a)]
         if missing:
@@ -70,7 +73,8 @@ class TrainingHook:
             raise ValueError(f"every must be >= 1, got {every}")
         if embed not in ("auto", "obs", "features"):
             raise ValueError(f"embed must be 'auto', 'obs' or 'features', got {embed!r}")
-        estimator = None
+        if q_network is not None and estimator is not None:
+            raise ValueError("pass either q_network or estimator, not both")
         if q_network is not None:
             from .estimator import TDEstimator  # imports torch, an optional dependency
 
