@@ -43,6 +43,7 @@ class TransitionSink:
         self.received: dict[str, int] = {}
         self.dropped: dict[str, int] = {}
         self.rejected: dict[str, str] = {}
+        self.first_push_s: dict[str, float] = {}  # wall clock (time.time) of each worker's first and last push
         self.last_push_s: dict[str, float] = {}
 
     def push(self, worker: str, rows: dict[str, np.ndarray]) -> int:
@@ -55,6 +56,7 @@ class TransitionSink:
             return 0
         self.received[worker] = self.received.get(worker, 0) + n
         self.last_push_s[worker] = time.time()
+        self.first_push_s.setdefault(worker, self.last_push_s[worker])
         self._queue.append((worker, rows, n))
         self._queued += n
         dropped = 0
@@ -82,4 +84,5 @@ class TransitionSink:
 
     def stats(self) -> dict[str, Any]:
         return {"queued": self._queued, "received": dict(self.received), "dropped": dict(self.dropped),
-                "rejected": dict(self.rejected), "max_rows": self.max_rows}
+                "rejected": dict(self.rejected), "max_rows": self.max_rows,
+                "first_push_s": dict(self.first_push_s), "last_push_s": dict(self.last_push_s)}
