@@ -160,3 +160,48 @@ def test_a_failed_and_a_killed_worker_are_reported_and_the_rest_go_on():
     assert got["w0"] == 400 and got["w1"] == 100 and got["w2"] >= 100  # w1 pushed its full batches of 50
     assert widget.n_points == sum(got.values()) == cap.buffer.total_inserted
     assert any("2 failed" in n for n in widget.status["notes"])
+
+
+def test_the_cartpole_collectors_example():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "ray_collectors.py"
+    spec = importlib.util.spec_from_file_location("ray_collectors_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    widget = BufferWidget()
+    cap = example.start(widget, workers=3, steps=600, projection="pca")
+    assert cap.wait(timeout=120)
+    cap.close()
+    got = cap.stats["received"]
+    assert got["collector-0"] == got["collector-1"] == 600
+    assert got["collector-2"] == 256  # crashed at step 300: its one full batch of 256 had been pushed
+    assert sorted(cap.finished) == ["collector-0", "collector-1"]
+    assert widget.n_points == 1456
+    assert "crashed at step 300" in cap.failed["collector-2"]
+    _, a = keyframe_arrays(widget)
+    assert a["reward"].min() == a["reward"].max() == 1.0 and a["done"].sum() > 0  # CartPole rows, with episode ends
+
+
+@ray.remote
+def sampled(sink, n: int, keep_every: int) -> tuple[int, int]:
+    rec = RemoteRecorder(sink, "s", batch_rows=16, keep_every=keep_every)
+    for i in range(n):
+        rec.record(_obs(0, i), 0, 0.0, _obs(0, i + 1), i % 10 == 9, False)
+    rec.close()
+    return rec.recorded, rec.pushed
+
+
+def test_keep_every_samples_at_the_source_with_exact_episode_ids():
+    widget = BufferWidget()
+    cap = RemoteCapture(widget, capacity=1_000, projection="pca")
+    ref = sampled.remote(cap.sink, 300, 3)
+    cap.watch(ref, ["s"])
+    assert cap.wait(timeout=120)
+    cap.close()
+    assert ray.get(ref) == (300, 100)
+    got = cap.buffer.read(np.arange(100), ("obs", "episode", "episode_step"))
+    i = got["obs"][:, 1].astype(int)
+    assert i.tolist() == list(range(0, 300, 3))  # every third transition
+    assert got["episode"].tolist() == (i // 10).tolist() and got["episode_step"].tolist() == (i % 10).tolist()

@@ -98,3 +98,11 @@ def test_remote_buffer_makes_episode_ids_global_and_keeps_the_newest_rows():
         b = _batch(2)
         b["obs"] = b["next_obs"] = np.zeros((2, 3), np.float32)
         buf.add_rows("w0", b)
+
+
+def test_sink_is_bounded_by_bytes_too():
+    sink = TransitionSink(max_rows=10**6, max_bytes=3 * sum(v.nbytes for v in _batch(10).values()))
+    for i in range(5):
+        sink.push("w", _batch(10, 10 * i))
+    batches, stats = sink.take()
+    assert stats["dropped"] == {"w": 20} and [int(r["obs"][0, 0]) for _, r in batches] == [20, 30, 40]

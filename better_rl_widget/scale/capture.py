@@ -17,7 +17,8 @@
         rec.close()                                           # pushes the rest and waits for delivery
 
 Batching: a worker sends ``batch_rows`` transitions per actor call; the drain thread takes up to ``drain_rows``
-per call and hands them to the hook in one capture. Backpressure: the sink is bounded by ``max_rows`` and drops
+per call and hands them to the hook in one capture. Backpressure: the sink is bounded by ``max_rows`` and
+``max_bytes`` and drops
 the oldest batches when full (counted, shown in the status line; see ``sink.py`` for why), and a worker has at
 most ``max_in_flight`` pushes unacknowledged (it waits only if the sink actor itself stalls).
 """
@@ -39,20 +40,25 @@ from .sink import ROW_FIELDS, TransitionSink, check_batch
 NOTE_PREFIX = "remote: "
 
 
-def make_sink(max_rows: int = 200_000) -> Any:
+def make_sink(max_rows: int = 200_000, max_bytes: int = 256 * 2**20) -> Any:
     """A :class:`~better_rl_widget.scale.sink.TransitionSink` as a Ray actor (handle); pass it to workers."""
     ray = ensure_ray()
-    return ray.remote(num_cpus=0)(TransitionSink).remote(max_rows)
+    return ray.remote(num_cpus=0)(TransitionSink).remote(max_rows, max_bytes)
 
 
 class RemoteRecorder:
     """Worker side: ``record`` one transition at a time (as ``TrainingHook.record``), or ``push_rows`` a batch
-    (a buffer snapshot); rows go to the sink ``batch_rows`` at a time. Episode ids are counted here, per worker;
-    the drain side maps them to global ids. ``close()`` pushes what is left and waits until the sink has it."""
+    (a buffer snapshot); rows go to the sink ``batch_rows`` at a time. ``keep_every=k`` sends one recorded
+    transition in ``k`` (sampling at the source, for clusters that collect faster than one notebook can draw;
+    episode ids and steps stay exact). Episode ids are counted here, per worker; the drain side maps them to
+    global ids. ``close()`` pushes what is left and waits until the sink has it."""
 
-    def __init__(self, sink: Any, worker: str, *, batch_rows: int = 256, max_in_flight: int = 4) -> None:
-        if int(batch_rows) < 1 or int(max_in_flight) < 1:
-            raise ValueError("batch_rows and max_in_flight must be >= 1")
+    def __init__(self, sink: Any, worker: str, *, batch_rows: int = 256, max_in_flight: int = 4,
+                 keep_every: int = 1) -> None:
+        if int(batch_rows) < 1 or int(max_in_flight) < 1 or int(keep_every) < 1:
+            raise ValueError("batch_rows, max_in_flight and keep_every must be >= 1")
+        self.keep_every = int(keep_every)
+        self.recorded = 0
         self.ray = require_ray()
         self.sink, self.worker = sink, str(worker)
         self.batch_rows, self.max_in_flight = int(batch_rows), int(max_in_flight)
@@ -64,6 +70,10 @@ class RemoteRecorder:
         self.dropped = 0  # rows the sink dropped to make room (as far as acknowledged pushes tell)
 
     def record(self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any) -> None:
+        self.recorded += 1
+        if (self.recorded - 1) % self.keep_every:
+            self._advance(terminated, truncated)
+            return
         r = self._rows
         r["obs"].append(np.asarray(obs))
         r["next_obs"].append(np.asarray(next_obs))
@@ -73,13 +83,16 @@ class RemoteRecorder:
         r["truncated"].append(bool(truncated))
         r["episode"].append(self._episode)
         r["episode_step"].append(self._episode_step)
+        self._advance(terminated, truncated)
+        if len(r["reward"]) >= self.batch_rows:
+            self.flush()
+
+    def _advance(self, terminated: Any, truncated: Any) -> None:
         if terminated or truncated:
             self._episode += 1
             self._episode_step = 0
         else:
             self._episode_step += 1
-        if len(r["reward"]) >= self.batch_rows:
-            self.flush()
 
     def push_rows(self, rows: dict[str, Any]) -> None:
         """Send a batch as it is (a snapshot of a worker's buffer): arrays with a leading row axis for every
@@ -164,11 +177,12 @@ class RemoteCapture:
     """
 
     def __init__(self, widget: BufferWidget, capacity: int = 50_000, *, sink: Any = None, max_rows: int = 200_000,
-                 poll_s: float = 0.1, drain_rows: int = 50_000, **hook_kwargs: Any) -> None:
+                 max_bytes: int = 256 * 2**20, poll_s: float = 0.1, drain_rows: int = 50_000,
+                 **hook_kwargs: Any) -> None:
         self.ray = ensure_ray()
         self.widget = widget
         self._own_sink = sink is None
-        self.sink = make_sink(max_rows) if sink is None else sink
+        self.sink = make_sink(max_rows, max_bytes) if sink is None else sink
         self.buffer = RemoteBuffer(capacity)
         self.hook = TrainingHook(widget, self.buffer, every=1, **hook_kwargs)
         self.poll_s, self.drain_rows = float(poll_s), int(drain_rows)
@@ -177,6 +191,7 @@ class RemoteCapture:
         self.stats: dict[str, Any] = {}
         self._watched: dict[Any, str] = {}
         self._lock = threading.Lock()  # one poll at a time (drain thread, wait(), close())
+        self._refs_lock = threading.Lock()  # the watched refs (watch() must not wait for a poll)
         self._stop = threading.Event()
         self._sink_dead = False
         self._note = ""
@@ -191,15 +206,19 @@ class RemoteCapture:
                           for i in range(len(refs))]
         if len(names) != len(refs):
             raise ValueError(f"{len(refs)} refs but {len(names)} names")
-        with self._lock:
+        with self._refs_lock:
             self._watched.update(zip(refs, names))
 
     def _check_workers(self) -> None:
-        if not self._watched:
+        with self._refs_lock:
+            watched = dict(self._watched)
+        if not watched:
             return
-        ready, _ = self.ray.wait(list(self._watched), num_returns=len(self._watched), timeout=0)
+        ready, _ = self.ray.wait(list(watched), num_returns=len(watched), timeout=0)
         for ref in ready:
-            name = self._watched.pop(ref)
+            name = watched[ref]
+            with self._refs_lock:
+                self._watched.pop(ref, None)
             try:
                 self.ray.get(ref)
                 self.finished.append(name)
@@ -230,7 +249,7 @@ class RemoteCapture:
                     self.widget.report_error(f"remote capture: a batch from {worker} was skipped: "
                                              f"{type(exc).__name__}: {exc}")
             if n:
-                self.hook.on_step()
+                self.hook.on_step(self.buffer.total_inserted)  # the hook's step: rows received so far
             self._check_workers()
             self._show_note()
             return n
@@ -266,7 +285,7 @@ class RemoteCapture:
         Returns False if ``timeout`` (seconds) passed first."""
         end = None if timeout is None else time.monotonic() + timeout
         while True:
-            with self._lock:
+            with self._refs_lock:
                 pending = list(self._watched)
             if not pending:
                 break

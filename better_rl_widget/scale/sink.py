@@ -2,7 +2,7 @@
 
 Plain Python so it can be tested and reasoned about without Ray; ``capture.make_sink`` wraps it in ``ray.remote``.
 
-Backpressure: **drop-oldest**. When the queued rows exceed ``max_rows``, whole batches are dropped from the old
+Backpressure: **drop-oldest**. When the queued rows exceed ``max_rows`` (or their bytes ``max_bytes``), whole batches are dropped from the old
 end and counted (per worker and in total); pushes never block on a full queue. A live view is a monitor: it must
 never slow the collectors, and the map shows the newest ``capacity`` rows anyway, so the oldest queued rows are the
 ones it would overwrite first. The drain side shows the drop count in the widget's status line.
@@ -32,14 +32,16 @@ def check_batch(rows: dict[str, Any]) -> int:
 
 
 class TransitionSink:
-    """Queue of ``(worker, rows)`` batches, bounded by total rows (drop-oldest, counted)."""
+    """Queue of ``(worker, rows)`` batches, bounded by total rows and bytes (drop-oldest, counted)."""
 
-    def __init__(self, max_rows: int = 200_000) -> None:
-        if int(max_rows) < 1:
-            raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+    def __init__(self, max_rows: int = 200_000, max_bytes: int = 256 * 2**20) -> None:
+        if int(max_rows) < 1 or int(max_bytes) < 1:
+            raise ValueError(f"max_rows and max_bytes must be >= 1, got {max_rows}, {max_bytes}")
         self.max_rows = int(max_rows)
-        self._queue: deque[tuple[str, dict[str, np.ndarray], int]] = deque()
+        self.max_bytes = int(max_bytes)
+        self._queue: deque[tuple[str, dict[str, np.ndarray], int, int]] = deque()
         self._queued = 0
+        self._queued_bytes = 0
         self.received: dict[str, int] = {}
         self.dropped: dict[str, int] = {}
         self.rejected: dict[str, str] = {}
@@ -57,12 +59,15 @@ class TransitionSink:
         self.received[worker] = self.received.get(worker, 0) + n
         self.last_push_s[worker] = time.time()
         self.first_push_s.setdefault(worker, self.last_push_s[worker])
-        self._queue.append((worker, rows, n))
+        nbytes = sum(int(getattr(v, "nbytes", 0)) for v in rows.values())
+        self._queue.append((worker, rows, n, nbytes))
         self._queued += n
+        self._queued_bytes += nbytes
         dropped = 0
-        while self._queued > self.max_rows and len(self._queue) > 1:
-            w, _, k = self._queue.popleft()
+        while (self._queued > self.max_rows or self._queued_bytes > self.max_bytes) and len(self._queue) > 1:
+            w, _, k, b = self._queue.popleft()
             self._queued -= k
+            self._queued_bytes -= b
             self.dropped[w] = self.dropped.get(w, 0) + k
             dropped += k
         return dropped
@@ -72,8 +77,9 @@ class TransitionSink:
         out: list[tuple[str, dict[str, np.ndarray]]] = []
         taken = 0
         while self._queue and (not out or taken + self._queue[0][2] <= max_rows):
-            w, rows, n = self._queue.popleft()
+            w, rows, n, b = self._queue.popleft()
             self._queued -= n
+            self._queued_bytes -= b
             taken += n
             out.append((w, rows))
         return out
@@ -83,6 +89,7 @@ class TransitionSink:
         return self.drain(max_rows), self.stats()
 
     def stats(self) -> dict[str, Any]:
-        return {"queued": self._queued, "received": dict(self.received), "dropped": dict(self.dropped),
+        return {"queued": self._queued, "queued_bytes": self._queued_bytes, "received": dict(self.received), "dropped": dict(self.dropped),
                 "rejected": dict(self.rejected), "max_rows": self.max_rows,
+                "max_bytes": self.max_bytes,
                 "first_push_s": dict(self.first_push_s), "last_push_s": dict(self.last_push_s)}
