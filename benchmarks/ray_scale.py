@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from better_rl_widget.agents.tabular import QLearning  # noqa: E402
 from better_rl_widget.experiments import run_agents_on_mdp, run_seeds  # noqa: E402
+from better_rl_widget.scale.backend import init_local  # noqa: E402
 
 ENV = "better_rl_widget/GridWorld-v0"
 
@@ -98,19 +99,15 @@ def main() -> None:
     a = p.parse_args()
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # the local cluster's workers inherit this environment: let them import the package from this checkout too
+    root = str(Path(__file__).resolve().parents[1])
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     import ray
 
     local_s, local = time_seeds(a, "local")
     t = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="ray-bench-")
-    for attempt in range(3):  # the raylet has a fixed 30 s to register; a loaded machine can miss that
-        try:
-            ray.init(num_cpus=a.num_cpus, include_dashboard=False, _temp_dir=tmp, log_to_driver=False)
-            break
-        except Exception:
-            ray.shutdown()
-            if attempt == 2:
-                raise
+    init_local(num_cpus=a.num_cpus, _temp_dir=tmp, log_to_driver=False)  # retried: Ray's raylet has 30 s to start
     init_s = time.perf_counter() - t
     try:
         first_s, remote = time_seeds(a, "ray")

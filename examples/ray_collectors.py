@@ -19,6 +19,7 @@ import gymnasium as gym
 import ray
 
 from better_rl_widget import BufferWidget
+from better_rl_widget.scale.backend import init_local
 from better_rl_widget.scale.capture import RemoteCapture, RemoteRecorder
 
 
@@ -52,7 +53,7 @@ def start(widget: BufferWidget, workers: int = 4, steps: int = 3000, crash: bool
 
 if __name__ == "__main__":
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(include_dashboard=False, log_to_driver=False)
+    init_local(log_to_driver=False)  # ray.init on this machine, retried if the node is slow to start
     try:
         widget = BufferWidget()
         capture = start(widget)

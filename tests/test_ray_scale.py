@@ -17,6 +17,7 @@ from better_rl_widget import BufferWidget  # noqa: E402
 from better_rl_widget.agents.tabular import QLearning, RandomAgent  # noqa: E402
 from better_rl_widget.experiments import MDPDistribution, run_agents_lifelong, run_agents_on_mdp  # noqa: E402
 from better_rl_widget.experiments.loop import as_tabular  # noqa: E402
+from better_rl_widget.scale.backend import init_local  # noqa: E402
 from better_rl_widget.scale.capture import RemoteCapture, RemoteRecorder  # noqa: E402
 from better_rl_widget.widget.codec import decode  # noqa: E402
 
@@ -28,15 +29,7 @@ GRID = "better_rl_widget/GridWorld-v0"
 @pytest.fixture(scope="module", autouse=True)
 def cluster(tmp_path_factory):
     os.environ["RAY_AUTH_MODE"] = "disabled"  # no token written to the home folder
-    for attempt in range(3):  # Ray gives its raylet a fixed 30 s to register; a loaded machine can miss that
-        try:
-            ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(tmp_path_factory.mktemp("ray")),
-                     log_to_driver=False)
-            break
-        except Exception:
-            ray.shutdown()
-            if attempt == 2:
-                raise
+    init_local(num_cpus=2, _temp_dir=str(tmp_path_factory.mktemp("ray")), log_to_driver=False)  # retries a slow start
     yield
     ray.shutdown()
 

@@ -3,6 +3,6 @@
 Nothing here imports Ray at module import time; the default (local) path never loads it.
 """
 
-from .backend import BACKENDS, require_ray, run_tasks
+from .backend import BACKENDS, init_local, require_ray, run_tasks
 
-__all__ = ["BACKENDS", "require_ray", "run_tasks"]
+__all__ = ["BACKENDS", "init_local", "require_ray", "run_tasks"]

@@ -29,13 +29,29 @@ def require_ray() -> Any:
     return ray
 
 
+def init_local(tries: int = 3, **kwargs: Any) -> Any:
+    """``ray.init(**kwargs)`` for a local cluster (no dashboard unless asked), retried: Ray gives its raylet a
+    fixed 30 s to register, which a busy machine can miss ("The current node timed out during startup")."""
+    ray = require_ray()
+    kwargs.setdefault("include_dashboard", False)
+    for attempt in range(tries):
+        try:
+            return ray.init(**kwargs)
+        except Exception as exc:
+            if "timed out during startup" not in str(exc) or attempt == tries - 1:
+                raise
+            log.warning("Ray's local node did not start in time (attempt %d of %d); retrying", attempt + 1, tries)
+            ray.shutdown()
+    return None
+
+
 def ensure_ray() -> Any:
     """``ray``, initialised: an existing connection (``ray.init(address=...)`` done by the caller) is used as is;
     otherwise a local cluster on this machine is started, as Ray itself does on first use."""
     ray = require_ray()
     if not ray.is_initialized():
         log.info("starting a local Ray cluster (call ray.init(address=...) first to use an existing one)")
-        ray.init(include_dashboard=False)
+        init_local()
     return ray
 
 
