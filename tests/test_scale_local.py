@@ -106,3 +106,27 @@ def test_sink_is_bounded_by_bytes_too():
         sink.push("w", _batch(10, 10 * i))
     batches, stats = sink.take()
     assert stats["dropped"] == {"w": 20} and [int(r["obs"][0, 0]) for _, r in batches] == [20, 30, 40]
+
+
+def test_instance_blocks_are_recorded_and_reproduced(tmp_path):
+    from better_rl_widget.agents.tabular import QLearning
+    from better_rl_widget.experiments import reproduce, run_agents_on_mdp
+
+    kw = dict(instances=5, episodes=8, steps=20, seed=4, progress=False)
+    blocked = run_agents_on_mdp([QLearning(name="q")], "better_rl_widget/GridWorld-v0", instance_block=2,
+                                results_dir=tmp_path / "r", **kw)
+    whole = run_agents_on_mdp([QLearning(name="q")], "better_rl_widget/GridWorld-v0", **kw)
+    assert blocked.manifest["config"]["instance_block"] == 2 and "instance_block" not in whole.manifest["config"]
+    assert blocked.Q["q"].shape == whole.Q["q"].shape == (5, *whole.Q["q"].shape[1:])
+    assert not np.array_equal(blocked.Q["q"], whole.Q["q"])  # other random streams: another experiment
+    again = reproduce(tmp_path / "r")
+    assert again.df.equals(blocked.df) and np.array_equal(again.Q["q"], blocked.Q["q"])
+
+
+def test_on_episode_needs_the_local_backend_and_one_block():
+    from better_rl_widget.agents.tabular import QLearning
+    from better_rl_widget.experiments import run_agents_on_mdp
+
+    with pytest.raises(ValueError, match="on_episode .* needs"):
+        run_agents_on_mdp([QLearning()], "better_rl_widget/GridWorld-v0", instance_block=2, progress=False,
+                          on_episode=lambda *a: None)
