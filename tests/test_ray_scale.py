@@ -198,3 +198,18 @@ def test_keep_every_samples_at_the_source_with_exact_episode_ids():
     i = got["obs"][:, 1].astype(int)
     assert i.tolist() == list(range(0, 300, 3))  # every third transition
     assert got["episode"].tolist() == (i // 10).tolist() and got["episode_step"].tolist() == (i % 10).tolist()
+
+
+def test_a_dead_sink_is_reported_once_and_the_map_keeps_what_arrived():
+    widget = BufferWidget()
+    cap = RemoteCapture(widget, capacity=1_000, projection="pca")
+    ref = sampled.remote(cap.sink, 100, 1)
+    cap.watch(ref, ["s"])
+    assert cap.wait(timeout=120)
+    ray.kill(cap.sink)
+    deadline = time.monotonic() + 30
+    while not any("sink actor is gone" in e for e in widget.errors) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    cap.close()
+    assert sum("sink actor is gone" in e for e in widget.errors) == 1
+    assert widget.n_points == 100
