@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -116,6 +117,7 @@ def main() -> None:
         cap = capture_throughput(a)
     finally:
         ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
     r = {"seeds": a.seeds, "num_cpus": a.num_cpus, "work_per_seed": experiment_kwargs(a),
          "local_s": local_s, "ray_init_s": init_s, "ray_first_s": first_s, "ray_warm_s": warm_s,
          "speedup_first": local_s / first_s, "speedup_warm": local_s / warm_s,
