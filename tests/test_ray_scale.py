@@ -213,3 +213,35 @@ def test_a_dead_sink_is_reported_once_and_the_map_keeps_what_arrived():
     cap.close()
     assert sum("sink actor is gone" in e for e in widget.errors) == 1
     assert widget.n_points == 100
+
+
+@ray.remote
+def snapshot_worker(sink) -> str:
+    from better_rl_widget import ReplayBuffer
+    from better_rl_widget.scale.sink import ROW_FIELDS
+
+    buf = ReplayBuffer(64)
+    for i in range(80):  # wraps: the snapshot is the newest 64
+        buf.add(_obs(7, i), i % 2, 7.0, _obs(7, i + 1), i % 16 == 15)
+    rec = RemoteRecorder(sink, "snap")
+    rows = buf.read(np.arange(64), ROW_FIELDS)
+    try:
+        rec.push_rows({k: v[:3] if k == "reward" else v for k, v in rows.items()})
+    except ValueError as exc:
+        bad = str(exc)
+    rec.push_rows(rows)
+    rec.close()
+    return bad
+
+
+def test_a_worker_pushes_a_buffer_snapshot():
+    widget = BufferWidget()
+    cap = RemoteCapture(widget, capacity=1_000, projection="pca")
+    ref = snapshot_worker.remote(cap.sink)
+    cap.watch(ref, ["snap"])
+    assert cap.wait(timeout=120)
+    cap.close()
+    assert "different lengths" in ray.get(ref)  # a malformed snapshot is refused on the worker, before sending
+    got = cap.buffer.read(np.arange(64), ("obs", "episode"))
+    assert sorted(got["obs"][:, 1].astype(int).tolist()) == list(range(16, 80))
+    assert widget.n_points == 64 and len(set(got["episode"].tolist())) == 4
