@@ -101,6 +101,7 @@ class LiveWorker:
         self.gamma = estimator.gamma if estimator is not None else (0.99 if gamma is None else gamma)
         self._last_returns = 0.0
         self.frame_state = widget.attach(capacity, self.mirror.inspect)
+        self.frame_listeners: list[Callable[[bool], None]] = []  # called after each frame, final=True at stop
         self._thread = threading.Thread(target=self._run, name="better_rl_widget-worker", daemon=True)
         self._thread.start()
 
@@ -193,6 +194,7 @@ class LiveWorker:
         fs.set_coords(frame.slots, frame.coords)
         sent = self.widget.publish_delta()
         self.widget.publish_summary(build_summary(fs))
+        self._frame_done(final=False)
         now = time.monotonic()
         if sent:
             self.stats.frames_shown += 1
@@ -420,6 +422,14 @@ class LiveWorker:
         self.widget.publish_delta()
         self.widget.publish_keyframe()
         self.widget.record_history(force=True)  # the final map is always in the history
+        self._frame_done(final=True)
+
+    def _frame_done(self, final: bool) -> None:
+        for listener in self.frame_listeners:  # e.g. the run recorder (store/recorder.py)
+            try:
+                listener(final)
+            except Exception as exc:  # noqa: BLE001
+                self.widget.report_error(f"frame listener: {type(exc).__name__}: {exc}")
 
 
 def _last_occurrence(slots: np.ndarray) -> np.ndarray:

@@ -122,6 +122,13 @@ class BufferWidget(anywidget.AnyWidget):
             self._saliency.request_thumbnails(self._thumbnails)
         return self._saliency
 
+    @classmethod
+    def from_run(cls, run: Any, **kwargs: Any) -> BufferWidget:
+        """A widget showing a recorded run (``better_rl_widget.open_run(path)``); see docs/store.md."""
+        from ..store.replay import widget_from_run
+
+        return widget_from_run(cls, run, **kwargs)
+
     def enable_interpret(self, hook: Any, **kwargs: Any) -> Any:
         """Turn on the interpretability panels (skills, calibration, value trace, episode paths, recurring
         segments, influence) for the map fed by ``hook``; refreshed in a background thread. Keyword arguments go
