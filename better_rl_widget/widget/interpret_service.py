@@ -243,10 +243,13 @@ class InterpretService:
         from ..analysis.influence import group_influence, hook_batch, label_groups, quantile_groups
         from ..analysis.trajectories import labels_for
 
+        from ..capture.estimator import TDEstimator
+
         est = getattr(self.hook.worker, "estimator", None)
-        if est is None:
-            self._influence_meta = {"group": req["group"], "message": "influence needs the Q-network: create the "
-                                                                      "hook with q_network="}
+        if not isinstance(est, TDEstimator):  # none, or a continuous-action critic: no greedy action to flip
+            why = ("influence needs the Q-network: create the hook with q_network=" if est is None else
+                   "influence needs a discrete-action Q-network (greedy actions); this hook estimates a critic")
+            self._influence_meta = {"group": req["group"], "message": why}
             self._influence_arrays = {}
             return
         slots, rows = hook_batch(self.hook)
