@@ -23,13 +23,14 @@ are broken by slot, openTSNE runs single-threaded (Barnes-Hut below 10k points, 
 
 from __future__ import annotations
 
-import warnings
-
 import time
+import warnings
+from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
 from openTSNE import TSNEEmbedding, _tsne
+from openTSNE.tsne import kl_divergence_bh, kl_divergence_fft
 from openTSNE.affinity import PrecomputedAffinities
 from sklearn.neighbors import NearestNeighbors
 
@@ -40,6 +41,49 @@ from .quality import knn_preservation
 from .reduce import Reducer
 
 EARLY_EXAGGERATION = 12.0
+
+
+def _gradient_only(objective: Callable) -> Callable:
+    """openTSNE's gradient (``kl_divergence_bh`` / ``_fft``), minus the KL divergence that ``optimize`` evaluates
+    once more after its last iteration. That extra evaluation is a whole gradient computation; at a few iterations
+    per frame it would be a third of the frame, and the live map never reads the divergence."""
+    def gradient(embedding, P, should_eval_error=False, **kw):
+        if should_eval_error:  # only the trailing evaluation asks for it (no callbacks, not verbose)
+            return float("nan"), None
+        return objective(embedding, P, should_eval_error=False, **kw)
+    return gradient
+
+
+_GRADIENT = {"bh": _gradient_only(kl_divergence_bh), "fft": _gradient_only(kl_divergence_fft)}
+
+
+def _joint_p(cols: np.ndarray, w: np.ndarray) -> sp.csr_matrix:
+    """openTSNE's symmetrisation P = (C + C^T) / sum, for C with a fixed k entries per row (``cols``, ``w``:
+    (n, k); a negative column is an evicted neighbour, weight 0), without scipy's sort-and-merge of C + C^T.
+
+    Row i of P holds row i of C followed by column i of C (a counting-sort transpose), so a pair that are each
+    other's neighbours appears twice instead of once with the sum. openTSNE's gradient is linear in each entry
+    and only iterates over a row's entries, so the gradient is the same; the matrix is never used otherwise.
+    """
+    n, k = cols.shape
+    gone = cols < 0
+    if gone.any():  # points at itself with weight 0: contributes nothing
+        cols = np.where(gone, np.arange(n)[:, None], cols)
+        w = np.where(gone, 0.0, w)
+    C = sp.csr_matrix((w.ravel(), cols.ravel(), np.arange(0, n * k + 1, k)), shape=(n, n))
+    T = C.tocsc()  # column pointers/row ids of C = row pointers/column ids of C^T; O(nnz), no sort
+    indptr = np.arange(0, n * k + 1, k) + T.indptr
+    per_row = np.diff(T.indptr)
+    pos_c = (np.arange(n) * k + T.indptr[:-1])[:, None] + np.arange(k)  # row i's own k entries first
+    pos_t = np.arange(len(T.data)) + k * (np.repeat(np.arange(n), per_row) + 1)  # then its column entries
+    indices = np.empty(indptr[-1], np.int32)
+    data = np.empty(indptr[-1], np.float64)
+    indices[pos_c.ravel()] = cols.ravel()
+    data[pos_c.ravel()] = w.ravel()
+    indices[pos_t] = T.indices
+    data[pos_t] = T.data
+    data /= data.sum()
+    return sp.csr_matrix((data, indices, indptr), shape=(n, n))
 
 
 class LiveTSNE:
@@ -288,15 +332,7 @@ class LiveTSNE:
         self._cond_perp = self._perp_used = perp
         if len(redo) == 0 and self._P is not None and np.array_equal(self._P_slots, active):
             return self._P  # nothing changed: a converging map costs no affinity work
-        cols = inv[self._cnbr[active]]
-        w = self._cond[active]
-        gone = cols < 0  # neighbour evicted before this row's re-calibration: weight 0, points at itself
-        if gone.any():
-            cols = np.where(gone, np.arange(n)[:, None], cols)
-            w = np.where(gone, 0.0, w)
-        C = sp.csr_matrix((w.ravel(), cols.ravel(), np.arange(0, n * self.k + 1, self.k)), shape=(n, n))
-        P = (C + C.T).tocsr()
-        P /= P.sum()
+        P = _joint_p(inv[self._cnbr[active]], self._cond[active])
         self._P, self._P_slots = P, active.copy()
         return P
 
@@ -320,7 +356,7 @@ class LiveTSNE:
             method = "bh" if n < 10_000 else "fft"
         n_iter = self.iters_for(n)
         emb = TSNEEmbedding(self.coords[active], PrecomputedAffinities(P, normalize=False),
-                            negative_gradient_method=method, n_jobs=self.n_jobs, random_state=self.seed)
+                            negative_gradient_method=_GRADIENT[method], n_jobs=self.n_jobs, random_state=self.seed)
         emb.optimizer.gains = self._gains[active].copy()
         emb.optimizer.update = self._update[active].copy()
         emb.optimize(n_iter, inplace=True, exaggeration=exaggeration,
