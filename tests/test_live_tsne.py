@@ -276,3 +276,14 @@ def test_new_points_are_settled_before_they_are_first_shown():
         lo = knn_ids(f.coords, 10, rows)
         scores.append((hi[:, :, None] == lo[:, None, :]).any(axis=2).mean())
     assert scores[1] > scores[0] + 0.1, scores
+
+
+def test_large_buffer_defaults_iterations_and_publish_tolerance():
+    """What a rolling 20k buffer needs (docs/embedding.md): perplexity 15 (45 neighbours a row), at least 3
+    iterations a frame, and a publish tolerance below the neighbour spacing; small buffers keep openTSNE's 30."""
+    big, small = LiveTSNE(20_000), LiveTSNE(5_000)
+    assert (big.perplexity, big.k) == (15.0, 45) and (small.perplexity, small.k) == (30.0, 90)
+    assert LiveTSNE(20_000, perplexity=30).k == 90
+    assert big.iters_for(20_000) == 3 and big.iters_for(4_000) == 8 and big.iters_for(500) == 25
+    assert big.publish_tol(20_000) < 0.1 / np.sqrt(20_000) + 1e-12 < big.move_tol
+    assert small.publish_tol(1_000) == small.move_tol
