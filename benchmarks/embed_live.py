@@ -1,7 +1,8 @@
 """P1: live t-SNE of a rolling replay buffer, against a full openTSNE fit of the same points in the same run.
 
 A buffer of N slots fills and then rolls at RATE insertions per second of wall-clock time (insertion i goes to slot
-i mod N, as in a ring replay buffer), while the engine steps as the capture worker drives it (at most 4 frames/s).
+i mod N, as in a ring replay buffer), while the engine steps as the capture worker drives it (at most 4 frames/s,
+one BLAS/OpenMP thread).
 After the buffer has filled, SECONDS of rolling are measured: frames per second, insertion-to-frame latency (from
 an insertion's scheduled time to the end of the first frame that shows it), mean displacement of kept points per
 frame (fraction of the view width). At the end the live map of the points then in the buffer is compared with
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from openTSNE import TSNE
 from openTSNE.affinity import PerplexityBasedNN
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,7 +73,8 @@ def run(data: str, n: int, rate: float, seconds: float, seed: int = 0, progress:
             slot_row[slots] = idx
             done = due
         c = time.process_time()
-        frame = eng.step(0.1)
+        with threadpool_limits(limits=1):  # as the capture worker calls the projection
+            frame = eng.step(0.1)
         t_frame = time.perf_counter() - t0
         if measuring:
             cpu.append(time.process_time() - c)
@@ -125,7 +128,7 @@ def run(data: str, n: int, rate: float, seconds: float, seed: int = 0, progress:
         "knn_live": knn_live, "knn_full": knn_full, "knn_ratio": knn_live / knn_full,
         "trust_live": trustworthiness(Z[sub], frame.coords[sub]), "trust_full": trustworthiness(Z[sub], full[sub]),
         "displacement": float(np.mean(disp)) if disp else 0.0, "iterations": eng.iterations,
-        # CPU seconds the engine spent per frame: what the frame costs without waiting for a shared core
+        # CPU seconds the engine spent per frame: what a frame costs without waiting for a shared core
         "cpu_s_per_frame": float(np.mean(cpu)) if cpu else float("nan"),
         "anchor_fit_s": anchor_s, "engine_timings_s": {k: round(v, 2) for k, v in eng.timings.items()},
         "affinity": {"incremental_graph_s_per_stream_s": incr_graph_s, "rebuild_exact_s": rebuild_exact_s,
