@@ -284,6 +284,6 @@ def test_large_buffer_defaults_iterations_and_publish_tolerance():
     big, small = LiveTSNE(20_000), LiveTSNE(5_000)
     assert (big.perplexity, big.k) == (15.0, 45) and (small.perplexity, small.k) == (30.0, 90)
     assert LiveTSNE(20_000, perplexity=30).k == 90
-    assert big.iters_for(20_000) == 3 and big.iters_for(4_000) == 8 and big.iters_for(500) == 25
+    assert big.iters_for(20_000) == 2 and big.iters_for(4_000) == 8 and big.iters_for(500) == 25
     assert big.publish_tol(20_000) < 0.1 / np.sqrt(20_000) + 1e-12 < big.move_tol
     assert small.publish_tol(1_000) == small.move_tol
