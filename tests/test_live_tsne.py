@@ -214,3 +214,76 @@ def test_buffers_beyond_max_points_stay_on_pca_with_a_note():
     f = run_steps(e, 2)
     assert f.info["phase"] == "pca" and "t-SNE off" in f.info["note"] and len(f.slots) == 300
     assert e.graph is None  # no t-SNE state was built
+
+
+def test_joint_p_equals_scipys_symmetrisation():
+    """Our sort-free (C + C^T) / sum holds the same matrix as scipy's (duplicates summed) and gives the same
+    openTSNE gradient."""
+    import scipy.sparse as sp
+    from openTSNE.tsne import kl_divergence_bh
+
+    from better_rl_widget.embed.live_tsne import _joint_p
+    rng = np.random.default_rng(0)
+    n, k = 300, 12
+    cols = np.stack([rng.choice(np.delete(np.arange(n), i), k, replace=False) for i in range(n)])
+    cols[5, 3] = cols[40, 0] = -1  # evicted neighbours
+    w = rng.random((n, k))
+    P = _joint_p(cols, w)
+    ok = cols >= 0
+    C = sp.csr_matrix((w[ok], (np.repeat(np.arange(n), k)[ok.ravel()], cols[ok])), shape=(n, n))
+    ref = (C + C.T).tocsr()
+    ref /= ref.sum()
+    np.testing.assert_allclose(P.toarray(), ref.toarray(), rtol=1e-12, atol=1e-18)
+    Y = rng.normal(size=(n, 2))
+    g = kl_divergence_bh(Y, P, dof=1, bh_params={"theta": 0.0})[1]
+    g_ref = kl_divergence_bh(Y, ref, dof=1, bh_params={"theta": 0.0})[1]
+    np.testing.assert_allclose(g, g_ref, rtol=1e-9, atol=1e-14)
+
+
+def test_gradient_only_optimises_exactly_like_opentsne():
+    """Skipping openTSNE's trailing KL evaluation must not change a single coordinate."""
+    from openTSNE import TSNEEmbedding
+    from openTSNE.affinity import PerplexityBasedNN
+
+    from better_rl_widget.embed.live_tsne import _GRADIENT
+    X, _ = blobs(400)
+    aff = PerplexityBasedNN(X, perplexity=20, method="exact", random_state=0)
+    init = np.random.default_rng(0).normal(size=(400, 2)) * 1e-2
+    out = []
+    for method in ("fft", _GRADIENT["fft"]):
+        emb = TSNEEmbedding(init.copy(), aff, negative_gradient_method=method, random_state=0)
+        out.append(np.asarray(emb.optimize(5, learning_rate=100.0)))
+    np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_new_points_are_settled_before_they_are_first_shown():
+    """openTSNE's transform step settles a frame of new points: their kNN-preservation on the first frame that
+    shows them beats the median start clearly."""
+    from better_rl_widget.embed.quality import knn_ids
+    rng = np.random.default_rng(2)
+    t = rng.random(2400) * 3 * np.pi + 1.5 * np.pi
+    X = np.c_[t * np.cos(t), rng.random(2400) * 12.0, t * np.sin(t)].astype(np.float32)  # a swiss roll
+    X += rng.normal(scale=0.1, size=X.shape).astype(np.float32)
+    scores = []
+    for refine in (0, 30):
+        e = LiveTSNE(2400, seed=0, min_points=100, refine_iter=refine)
+        e.add(np.arange(2000), X[:2000])
+        run_steps(e, 40)
+        e.add(np.arange(2000, 2400), X[2000:])
+        f = e.step(0.1)
+        rows = np.searchsorted(f.slots, np.arange(2000, 2400))
+        hi = knn_ids(e.reducer.transform(X[f.slots]), 10, rows)
+        lo = knn_ids(f.coords, 10, rows)
+        scores.append((hi[:, :, None] == lo[:, None, :]).any(axis=2).mean())
+    assert scores[1] > scores[0] + 0.1, scores
+
+
+def test_large_buffer_defaults_iterations_and_publish_tolerance():
+    """What a rolling 20k buffer needs (docs/embedding.md): perplexity 15 (45 neighbours a row), at least 3
+    iterations a frame, and a publish tolerance below the neighbour spacing; small buffers keep openTSNE's 30."""
+    big, small = LiveTSNE(20_000), LiveTSNE(5_000)
+    assert (big.perplexity, big.k) == (15.0, 45) and (small.perplexity, small.k) == (30.0, 90)
+    assert LiveTSNE(20_000, perplexity=30).k == 90
+    assert big.iters_for(20_000) == 2 and big.iters_for(4_000) == 8 and big.iters_for(500) == 25
+    assert big.publish_tol(20_000) < 0.1 / np.sqrt(20_000) + 1e-12 < big.move_tol
+    assert small.publish_tol(1_000) == small.move_tol
