@@ -5,15 +5,16 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..embed import Projection, make_projection
+from ..embed import PROJECTIONS, Projection
 from ..widget.buffer_widget import BufferWidget
 from .record import RecordBuffer
-from .worker import CaptureBatch, LiveWorker
+from .worker import WORKERS, CaptureBatch, LiveWorker
 
 CAPTURED = ("obs", "action", "reward", "terminated", "truncated", "step", "episode", "episode_step")
 
@@ -52,10 +53,12 @@ class TrainingHook:
                  projection: str | Projection = "auto", max_fps: float = 4.0, seed: int = 0,
                  q_network: Any = None, target_network: Any = None, gamma: float = 0.99, double_dqn: bool = False,
                  n_actions: int | None = None, feature_layer: str | None = None, embed: str = "auto",
-                 td_budget_s: float = 0.02, snapshot_every_s: float = 2.0) -> None:
+                 td_budget_s: float = 0.02, snapshot_every_s: float = 2.0, worker: str = "auto") -> None:
         """``q_network`` (a torch module mapping observations to one Q-value per action) turns on TD-errors,
         Q/V and features, computed in the worker from a CPU snapshot refreshed every ``snapshot_every_s``;
-        ``embed``: "auto" (features when a q_network gives them, else observations), "obs" or "features"."""
+        ``embed``: "auto" (features when a q_network gives them, else observations), "obs" or "features";
+        ``worker``: where estimates and projection run — "thread", "process" (a child process: no CPU or GIL
+        time taken from training) or "auto" (docs/architecture.md says which and why)."""
         missing = [a for a in ("capacity", "total_inserted", "read") if not hasattr(buffer, a)]
         if missing:
             raise TypeError(f"{type(buffer).__name__} cannot be streamed: it lacks {', '.join(missing)} "
@@ -66,6 +69,13 @@ class TrainingHook:
             raise ValueError(f"every must be >= 1, got {every}")
         if embed not in ("auto", "obs", "features"):
             raise ValueError(f"embed must be 'auto', 'obs' or 'features', got {embed!r}")
+        if worker not in WORKERS:
+            raise ValueError(f"worker must be one of {WORKERS}, got {worker!r}")
+        if isinstance(projection, str) and projection not in PROJECTIONS:
+            raise ValueError(f"unknown projection {projection!r}; available: {', '.join(PROJECTIONS)} or a "
+                             "Projection object")
+        if not isinstance(projection, (str, Projection)):
+            raise TypeError(f"projection must be one of {PROJECTIONS} or a Projection, got {type(projection).__name__}")
         estimator = None
         if q_network is not None:
             from .estimator import TDEstimator  # imports torch, an optional dependency
@@ -76,8 +86,6 @@ class TrainingHook:
         self.buffer = buffer
         self.every = int(every)
         self.capacity = int(buffer.capacity)
-        spec = projection
-        self.projection = make_projection(projection, self.capacity, seed)
         self.step = 0
         self._seen = 0
         self._last_error = ""
@@ -86,9 +94,11 @@ class TrainingHook:
         self.optional_fields = tuple(getattr(buffer, "optional_fields", ()))
         has_next = bool(getattr(buffer, "has_next_obs", True))
         self.fields = CAPTURED + self.optional_fields + (("next_obs",) if estimator and has_next else ())
-        factory = (lambda: make_projection(spec, self.capacity, seed)) if isinstance(spec, str) else None
-        self.worker = LiveWorker(widget, self.capacity, self.projection, max_fps=max_fps, estimator=estimator,
-                                 embed=embed, td_budget_s=td_budget_s, projection_factory=factory)
+        self.worker = LiveWorker(widget, self.capacity, projection, max_fps=max_fps, estimator=estimator,
+                                 embed=embed, td_budget_s=td_budget_s, seed=seed, worker=worker,
+                                 td_needs_next=not (estimator is not None and not has_next))
+        # Dropped without close(): stop the worker (and its process) rather than leave them running.
+        weakref.finalize(self, self.worker.abandon)
         for note in (getattr(buffer, "note", ""),):
             if note:
                 widget.add_note(note)
@@ -97,7 +107,6 @@ class TrainingHook:
         if estimator is not None and not has_next:
             widget.add_note("TD-errors off: this buffer stores no next observations (e.g. SB3's "
                             "optimize_memory_usage=True); Q-values, V and features are still shown")
-            self.worker.td_needs_next = False
 
     @classmethod
     def for_loop(cls, widget: BufferWidget, capacity: int = 50_000, *, n_envs: int = 1,
@@ -120,6 +129,11 @@ class TrainingHook:
         self.on_step()
 
     # -- training thread ----------------------------------------------------------------------------------
+    @property
+    def projection(self) -> Projection | None:
+        """The projection engine when it runs in this process (None when it runs in a worker process)."""
+        return self.worker.projection
+
     def on_step(self, step: int | None = None) -> None:
         """Call once per environment step; copies new rows every ``every`` calls."""
         self.step = self.step + 1 if step is None else int(step)
