@@ -26,7 +26,7 @@ from typing import Any
 
 from .engine import EngineInput, EngineResult, format_error
 
-NICE = 10  # the child yields the CPU to the training thread when cores are scarce
+NICE = 5  # the child yields the CPU to the training thread when cores are scarce
 # Lower the priority before the imports: they take seconds of CPU on a busy machine.
 _BOOT = (f"import os\ntry: os.nice({NICE})\nexcept OSError: pass\nimport sys, json; sys.path[:0] = json.loads(sys.argv[2]); "
          "from better_rl_widget.capture.engine_process import child_main; child_main(int(sys.argv[1]))")
