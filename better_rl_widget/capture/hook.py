@@ -45,8 +45,9 @@ class TrainingHook:
     """Streams a replay buffer into a :class:`BufferWidget` while training runs.
 
     Call :meth:`on_step` once per environment step (it is cheap: every ``every`` steps it copies only the rows
-    inserted since the last copy). Projection and drawing happen in a background thread at most ``max_fps``
-    times a second. Nothing here raises into the training loop: problems go to ``widget.errors``.
+    inserted since the last copy). Estimates, projection and drawing happen in a background worker (a thread, and
+    with a q_network a child process for the heavy part) at most ``max_fps`` times a second. Nothing here raises
+    into the training loop: problems go to ``widget.errors``.
     """
 
     def __init__(self, widget: BufferWidget, buffer: BufferSource, *, every: int = 10,

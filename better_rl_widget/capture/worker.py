@@ -331,7 +331,7 @@ class LiveWorker:
         self.widget.update_status(frames_shown=s.frames_shown, frames_dropped=s.frames_dropped,
                                   worker_lag_s=round(s.worker_lag_s, 3), nan_skipped=s.nan_skipped,
                                   projection=str(info.get("projection", "")), hook_step=int(newest.hook_step),
-                                  seq=int(self.frame_state.seq),
+                                  seq=int(self.frame_state.seq), worker=self.mode,
                                   engine={k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))})
 
     # -- control --------------------------------------------------------------------------------------------
