@@ -27,8 +27,13 @@ from typing import Any
 from .engine import EngineInput, EngineResult, format_error
 
 NICE = 5  # the child yields the CPU to the training thread when cores are scarce
-# Lower the priority before the imports: they take seconds of CPU on a busy machine.
-_BOOT = (f"import os\ntry: os.nice({NICE})\nexcept OSError: pass\nimport sys, json; sys.path[:0] = json.loads(sys.argv[2]); "
+# Lower the priority before the imports (they take seconds of CPU on a busy machine). The child runs in its own
+# session (Popen start_new_session): a Ctrl-C or a Jupyter interrupt meant for training does not kill it, and where
+# the scheduler groups tasks by session (Linux autogroup) it no longer dilutes the training thread's share; there
+# the group's own nice value is what counts, so both are set.
+_BOOT = (f"import os\ntry: os.nice({NICE})\nexcept OSError: pass\n"
+         f"try: open('/proc/self/autogroup', 'w').write('{NICE}')\nexcept OSError: pass\n"
+         "import sys, json; sys.path[:0] = json.loads(sys.argv[2]); "
          "from better_rl_widget.capture.engine_process import child_main; child_main(int(sys.argv[1]))")
 
 
@@ -67,7 +72,8 @@ class EngineProcess:
                "NUMBA_NUM_THREADS": "1"}
         try:
             self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(theirs.fileno()), json.dumps(sys.path)],
-                                         pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env)
+                                         pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
+                                         start_new_session=True)
         finally:
             theirs.close()
         self.conn = Connection(ours.detach())
@@ -98,7 +104,10 @@ class EngineProcess:
         raise EngineDied(self._why(None))
 
     def _why(self, exc: BaseException | None) -> str:
-        rc = self.proc.poll()
+        try:  # a socket error can arrive just before the exit status
+            rc = self.proc.wait(1.0)
+        except subprocess.TimeoutExpired:
+            rc = None
         if self.abandoned:
             return "the worker process was stopped"
         if rc is None:
@@ -153,6 +162,8 @@ def child_main(fd: int) -> None:
             return
         if kind == "stop":
             return
+        if payload.final:  # training is over: the last pass may take a fair share (close() waits for it)
+            _autogroup_nice(0)
         try:
             reply: tuple = ("ok", engine.run(payload))
         except Exception as exc:  # noqa: BLE001 - the parent reports it like a worker-thread exception
@@ -161,6 +172,14 @@ def child_main(fd: int) -> None:
             conn.send(reply)
         except OSError:
             return
+
+
+def _autogroup_nice(value: int) -> None:
+    try:  # raising a session's priority back to 0 needs no privilege (only negative values do)
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(value))
+    except OSError:
+        pass
 
 
 def _build(spec: EngineSpec) -> Any:
