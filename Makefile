@@ -1,12 +1,12 @@
-# make demo: set up (first time) and open the quickstart in JupyterLab.   make test: set up and run every test.
+# make demo: set up (first time), train and record the reference DQN headless (better-rl demo), print where the
+# run and its HTML export are.   make lab: open the quickstart in JupyterLab.   make test: set up and run every test.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8888
 JS_SOURCES := $(shell find js/src -type f 2>/dev/null) js/build.mjs package-lock.json
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: demo test setup js pytest vitest bench
+.PHONY: demo lab test setup js pytest vitest bench
 
 setup: $(VENV)/.setup-done
 
@@ -20,9 +20,10 @@ better_rl_widget/static/widget.js: $(JS_SOURCES) | setup
 	npm run build
 
 demo: setup js
-	@echo "Starting JupyterLab on 127.0.0.1:$(PORT); open the URL with the token printed below."
-	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) \
-		--LabApp.default_url=/lab/tree/notebooks/quickstart.ipynb
+	$(VENV)/bin/better-rl demo
+
+lab: setup js
+	$(VENV)/bin/better-rl lab --port=$(PORT)
 
 vitest: setup js
 	npm test

@@ -10,8 +10,12 @@ def __getattr__(name: str):
         from .policy_visualizer import PolicyVisualizer
 
         return PolicyVisualizer
+    if name in ("open_run", "seed_everything"):  # the store needs pyarrow: imported when first used
+        from . import store
+
+        return getattr(store, name)
     raise AttributeError(f"module 'better_rl_widget' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 __all__ = ["BackgroundRun", "BufferWidget", "PolicyVisualizer", "PrioritizedReplayBuffer", "ReplayBuffer", "TrainingHook",
-           "__version__"]
+           "__version__", "open_run", "seed_everything"]

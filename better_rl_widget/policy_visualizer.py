@@ -35,7 +35,13 @@ class PolicyVisualizer:
 
     def __init__(self, checkpoint_path: str | Path, env_name: str, agent_class: Any, *, episodes: int = 5,
                  seed: int = 0, max_steps: int = 1000, tsne_per_checkpoint: int = 300, perplexity: float = 30.0,
-                 progress: bool = True, env_kwargs: dict | None = None) -> None:
+                 progress: bool = True, env_kwargs: dict | None = None, backend: str = "local") -> None:
+        """``backend="ray"`` rolls the checkpoints out as Ray tasks, one per checkpoint (``pip install
+        'better_rl_widget[ray]'``; the checkpoint files must be readable where the tasks run). The same
+        ``seed`` gives the same rows and figures on either backend."""
+        from .scale.backend import check_backend
+
+        self.backend = check_backend(backend)
         if episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {episodes}")
         make_env(env_name, **(env_kwargs or {})).close()  # fail early on an unknown id, with close matches
@@ -54,7 +60,8 @@ class PolicyVisualizer:
     @cached_property
     def rollouts(self) -> Rollouts:
         r = rollout_all(self.checkpoints, self.agent_class, self.env_name, episodes=self.episodes, seed=self.seed,
-                        max_steps=self.max_steps, progress=self.progress, env_kwargs=self.env_kwargs)
+                        max_steps=self.max_steps, progress=self.progress, env_kwargs=self.env_kwargs,
+                        backend=self.backend)
         for name, why in r.failed.items():
             log.warning("PolicyVisualizer: checkpoint %s was skipped: %s", name, why)
         return r

@@ -1,5 +1,6 @@
 // Build the front end: bundle js/src/widget.ts (+ regl-scatterplot, regl, ...)
-// into better_rl_widget/static/widget.js, js/src/{grid,continual}_widget.ts into
+// into better_rl_widget/static/widget.js, js/src/export/page.ts into static/export_page.js (the HTML
+// export's inlined script), js/src/{grid,continual}_widget.ts into
 // better_rl_widget/static/{grid,continual}_widget.js and js/src/widget.css into
 // better_rl_widget/static/widget.css, then write build-info.json.
 //
@@ -85,6 +86,14 @@ for (const name of ["grid_widget", "continual_widget"]) {
     format: "esm",
   });
 }
+// The self-contained HTML export inlines this classic script (no module loading from file:// URLs).
+await esbuild.build({
+  ...common,
+  entryPoints: ["js/src/export/page.ts"],
+  outfile: "better_rl_widget/static/export_page.js",
+  format: "iife",
+  define: { "process.env.NODE_ENV": '"production"' },
+});
 await esbuild.build({
   ...common,
   entryPoints: ["js/src/widget.css"],
@@ -93,4 +102,4 @@ await esbuild.build({
 
 const info = { sources_sha256: sourcesSha256() };
 writeFileSync(join(OUT_DIR, "build-info.json"), `${JSON.stringify(info, null, 2)}\n`);
-console.log(`built better_rl_widget/static/{widget.js,grid_widget.js,continual_widget.js,widget.css,build-info.json} (sources_sha256 ${info.sources_sha256.slice(0, 12)}…)`);
+console.log(`built better_rl_widget/static/{widget.js,export_page.js,grid_widget.js,continual_widget.js,widget.css,build-info.json} (sources_sha256 ${info.sources_sha256.slice(0, 12)}…)`);

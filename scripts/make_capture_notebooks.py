@@ -36,6 +36,22 @@ SB3 = [
         "print(\"points:\", len(rows[\"slots\"]), \"channels:\", sorted(meta[\"channels\"]))\n"
         "print(\"largest |TD-error|:\", float(abs(rows[\"td_error\"]).max()))\n"
         "print(\"notes:\", widget.status.get(\"notes\", []))"),
+    new_markdown_cell(
+        "## SAC and TD3: TD-errors from the twin critics\n\n"
+        "For SAC, TD3 and DDPG the callback computes, from a CPU copy of the policy, `q` = min(Q1, Q2)(s, a), "
+        "the one-step TD-error against the target critics and `value` = V(s). The numbers are deterministic: "
+        "TD3's target uses the target actor without smoothing noise; SAC's uses the actor's mean action with "
+        "its log-probability and the current entropy coefficient α (docs/capture.md)."),
+    new_code_cell(
+        "from stable_baselines3 import SAC\n\n"
+        "sac_widget = BufferWidget()\n"
+        "sac = SAC(\"MlpPolicy\", \"Pendulum-v1\", buffer_size=5_000, learning_starts=200, seed=0, device=\"cpu\",\n"
+        "          policy_kwargs={\"net_arch\": [64, 64]})\n"
+        "sac.learn(min(STEPS, 3_000), callback=BetterRLCallback(sac_widget, every=10))\n"
+        "meta, rows = decode(sac_widget.keyframe)\n"
+        "print(\"SAC channels:\", sorted(meta[\"channels\"]))\n"
+        "print(\"SAC largest |TD-error|:\", float(abs(rows[\"td_error\"]).max()))\n"
+        "sac_widget"),
 ]
 
 CLEANRL = [

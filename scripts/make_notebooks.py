@@ -43,6 +43,16 @@ QUICKSTART = [
         "last = returns[-10:]\n"
         "print(f\"{'training' if not run.done else 'finished'}: {agent.steps_done} steps, {len(returns)} episodes, \"\n"
         "      f\"mean return of the last 10: {sum(last) / max(1, len(last)):.1f}\")"),
+    new_markdown_cell(
+        "**Map history.** The widget keeps a snapshot of the map every few seconds (`widget.history`; bounded, "
+        "and older snapshots are thinned rather than dropped, so early training stays visible). Drag the slider "
+        "under the map to see the map as it was at an earlier training step; **live** returns to the present. "
+        "`widget.to_html(path)` writes the history as one self-contained HTML file (map, colour-by, gauge, "
+        "scrubber, inspector) that opens offline in any browser; see docs/export.md."),
+    new_code_cell(
+        "print(widget.history)\n"
+        "if widget.n_points:  # re-run after training for the whole run\n"
+        "    print(\"wrote\", widget.to_html(\"runs/quickstart_map.html\", title=\"DQN on CartPole-v1\"))"),
 ]
 
 

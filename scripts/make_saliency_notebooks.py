@@ -14,7 +14,12 @@ CELLS = [
         "state's frames in the inspector with saliency maps drawn over them: perturbation saliency (Greydanus et "
         "al. 2018; actor in red: what changes the action values, critic in blue: what changes the state value), "
         "or Captum's gradient maps (method menu, opacity slider). Maps are computed in a background thread on a "
-        "copy of the network taken at the click, so training goes on."),
+        "copy of the network taken at the click, so training goes on.\n\n"
+        "Below the map, the **influential states** list shows the 20 states with the largest |TD-error|, each with a "
+        "thumbnail of its frame (one colour per MinAtar channel). `thumbnails=True` (or the list's *saliency* "
+        "toggle) overlays the actor/critic maps on the thumbnails too, recomputed in the background when the list "
+        "changes: 5–10 ms per row for these 10×10 frames, cheap enough to leave on here (84×84 Atari frames "
+        "cost ~0.3 s per row on a CPU, so it is off by default)."),
     new_code_cell(
         "import os\n"
         "import minatar.gym\n"
@@ -26,6 +31,7 @@ CELLS = [
         "agent = CNNDQN(\"MinAtar/Breakout-v1\", DQNConfig(buffer_size=20_000, learning_starts=1_000), seed=0)\n"
         "widget = BufferWidget()\n"
         "hook = TrainingHook(widget, agent.buffer, q_network=agent.q, target_network=agent.q_target)\n"
+        "widget.enable_saliency(agent.q, thumbnails=True)  # saliency on the influential list's thumbnails too\n"
         "run = hook.run_in_background(lambda stop: agent.learn(STEPS, callback=hook.on_step, stop=stop))\n"
         "widget"),
     new_markdown_cell(
@@ -47,7 +53,12 @@ CELLS = [
         "px.imshow(np.stack([obs.max(axis=-1).astype(float), maps[\"actor\"], maps[\"critic\"]]), facet_col=0,\n"
         "          color_continuous_scale=\"magma\", title=\"frame (all channels) · actor map · critic map\")"),
     new_code_cell(
+        "from better_rl_widget.widget.codec import decode\n\n"
         "returns = agent.episode_returns\n"
+        "if widget.thumbnails:  # what the influential list shows now\n"
+        "    meta, thumbs = decode(widget.thumbnails)\n"
+        "    print(f\"influential list: {len(thumbs['slots'])} thumbnails of {meta['size'][0]}x{meta['size'][1]} px, \"\n"
+        "          f\"{int(thumbs['has_saliency'].sum()) if 'has_saliency' in thumbs else 0} with saliency maps\")\n"
         "print(f\"{'training' if not run.done else 'finished'}: {agent.steps_done} steps, {len(returns)} episodes, \"\n"
         "      f\"mean return of the last 20: {np.mean(returns[-20:]) if returns else 0:.2f}\")"),
 ]

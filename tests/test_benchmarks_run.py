@@ -37,3 +37,16 @@ def test_embed_live_benchmark_json():
     assert run["n"] == 300 and run["frames"] >= 2
     assert 0 < run["knn_full"] <= 1 and 0 < run["knn_live"] <= 1  # both maps really measured
     assert r["knn_ratio"] == run["knn_live"] / run["knn_full"]
+
+
+def test_ray_scale_benchmark_json():
+    import pytest
+
+    pytest.importorskip("ray")
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ray_scale.py"), "--json", "--seeds", "3",
+                          "--instances", "4", "--episodes", "20", "--steps", "20", "--num-cpus", "2",
+                          "--workers", "2", "--rows", "300"], check=True, capture_output=True, text=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    assert {"local_s", "ray_init_s", "ray_first_s", "ray_warm_s", "speedup_warm", "capture_rows_per_s"} <= set(r)
+    assert r["identical"] is True  # every seed's results equal between the backends
+    assert r["capture_rows"] == r["capture_points"] == 600 and r["capture_dropped"] == 0

@@ -38,8 +38,9 @@ def test_bundle_is_built_from_current_sources():
     assert built == sources_sha256(REPO), "the JS bundle is stale against js/src: run `npm run build` (make js)"
 
 
-def test_bundle_needs_no_network():
-    js = (STATIC / "widget.js").read_text(encoding="utf-8")
+@pytest.mark.parametrize("name", ["widget.js", "export_page.js"])
+def test_bundle_needs_no_network(name):
+    js = (STATIC / name).read_text(encoding="utf-8")
     assert len(js) > 10_000
     # nothing imported or fetched from elsewhere at run time
     assert not re.search(r"""\bimport\s*(\(|[^;]*?\bfrom\s*)\s*["']https?://""", js)
@@ -54,6 +55,6 @@ def test_wheel_contains_the_built_front_end(tmp_path):
                     "-q", "-w", str(tmp_path)], check=True, cwd=REPO)
     wheel = next(tmp_path.glob("better_rl_widget-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for f in ("widget.js", "widget.css", "build-info.json"):
+    for f in ("widget.js", "export_page.js", "widget.css", "build-info.json"):
         assert f"better_rl_widget/static/{f}" in names
     assert not any("node_modules" in n or n.startswith("js/") for n in names)

@@ -24,6 +24,8 @@ def test_capture_notebook_runs(name, tmp_path, monkeypatch):
     assert "td_error" in text  # the TD-error channel reached the widget state
     if name == "cleanrl_style.ipynb":
         assert "priority range:" in text
+    if name == "sb3.ipynb":
+        assert "SAC largest |TD-error|:" in text  # the critic estimator's TD-errors reached SAC's widget
 
 
 def test_capture_notebooks_match_their_generator(tmp_path):

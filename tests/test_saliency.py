@@ -65,6 +65,14 @@ def test_perturbation_maps_sit_on_the_patch():
         assert mass_near_patch(sal, 8) > 0.9
 
 
+def test_actor_and_critic_from_one_pass_equal_separate_passes():
+    net, obs = PatchNet(), frame(4)
+    maps = actor_critic_maps(net, obs, r=3, d=3)
+    np.testing.assert_allclose(maps["actor"], perturbation_saliency(net, obs, r=3, d=3), rtol=1e-6)
+    critic = perturbation_saliency(lambda x: net(x).max(dim=1, keepdim=True).values, obs, r=3, d=3)
+    np.testing.assert_allclose(maps["critic"], critic, rtol=1e-6)
+
+
 def test_batched_equals_the_per_mask_loop():
     net = PatchNet()
     obs = frame(1)
@@ -208,4 +216,5 @@ def test_saliency_notebook_runs(tmp_path, monkeypatch):
     assert not [o for o in outputs if o["output_type"] == "error"]
     text = "".join(o.get("text", "") for o in outputs)
     assert "slot " in text and "steps" in text
+    assert "influential list: 20 thumbnails of 10x10 px" in text
     assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)

@@ -3,7 +3,8 @@
 SB3 buffers are arrays of shape ``(buffer_size, n_envs, ...)`` written one row (all envs) per step at ``pos``.
 Slot id = ``row · n_envs + env``, so insertion ``t·n_envs + e`` lives in slot ``(t·n_envs + e) mod capacity``
 with ``capacity = buffer_size · n_envs``: the hook's ring arithmetic holds and parallel envs stay separate.
-SB3 has no prioritized replay: TD-errors, Q and V come from the hook (DQN: ``q_net`` / ``q_net_target``).
+SB3 has no prioritized replay: TD-errors, Q and V come from the hook (DQN: ``q_net`` / ``q_net_target``;
+SAC, TD3, DDPG: the twin critics, see ``capture/critic_estimator.py``).
 ``_on_step`` runs before the step's transition is stored, so the callback counts rows from ``pos``/``full``.
 """
 
@@ -92,9 +93,10 @@ class SB3BufferSource:
 class BetterRLCallback(BaseCallback):
     """Live widget for an SB3 off-policy model: ``model.learn(n, callback=BetterRLCallback(widget))``.
 
-    DQN: TD-errors, Q, V and penultimate features from ``q_net``/``q_net_target`` (computed off the training
-    thread). Other off-policy models (SAC, TD3): the buffer is streamed; TD-errors are not computed yet (noted in
-    the widget). ``hook_kwargs`` go to :class:`TrainingHook` (``every``, ``projection``, ``max_fps``, ...).
+    DQN: TD-errors, Q, V and penultimate features from ``q_net``/``q_net_target``; SAC, TD3, DDPG: from the
+    twin critics and the actor (:class:`~better_rl_widget.capture.critic_estimator.CriticEstimator`), all
+    computed off the training thread. ``hook_kwargs`` go to :class:`TrainingHook` (``every``, ``projection``,
+    ``max_fps``, ...).
     Problems are shown in the widget; nothing raises inside ``model.learn()``.
     """
 
@@ -120,6 +122,8 @@ class BetterRLCallback(BaseCallback):
             return
         kw = dict(self.hook_kwargs)
         q_net = getattr(self.model, "q_net", None)
+        kind = _actor_critic_kind(self.model)
+        vec_normalize = getattr(self.model, "_vec_normalize_env", None)
         if self.td_errors and q_net is not None:
             import gymnasium as gym
 
@@ -129,14 +133,35 @@ class BetterRLCallback(BaseCallback):
             kw.setdefault("gamma", float(self.model.gamma))
             if isinstance(space, gym.spaces.Discrete):
                 kw.setdefault("n_actions", int(space.n))
+            if vec_normalize is not None and "estimator" not in kw:
+                from ..capture.estimator import TDEstimator
+
+                q_network = kw.pop("q_network")
+                try:
+                    est = TDEstimator(q_network, kw.pop("target_network"), gamma=kw.pop("gamma"),
+                                      double=kw.pop("double_dqn", False), n_actions=kw.pop("n_actions", None),
+                                      refresh_s=kw.get("snapshot_every_s", 2.0),
+                                      feature_layer=kw.pop("feature_layer", None))
+                    # No inspector saliency here: it would perturb raw frames the network never sees.
+                    kw["estimator"] = VecNormalized(est, vec_normalize)
+                except Exception as exc:  # noqa: BLE001 - shown; the buffer is still streamed
+                    self.widget.add_note(f"TD-errors off: {exc}")
+        elif self.td_errors and kind is not None and "q_network" not in kw and "estimator" not in kw:
+            try:
+                est = _critic_estimator(self.model, kind, kw.get("snapshot_every_s", 2.0))
+                kw["estimator"] = est if vec_normalize is None else VecNormalized(est, vec_normalize)
+            except Exception as exc:  # noqa: BLE001 - shown; the buffer is still streamed
+                self.widget.add_note(f"TD-errors off: {exc}")
         try:
             self.hook = TrainingHook(self.widget, self.source, **kw)
         except Exception as exc:  # noqa: BLE001
             self.widget.report_error(f"BetterRLCallback: could not start the hook: {exc}")
             return
-        if self.td_errors and q_net is None:
-            self.widget.add_note(f"{type(self.model).__name__}: TD-errors are computed for DQN only so far; "
+        if self.td_errors and q_net is None and kind is None:
+            self.widget.add_note(f"{type(self.model).__name__}: TD-errors are computed for DQN, SAC, TD3 and DDPG; "
                                  "the buffer is streamed without them")
+        if self.td_errors and type(rb).__name__ == "NStepReplayBuffer":
+            self.widget.add_note("TD-errors are one-step; this model trains on n-step returns")
 
     def _on_step(self) -> bool:
         if self.hook is not None and self.source is not None:
@@ -155,3 +180,52 @@ class BetterRLCallback(BaseCallback):
             except Exception:  # noqa: BLE001, S110 - close() below still publishes what there is
                 pass
             self.hook.close()
+
+
+class VecNormalized:
+    """Gives an estimator what SB3's training sees under ``VecNormalize``: SB3 stores raw observations and
+    rewards and normalises them when it samples, with the running statistics of that moment. The map and the
+    inspector keep the raw values; TD-errors, Q, V and features use the normalised ones (current statistics)."""
+
+    def __init__(self, inner: Any, vec_normalize: Any) -> None:
+        self.inner = inner
+        self.vec_normalize = vec_normalize
+
+    def __getattr__(self, name: str) -> Any:  # disabled, features_off, gamma, refresh_now, ...
+        if name in ("inner", "vec_normalize"):  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def compute(self, slots: np.ndarray, rows: dict[str, np.ndarray], want_features: bool = False) -> Any:
+        vn = self.vec_normalize
+        rows = {**rows, "obs": vn.normalize_obs(rows["obs"]), "next_obs": vn.normalize_obs(rows["next_obs"]),
+                "reward": vn.normalize_reward(np.asarray(rows["reward"], np.float32))}
+        return self.inner.compute(slots, rows, want_features)
+
+    def features(self, obs: np.ndarray) -> np.ndarray | None:
+        return self.inner.features(self.vec_normalize.normalize_obs(obs))
+
+
+def _actor_critic_kind(model: Any) -> str | None:
+    """"sac" for SB3's SAC (stochastic actor, entropy term), "td3" for TD3/DDPG, None otherwise."""
+    policy = getattr(model, "policy", None)
+    if not all(hasattr(policy, n) for n in ("actor", "critic", "critic_target")):
+        return None
+    if hasattr(policy, "actor_target"):
+        return "td3"
+    return "sac" if hasattr(model, "ent_coef") else None
+
+
+def _critic_estimator(model: Any, kind: str, refresh_s: float) -> Any:
+    from ..capture.critic_estimator import CriticEstimator
+
+    alpha = None
+    if kind == "sac":
+        def alpha() -> float:
+            log_alpha = getattr(model, "log_ent_coef", None)
+            if log_alpha is not None:  # learned α ("auto" ent_coef)
+                return float(log_alpha.detach().exp().cpu().reshape(-1)[0])
+            return float(model.ent_coef_tensor.detach().cpu().reshape(-1)[0])
+
+    return CriticEstimator(model.policy, kind=kind, gamma=float(model.gamma), alpha=alpha,  # type: ignore[arg-type]
+                           refresh_s=refresh_s)

@@ -2,23 +2,29 @@
 
 The adapter wraps ``add``/``extend`` on this buffer instance to collect the storage indices they return
 (slot id = storage index; the round-robin writer makes it a ring) and, where the buffer has one,
-``update_priority`` to collect re-prioritised slots. Rows are read from the storage with a key map
-(TorchRL's defaults: ``observation``, ``action``, ``("next", "reward")``, ...).
+``update_priority`` (which ``update_tensordict_priority`` calls too) to collect re-prioritised slots. Rows are
+read from the storage with a key map (TorchRL's defaults: ``observation``, ``action``, ``("next", "reward")``, ...).
 
-Prioritized buffers: torchrl 0.14's sum-tree is a compiled extension built for torch 2.14; with other torch
-builds ``PrioritizedSampler`` fails to load ("SumSegmentTreeFp32 is not available"). The adapter does not need
-it: with a uniform buffer the hook computes TD-errors itself. Where the extension loads, priorities are read
-from the sampler's sum-tree (``priority`` = the sampling weight ``p^α``).
+Prioritized buffers (``TensorDictPrioritizedReplayBuffer``, or any buffer with a ``PrioritizedSampler``):
+``priority`` is read from the sampler's sum-tree, i.e. the sampling weight ``(p + eps)^α``. That tree is
+torchrl's compiled extension (``torchrl._torchrl``), built for one torch release; with another torch it does not
+load ("SumSegmentTreeFp32 is not available") and ``python -m better_rl_widget.adapters.torchrl_ext`` builds it
+against the installed torch. Where it does not load, priorities are off with a note naming the cause; TD-errors still come from the
+hook when it has a ``q_network``.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 import torch
 
 from ._episodes import EpisodeTracker
+from .torchrl_ext import extension_error
+
+log = logging.getLogger(__name__)
 
 DEFAULT_KEYS: dict[str, Any] = {
     "obs": "observation", "next_obs": ("next", "observation"), "action": "action", "reward": ("next", "reward"),
@@ -27,6 +33,9 @@ DEFAULT_KEYS: dict[str, Any] = {
 
 
 class TorchRLBufferSource:
+    """A :class:`~better_rl_widget.capture.hook.BufferSource` over a TorchRL replay buffer (priorities where its
+    sampler is prioritized). ``keys`` maps field names to the buffer's keys where they differ from TorchRL's."""
+
     def __init__(self, rb: Any, keys: dict[str, Any] | None = None) -> None:
         from torchrl.data import ReplayBuffer
 
@@ -35,9 +44,18 @@ class TorchRLBufferSource:
         self.rb = rb
         self.keys = {**DEFAULT_KEYS, **(keys or {})}
         self.capacity = int(rb._storage.max_size)
-        sampler = getattr(rb, "_sampler", None)
-        self._tree = getattr(sampler, "_sum_tree", None)
-        self.optional_fields = ("priority",) if self._tree is not None else ()
+        self.note = ""
+        self._sampler = _prioritized_sampler(rb)
+        self.optional_fields: tuple[str, ...] = ()
+        if self._sampler is not None:
+            cause = extension_error() or _tree_error(self._sampler)
+            if cause:
+                self.note = (f"priorities off: {cause}; the buffer is streamed without them (TD-errors come from "
+                             "the hook's q_network)")
+                self._sampler = None
+            else:
+                self.optional_fields = ("priority",)
+        self._read_failed = False
         self.tracker = EpisodeTracker(self.capacity, log_changes=True)
         self._wrap("extend", batched=True)
         self._wrap("add", batched=False)
@@ -90,8 +108,9 @@ class TorchRLBufferSource:
             if name in ("step", "episode", "episode_step"):
                 out[name] = self.tracker.read(slots, name)
             elif name == "priority":
-                if self._tree is not None:
-                    out[name] = np.asarray([self._tree[int(s)] for s in slots], np.float32)
+                p = self._priorities(slots)
+                if p is not None:
+                    out[name] = p
             elif name in self.keys:
                 key = self.keys[name]
                 if name == "truncated" and key not in td.keys(include_nested=True):
@@ -109,9 +128,45 @@ class TorchRLBufferSource:
                 raise KeyError(f"TorchRL adapter: no key mapped for field {name!r}; pass keys={{{name!r}: ...}}")
         return out
 
+    def _priorities(self, slots: np.ndarray) -> np.ndarray | None:
+        """``(p + eps)^α`` from the sum-tree (looked up each time: ``rb.empty()`` makes a new tree)."""
+        if self._sampler is None or self._read_failed:
+            return None
+        try:
+            tree = self._sampler._sum_tree
+            index = torch.as_tensor(slots, dtype=torch.long, device=self._sampler.device)  # CUDA trees too
+            return _np(torch.as_tensor(tree[index])).astype(np.float32)
+        except Exception as exc:  # noqa: BLE001 - rows still go through, without priorities
+            self._read_failed = True
+            log.warning("better_rl_widget: TorchRL priorities off: could not read the sum-tree (%s: %s)",
+                        type(exc).__name__, exc)
+            return None
+
     def detach(self) -> None:
         for name in ("add", "extend", "update_priority"):
             self.rb.__dict__.pop(name, None)
+
+
+def _prioritized_sampler(rb: Any) -> Any:
+    from torchrl.data.replay_buffers.samplers import PrioritizedSampler
+
+    try:  # TensorDictPrioritizedReplayBuffer: the sampler that owns the tree (sync=False keeps it apart)
+        sampler = getattr(rb, "prioritized_sampler", None)
+    except RuntimeError:  # a writer process of an unsynchronised buffer holds no tree
+        sampler = None
+    sampler = sampler if sampler is not None else getattr(rb, "_sampler", None)
+    return sampler if isinstance(sampler, PrioritizedSampler) else None
+
+
+def _tree_error(sampler: Any) -> str:
+    tree = getattr(sampler, "_sum_tree", None)
+    if tree is None:
+        return f"{type(sampler).__name__} holds no sum-tree"
+    try:
+        tree[torch.zeros(1, dtype=torch.long, device=sampler.device)]
+    except Exception as exc:  # noqa: BLE001
+        return f"the sum-tree cannot be read ({type(exc).__name__}: {exc})"
+    return ""
 
 
 def _np(x: Any) -> np.ndarray:

@@ -136,29 +136,41 @@ class DQN:
         return float(loss.item())
 
     def learn(self, total_steps: int, callback: Callable[[int], None] | None = None,
-              stop: threading.Event | None = None) -> list[float]:
+              stop: threading.Event | None = None, log: Callable[..., None] | None = None,
+              log_every: int = 100) -> list[float]:
         """Train for ``total_steps`` env steps; ``callback(step)`` after each stored transition (e.g. a
-        ``TrainingHook.on_step``); ``stop`` ends training early when set. Returns the episode returns."""
+        ``TrainingHook.on_step``); ``stop`` ends training early when set. ``log(step, **values)`` (e.g.
+        ``TrainingHook.log_metrics``) gets each episode's return and length, and every ``log_every`` updates
+        their mean loss and the current epsilon. Returns the episode returns."""
         c = self.config
         obs, _ = self.env.reset(seed=self.seed)
         self.env.action_space.seed(self.seed)
-        ep_return = 0.0
+        ep_return, ep_length, losses = 0.0, 0, []
         for _ in range(total_steps):
             if stop is not None and stop.is_set():
                 break
-            action = self.act(obs, self.epsilon(self.steps_done, total_steps))
+            eps = self.epsilon(self.steps_done, total_steps)
+            action = self.act(obs, eps)
             next_obs, reward, terminated, truncated, _ = self.env.step(action)
             self.buffer.add(obs, action, float(reward), next_obs, bool(terminated), bool(truncated))
             ep_return += float(reward)
+            ep_length += 1
             obs = next_obs
             self.steps_done += 1
             if terminated or truncated:
                 self.episode_returns.append(ep_return)
-                ep_return = 0.0
+                if log is not None:
+                    log(self.steps_done, episode_return=ep_return, episode_length=ep_length)
+                ep_return, ep_length = 0.0, 0
                 obs, _ = self.env.reset()
             self._beta = c.per_beta + (1.0 - c.per_beta) * min(1.0, self.steps_done / max(1, total_steps))
             if self.steps_done > c.learning_starts and self.steps_done % c.train_frequency == 0:
-                self.train_step()
+                loss = self.train_step()
+                if log is not None:
+                    losses.append(loss)
+                    if len(losses) >= log_every:
+                        log(self.steps_done, loss=float(np.mean(losses)), epsilon=eps)
+                        losses = []
             if self.steps_done % c.target_update_interval == 0:
                 self.q_target.load_state_dict(self.q.state_dict())
             if callback is not None:

@@ -134,6 +134,22 @@ def perturbation_saliency(f: Callable[[torch.Tensor], torch.Tensor], obs: np.nda
     Returns the score map upsampled to (H, W). All masks of the frame go through ``f`` in batches of ``batch_size``
     (one batch for an 84x84 frame at the default stride: fewer, larger forwards are what make it fast).
     """
+    return _perturbation_maps(f, obs, (_identity,), r=r, d=d, layout=layout, batch_size=batch_size,
+                              device=device)[0]
+
+
+def _identity(out: torch.Tensor) -> torch.Tensor:
+    return out
+
+
+def _max_q(out: torch.Tensor) -> torch.Tensor:
+    return out.max(dim=1, keepdim=True).values
+
+
+def _perturbation_maps(f: Callable[[torch.Tensor], torch.Tensor], obs: np.ndarray,
+                       heads: tuple[Callable[[torch.Tensor], torch.Tensor], ...], *, r: float, d: int, layout: Layout,
+                       batch_size: int = 512, device: torch.device | str | None = None) -> list[np.ndarray]:
+    """One map per head (a function of ``f``'s outputs), all from the same batched forward passes."""
     chw, layout = to_chw(obs, layout)
     _check(chw, r, d)
     c, h, w = chw.shape
@@ -143,16 +159,19 @@ def perturbation_saliency(f: Callable[[torch.Tensor], torch.Tensor], obs: np.nda
     I = torch.as_tensor(chw, dtype=torch.float32, device=dev)
     G = torch.as_tensor(blurred, dtype=torch.float32, device=dev)
     M = torch.tensor(masks, dtype=torch.float32, device=dev)  # a copy: the cached masks are read-only
-    scores = torch.empty(len(masks), dtype=torch.float64, device=dev)
+    scores = torch.empty(len(heads), len(masks), dtype=torch.float64, device=dev)
     with torch.no_grad():
-        base = f(_native(I[None], layout)).reshape(1, -1)
+        out0 = f(_native(I[None], layout))
+        bases = [hd(out0).reshape(1, -1) for hd in heads]
         for s in range(0, len(M), batch_size):
             m = M[s:s + batch_size, None]  # (B, 1, H, W): the same mask on every frame of the stack
             perturbed = torch.addcmul(I[None], m, (G - I)[None])  # I·(1−M) + G·M
-            out = f(_native(perturbed, layout)).reshape(len(m), -1)
-            scores[s:s + len(m)] = 0.5 * ((out - base) ** 2).sum(dim=1).double()
+            out = f(_native(perturbed, layout))
+            for k, (hd, base) in enumerate(zip(heads, bases, strict=True)):
+                scores[k, s:s + len(m)] = 0.5 * ((hd(out).reshape(len(m), -1) - base) ** 2).sum(dim=1).double()
     ii, jj = grid_centres(h, w, d)
-    return _upsample(scores.cpu().numpy().reshape(len(ii), len(jj)), h, w)
+    grids = scores.cpu().numpy().reshape(len(heads), len(ii), len(jj))
+    return [_upsample(g, h, w) for g in grids]
 
 
 def perturbation_saliency_reference(f: Callable[[torch.Tensor], torch.Tensor], obs: np.ndarray, *,
@@ -178,9 +197,11 @@ def perturbation_saliency_reference(f: Callable[[torch.Tensor], torch.Tensor], o
 def actor_critic_maps(q_network: torch.nn.Module, obs: np.ndarray, *, value: Callable | None = None, r: float = 5.0,
                       d: int = 5, layout: Layout = "auto") -> dict[str, np.ndarray]:
     """The paper's two maps: actor (f = the network's action outputs) and critic (f = V, default max Q)."""
-    critic = value or (lambda x: q_network(x).max(dim=1, keepdim=True).values)
+    if value is None:  # critic = max Q: both maps from the same perturbed forward passes (half the cost)
+        actor, critic = _perturbation_maps(q_network, obs, (_identity, _max_q), r=r, d=d, layout=layout)
+        return {"actor": actor, "critic": critic}
     return {"actor": perturbation_saliency(q_network, obs, r=r, d=d, layout=layout),
-            "critic": perturbation_saliency(critic, obs, r=r, d=d, layout=layout)}
+            "critic": perturbation_saliency(value, obs, r=r, d=d, layout=layout)}
 
 
 # -- gradient saliency (Captum) -----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import time
 import traceback
 import weakref
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from ..embed import PROJECTIONS, Projection
 from ..widget.buffer_widget import BufferWidget
 from .record import RecordBuffer
 from .worker import WORKERS, CaptureBatch, LiveWorker
+
+if TYPE_CHECKING:
+    from ..store import Recorder
 
 CAPTURED = ("obs", "action", "reward", "terminated", "truncated", "step", "episode", "episode_step")
 
@@ -54,9 +57,13 @@ class TrainingHook:
                  projection: str | Projection = "auto", max_fps: float = 4.0, seed: int = 0,
                  q_network: Any = None, target_network: Any = None, gamma: float = 0.99, double_dqn: bool = False,
                  n_actions: int | None = None, feature_layer: str | None = None, embed: str = "auto",
-                 td_budget_s: float = 0.02, snapshot_every_s: float = 2.0, worker: str = "auto") -> None:
-        """``q_network`` (a torch module mapping observations to one Q-value per action) turns on TD-errors,
+                 td_budget_s: float = 0.02, snapshot_every_s: float = 2.0, record: Any = None,
+                 estimator: Any = None, worker: str = "auto") -> None:
+        """``record``: a run directory (path or fsspec URL) to record into, see :meth:`record_to`.
+        ``q_network`` (a torch module mapping observations to one Q-value per action) turns on TD-errors,
         Q/V and features, computed in the worker from a CPU snapshot refreshed every ``snapshot_every_s``;
+        ``estimator``: instead of a q_network, any object with TDEstimator's interface (e.g. a
+        :class:`~better_rl_widget.capture.critic_estimator.CriticEstimator` for SAC/TD3);
         ``embed``: "auto" (features when a q_network gives them, else observations), "obs" or "features";
         ``worker``: where estimates and projection run — "thread", "process" (a child process: no CPU or GIL
         time taken from training) or "auto" (docs/architecture.md says which and why)."""
@@ -77,7 +84,8 @@ class TrainingHook:
                              "Projection object")
         if not isinstance(projection, (str, Projection)):
             raise TypeError(f"projection must be one of {PROJECTIONS} or a Projection, got {type(projection).__name__}")
-        estimator = None
+        if q_network is not None and estimator is not None:
+            raise ValueError("pass either q_network or estimator, not both")
         if q_network is not None:
             from .estimator import TDEstimator  # imports torch, an optional dependency
 
@@ -108,6 +116,9 @@ class TrainingHook:
         if estimator is not None and not has_next:
             widget.add_note("TD-errors off: this buffer stores no next observations (e.g. SB3's "
                             "optimize_memory_usage=True); Q-values, V and features are still shown")
+        self.recorder: Recorder | None = None
+        if record is not None:
+            self.record_to(record)
 
     @classmethod
     def for_loop(cls, widget: BufferWidget, capacity: int = 50_000, *, n_envs: int = 1,
@@ -177,6 +188,41 @@ class TrainingHook:
             self._last_error = msg
             self.widget.report_error(msg + ("\n" + detail if detail else ""))
 
+    # -- run records (better_rl_widget.store) --------------------------------------------------------------
+    def record_to(self, path: Any, manifest: dict | None = None, **options: Any) -> Recorder:
+        """Record this run into a store at ``path``: map snapshots and sampled buffer rows (from the worker, at
+        most every ``snapshot_every_s``), plus what :meth:`log_metrics` / :meth:`log_event` are given. Written
+        by a thread of its own; ``options`` go to :class:`~better_rl_widget.store.Recorder`."""
+        from ..store import Recorder, RunWriter, run_manifest
+
+        if self.recorder is not None:
+            raise RuntimeError(f"this hook already records to {self.recorder.path}")
+        self.recorder = rec = Recorder(RunWriter(path, manifest or run_manifest(config={"every": self.every,
+                                                                                      "capacity": self.capacity})),
+                                       **options)
+        rec.on_error = self.widget.report_error  # a failing disk shows in the widget; training goes on
+        self.worker.frame_listeners.append(
+            lambda final: rec.on_frame(self.worker.frame_state, self.worker.mirror, self.step, final))
+        return rec
+
+    def log_metrics(self, step: int, **values: Any) -> None:
+        """Record numbers (returns, losses, ...) at ``step`` in the run record. Never raises."""
+        self._to_recorder("log_metrics", step, **values)
+
+    def log_event(self, kind: str, step: int | None = None, **details: Any) -> None:
+        """Record an event (``"task_switch"``, ``"checkpoint"``, ...) at ``step`` (default: the hook's). Never
+        raises."""
+        self._to_recorder("log_event", kind, self.step if step is None else step, **details)
+
+    def _to_recorder(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if self.recorder is None:
+            self._report(f"{method}: this hook records no run (pass record=PATH or call hook.record_to(PATH))")
+            return
+        try:
+            getattr(self.recorder, method)(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - training must go on
+            self._report(f"{method}: {type(exc).__name__}: {exc}")
+
     # -- control --------------------------------------------------------------------------------------------
     def flush(self, timeout: float = 30.0) -> bool:
         """Capture now and wait until the map shows everything inserted so far."""
@@ -190,6 +236,8 @@ class TrainingHook:
         self.capture()
         self._closed = True
         self.worker.stop()
+        if self.recorder is not None:
+            self.recorder.close()
         self.widget.update_status(running=False)
 
     def __enter__(self) -> TrainingHook:

@@ -13,6 +13,7 @@ import contextlib
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -101,6 +102,7 @@ class LiveWorker:
         self._next_weights = 0.0
         self._ended = False  # stop() or the finaliser ran: a lost process is not replaced any more
         self.frame_state = widget.attach(capacity, self.mirror.inspect)
+        self.frame_listeners: list[Callable[[bool], None]] = []  # called after each frame, final=True at stop
         self._thread = threading.Thread(target=self._run, name="better_rl_widget-worker", daemon=True)
         self._thread.start()
 
@@ -237,6 +239,7 @@ class LiveWorker:
         fs.set_coords(frame.slots, frame.coords)
         sent = self.widget.publish_delta()
         self.widget.publish_summary(build_summary(fs))
+        self._frame_done(final=False)
         now = time.monotonic()
         if sent:
             self.stats.frames_shown += 1
@@ -249,6 +252,7 @@ class LiveWorker:
             self.stats.lags.append(lag)
             del self.stats.lags[:-1000]
             self._publish_stats(batches[-1], frame.info)
+            self.widget.record_history(int(batches[-1].hook_step))  # map history for the scrubber, when due
 
     def _apply_rows(self, slots: np.ndarray, rows: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict]:
         """Check rows into the mirror and the frame state; returns (valid slots, slots not drawn, rows to ship)."""
@@ -370,6 +374,15 @@ class LiveWorker:
             self._end_process()
         self.widget.publish_delta()
         self.widget.publish_keyframe()
+        self.widget.record_history(force=True)  # the final map is always in the history
+        self._frame_done(final=True)
+
+    def _frame_done(self, final: bool) -> None:
+        for listener in self.frame_listeners:  # e.g. the run recorder (store/recorder.py)
+            try:
+                listener(final)
+            except Exception as exc:  # noqa: BLE001
+                self.widget.report_error(f"frame listener: {type(exc).__name__}: {exc}")
 
     def abandon(self) -> None:
         """Stop at once, without a final pass: the hook was garbage-collected or the interpreter exits."""

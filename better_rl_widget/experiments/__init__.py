@@ -5,7 +5,8 @@ from .grid_figures import policy_arrows, value_heatmap, visitation_figure
 from .lifelong import MDPDistribution, normalized_performance, run_agents_lifelong
 from .results import Results, confidence_summary
 from .runner import reproduce, run_agents_on_mdp
+from .seeds import run_seeds, seeds_frame
 
 __all__ = ["MDPDistribution", "Results", "confidence_summary", "learning_curves", "normalized_performance",
            "performance_figure", "plasticity_figure", "policy_arrows", "reproduce", "run_agents_lifelong",
-           "run_agents_on_mdp", "value_heatmap", "visitation_figure"]
+           "run_agents_on_mdp", "run_seeds", "seeds_frame", "value_heatmap", "visitation_figure"]

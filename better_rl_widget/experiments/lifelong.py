@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from ..agents.tabular import TabularAgent
 from . import manifest as mf
 from .loop import as_tabular, train_episodes
 from .results import Results
-from .runner import _check, tidy
+from .runner import _check, block_streams, instance_blocks, tidy
 
 RESETS = ("keep", "task")
 
@@ -58,11 +59,42 @@ def normalized_performance(env, policies: np.ndarray, gamma: float) -> np.ndarra
     return np.clip((J - rand) / (opt - rand), 0.0, 1.0)
 
 
+def lifelong_job(distribution: MDPDistribution, agent: TabularAgent, sequence: np.ndarray,
+                 ss: np.random.SeedSequence, instances: int, episodes: int, steps: int, reset: str,
+                 eval_gamma: float, eval_every: int, reset_at_terminal: bool,
+                 tick: Callable[[], None] | None = None) -> dict:
+    """One agent (or one block of its instances) through the whole task sequence: the unit both backends run.
+    Returns per-task (returns, lengths), evaluations [(global_episode, task, (n_tasks, instances))], Q."""
+    S, A = distribution.envs[0].n_states, distribution.envs[0].n_actions
+    rng = np.random.default_rng(ss)
+    agent.reset(S, A, instances, rng)
+    runs, evals = [], []
+    for k, task_id in enumerate(sequence):
+        env = distribution.envs[task_id]
+        if k > 0:
+            agent.reset(S, A, instances, rng) if reset == "task" else agent.end_task()
+        offset = k * episodes
+
+        def after(ep: int, k=k, offset=offset) -> None:
+            if tick is not None:
+                tick()
+            g = offset + ep
+            if (g + 1) % eval_every == 0 or ep == episodes - 1:
+                pol = agent.greedy_policy()
+                evals.append((g, k, np.stack([normalized_performance(e, pol, eval_gamma)
+                                              for e in distribution.envs])))
+
+        runs.append(train_episodes(agent, env, rng, episodes, steps, after_episode=after,
+                                   reset_at_terminal=reset_at_terminal))
+    return {"runs": runs, "evals": evals, "Q": agent.Q.copy(), "agent": agent}
+
+
 def run_agents_lifelong(agents: Sequence[TabularAgent], distribution: MDPDistribution, samples: int = 5,
                         episodes: int = 50, steps: int = 100, instances: int = 5, seed: int = 0,
                         reset: str = "keep", eval_gamma: float = 0.95, eval_every: int = 1,
                         sequence: Sequence[int] | None = None, reset_at_terminal: bool = False,
-                        progress: bool = True) -> Results:
+                        progress: bool = True, backend: str = "local",
+                        instance_block: int | None = None) -> Results:
     """Draw ``samples`` tasks from ``distribution`` (one sequence per run, shared by all agents and instances, so
     the curves line up) and train each agent on them in turn, ``episodes`` episodes each.
 
@@ -71,12 +103,17 @@ def run_agents_lifelong(agents: Sequence[TabularAgent], distribution: MDPDistrib
     ``eval_every`` episodes the greedy policy is scored exactly on every task of the distribution
     (:func:`normalized_performance`); ``Results.performance`` holds those scores and feeds
     ``better_rl_widget.analysis.continual``. ``sequence``: task indices to train on in this order instead of
-    sampling (Continual World's fixed sequences); ``samples`` is then ignored. ``reset_at_terminal``: as in
-    :func:`~better_rl_widget.experiments.run_agents_on_mdp`.
+    sampling (Continual World's fixed sequences); ``samples`` is then ignored. ``reset_at_terminal``,
+    ``backend`` (``"ray"``: one Ray task per agent and block of instances) and ``instance_block``: as in
+    :func:`~better_rl_widget.experiments.run_agents_on_mdp`; results never depend on the backend.
     """
+    from ..scale.backend import check_backend, run_tasks
+
     agents = _check(agents, instances, episodes, steps)
+    check_backend(backend)
     if reset not in RESETS:
         raise ValueError(f"reset must be one of {RESETS}; got {reset!r}")
+    blocks = instance_blocks(int(instances), instance_block)
     task_ss, *agent_ss = np.random.SeedSequence(seed).spawn(1 + len(agents))
     if sequence is None:
         sequence = distribution.sample(np.random.default_rng(task_ss), size=samples)
@@ -86,43 +123,43 @@ def run_agents_lifelong(agents: Sequence[TabularAgent], distribution: MDPDistrib
         raise ValueError("need at least one task and eval_every >= 1")
     if sequence.min() < 0 or sequence.max() >= len(distribution):
         raise ValueError(f"sequence names tasks outside [0, {len(distribution)})")
-    S, A = distribution.envs[0].n_states, distribution.envs[0].n_actions
+    common = (instances, episodes, steps, reset, eval_gamma, eval_every, reset_at_terminal)
+    if backend == "local" and len(blocks) == 1:
+        bar = tqdm(total=len(agents) * samples * episodes, desc="episodes", disable=not progress, leave=False)
+        tick = lambda: bar.update(1)  # noqa: E731
+        per_block = [[lifelong_job(distribution, agent, sequence, ss, *common, tick=tick)]
+                     for agent, ss in zip(agents, agent_ss)]
+        bar.close()
+    else:
+        jobs = [(agent if len(blocks) == 1 else copy.deepcopy(agent), sequence, ss_b, size, *common[1:])
+                for agent, ss in zip(agents, agent_ss) for ss_b, (_, size) in zip(block_streams(ss, blocks), blocks)]
+        flat = run_tasks(lifelong_job, jobs, shared=(distribution,), backend=backend, desc="agent blocks",
+                         progress=progress)
+        per_block = [flat[i * len(blocks):(i + 1) * len(blocks)] for i in range(len(agents))]
+        if len(blocks) == 1 and backend != "local":  # leave the caller's agents trained, as the local loop does
+            for agent, (res,) in zip(agents, per_block):
+                agent.__dict__.update(res["agent"].__dict__)
     frames, perf_frames, Q = [], [], {}
-    bar = tqdm(total=len(agents) * samples * episodes, desc="episodes", disable=not progress, leave=False)
-    for agent, ss in zip(agents, agent_ss):
-        rng = np.random.default_rng(ss)
-        agent.reset(S, A, instances, rng)
+    for agent, parts in zip(agents, per_block):
         for k, task_id in enumerate(sequence):
-            env = distribution.envs[task_id]
-            if k > 0:
-                agent.reset(S, A, instances, rng) if reset == "task" else agent.end_task()
-            offset = k * episodes
-            evals: list[tuple[int, np.ndarray]] = []
-
-            def after(ep: int) -> None:
-                bar.update(1)
-                g = offset + ep
-                if (g + 1) % eval_every == 0 or ep == episodes - 1:
-                    pol = agent.greedy_policy()
-                    evals.append((g, np.stack([normalized_performance(e, pol, eval_gamma)
-                                               for e in distribution.envs])))
-
-            returns, lengths = train_episodes(agent, env, rng, episodes, steps, after_episode=after,
-                                              reset_at_terminal=reset_at_terminal)
+            returns = np.concatenate([p["runs"][k][0] for p in parts])
+            lengths = np.concatenate([p["runs"][k][1] for p in parts])
             frames.append(tidy(agent.name, returns, lengths, task=k, task_id=int(task_id)).assign(
-                global_episode=lambda d: d["episode"] + offset))
-            for g, p in evals:  # p: (n_tasks, instances)
-                n_t = p.shape[0]
+                global_episode=lambda d, k=k: d["episode"] + k * episodes))
+            for i, (g, _, _) in enumerate(e for e in parts[0]["evals"] if e[1] == k):
+                p = np.concatenate([[e for e in part["evals"] if e[1] == k][i][2] for part in parts], axis=1)
+                n_t = p.shape[0]  # p: (n_tasks, instances)
                 perf_frames.append(pd.DataFrame({
                     "agent": agent.name, "instance": np.tile(np.arange(instances), n_t),
                     "global_episode": g, "task": k, "eval_task_id": np.repeat(np.arange(n_t), instances),
                     "performance": p.ravel()}))
-        Q[agent.name] = agent.Q.copy()
-    bar.close()
+        Q[agent.name] = np.concatenate([p["Q"] for p in parts])
     env_desc = {"envs": [mf.describe(e) for e in distribution.envs], "weights": distribution.weights.tolist(),
                 "sequence": sequence.tolist()}
     config = {"samples": samples, "episodes": episodes, "steps": steps, "instances": instances, "reset": reset,
               "eval_gamma": eval_gamma, "eval_every": eval_every, "reset_at_terminal": reset_at_terminal}
+    if instance_block is not None:
+        config["instance_block"] = int(instance_block)
     return Results(df=pd.concat(frames, ignore_index=True), manifest=mf.make_manifest(
         "run_agents_lifelong", config, seed, env_desc, agents), Q=Q, performance=pd.concat(perf_frames,
                                                                                             ignore_index=True))

@@ -134,56 +134,92 @@ def _episodes_sequential(env: gym.Env, act: Any, agent: Any, *, n: int, seed: in
     return out
 
 
-def rollout_all(checkpoints: list[Checkpoint], agent_class: Any, env_name: str, *, episodes: int, seed: int,
-                max_steps: int, progress: bool = True, env_kwargs: dict | None = None) -> Rollouts:
+def _envs(env_name: str, episodes: int, env_kwargs: dict | None) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
     env = make_env(env_name, **(env_kwargs or {}))
-    discrete = isinstance(env.action_space, gym.spaces.Discrete)
     # Box observations: all episodes of a checkpoint step together in a vector env (batched predict where the agent
     # takes batches); other spaces (Dict, Tuple) go one episode at a time and are flattened.
     vec = None
     if isinstance(env.observation_space, gym.spaces.Box) and episodes > 1:
         vec = gym.vector.SyncVectorEnv([lambda: make_env(env_name, **(env_kwargs or {})) for _ in range(episodes)])
+    return env, vec
+
+
+def rollout_checkpoint(ci: int, ckpt: Checkpoint, agent_class: Any, env_name: str, episodes: int, seed: int,
+                       max_steps: int, env_kwargs: dict | None = None, envs: tuple | None = None) -> dict:
+    """All episodes of one checkpoint: the unit both backends run. Returns its rows, or ``{"failed": why}``
+    (one bad checkpoint must not stop the others). ``envs``: (env, vector env) to reuse; made here if None."""
+    own = envs is None
+    env, vec = _envs(env_name, episodes, env_kwargs) if own else envs
+    try:
+        discrete = isinstance(env.action_space, gym.spaces.Discrete)
+        agent = load_agent(agent_class, str(ckpt.path))
+        act = action_fn(agent)
+        values = value_fn(agent)
+        gamma = _gamma_of(agent)
+        if vec is not None:
+            eps = _episodes_vectorised(vec, act, agent, env, n=episodes, seed=seed, max_steps=max_steps,
+                                       discrete=discrete)
+        else:
+            eps = _episodes_sequential(env, act, agent, n=episodes, seed=seed, max_steps=max_steps,
+                                       discrete=discrete)
+        ep_rows, step_rows, obs_chunks, act_chunks = [], [], [], []
+        for ep, (O, acts, rewards) in enumerate(eps):
+            v = values(O) if values is not None else np.full(len(O), np.nan)
+            step_rows.append(pd.DataFrame({
+                "checkpoint": ci, "episode": ep, "t": np.arange(len(O)),
+                "action": [row[0] if discrete else row.tolist() for row in acts],
+                "reward": rewards, "return_to_go": _discounted_to_go(rewards, gamma), "value": v}))
+            obs_chunks.append(O)
+            act_chunks.append(acts)
+            ep_rows.append({"checkpoint": ci, "step": ckpt.step, "label": ckpt.label, "file": ckpt.path.name,
+                            "episode": ep, "seed": seed + ep, "return": float(rewards.sum()),
+                            "length": len(rewards)})
+        return {"episodes": ep_rows, "steps": step_rows, "obs": obs_chunks, "actions": act_chunks,
+                "discrete": discrete}
+    except Exception as exc:  # noqa: BLE001 - one bad checkpoint must not stop the others
+        return {"failed": f"{type(exc).__name__}: {exc}"}
+    finally:
+        if own:
+            env.close()
+            if vec is not None:
+                vec.close()
+
+
+def rollout_all(checkpoints: list[Checkpoint], agent_class: Any, env_name: str, *, episodes: int, seed: int,
+                max_steps: int, progress: bool = True, env_kwargs: dict | None = None,
+                backend: str = "local") -> Rollouts:
+    """Roll out every checkpoint. ``backend="ray"``: one Ray task per checkpoint (each makes its own envs; the
+    checkpoint files must be readable where the task runs); the same seeds give the same rows as locally."""
     ep_rows: list[dict] = []
     step_rows: list[pd.DataFrame] = []
     obs_chunks: list[np.ndarray] = []
     act_chunks: list[np.ndarray] = []
     failed: dict[str, str] = {}
-    bar = tqdm(checkpoints, desc="checkpoints", disable=not progress, leave=False)
-    for ci, ckpt in enumerate(bar):
-        try:
-            agent = load_agent(agent_class, str(ckpt.path))
-            act = action_fn(agent)
-            values = value_fn(agent)
-            gamma = _gamma_of(agent)
-            if vec is not None:
-                eps = _episodes_vectorised(vec, act, agent, env, n=episodes, seed=seed, max_steps=max_steps,
-                                           discrete=discrete)
-            else:
-                eps = _episodes_sequential(env, act, agent, n=episodes, seed=seed, max_steps=max_steps,
-                                           discrete=discrete)
-            for ep, (O, acts, rewards) in enumerate(eps):
-                v = values(O) if values is not None else np.full(len(O), np.nan)
-                step_rows.append(pd.DataFrame({
-                    "checkpoint": ci, "episode": ep, "t": np.arange(len(O)),
-                    "action": [row[0] if discrete else row.tolist() for row in acts],
-                    "reward": rewards, "return_to_go": _discounted_to_go(rewards, gamma), "value": v}))
-                obs_chunks.append(O)
-                act_chunks.append(acts)
-                ep_rows.append({"checkpoint": ci, "step": ckpt.step, "label": ckpt.label, "file": ckpt.path.name,
-                                "episode": ep, "seed": seed + ep, "return": float(rewards.sum()),
-                                "length": len(rewards)})
-        except Exception as exc:  # noqa: BLE001 - one bad checkpoint must not stop the others
-            failed[ckpt.path.name] = f"{type(exc).__name__}: {exc}"
-            log.warning("checkpoint %s skipped: %s", ckpt.path.name, failed[ckpt.path.name])
-            # drop partial rows of this checkpoint
-            ep_rows = [r for r in ep_rows if r["checkpoint"] != ci]
-            keep = [i for i, df in enumerate(step_rows) if not (df["checkpoint"] == ci).any()]
-            step_rows = [step_rows[i] for i in keep]
-            obs_chunks = [obs_chunks[i] for i in keep]
-            act_chunks = [act_chunks[i] for i in keep]
-    env.close()
-    if vec is not None:
-        vec.close()
+    args = (agent_class, env_name, episodes, seed, max_steps, env_kwargs)
+    if backend == "local":
+        env, vec = _envs(env_name, episodes, env_kwargs)
+        discrete = isinstance(env.action_space, gym.spaces.Discrete)
+        outs = []
+        for ci, ckpt in enumerate(tqdm(checkpoints, desc="checkpoints", disable=not progress, leave=False)):
+            outs.append(rollout_checkpoint(ci, ckpt, *args, envs=(env, vec)))
+        env.close()
+        if vec is not None:
+            vec.close()
+    else:
+        from ..scale.backend import run_tasks
+
+        outs = run_tasks(rollout_checkpoint, [(ci, ckpt, *args) for ci, ckpt in enumerate(checkpoints)],
+                         backend=backend, desc="checkpoints", progress=progress)
+        discrete = next((o["discrete"] for o in outs if "discrete" in o), False)
+    for ckpt, out in zip(checkpoints, outs):
+        if "failed" in out:
+            failed[ckpt.path.name] = out["failed"]
+            log.warning("checkpoint %s skipped: %s", ckpt.path.name, out["failed"])
+            continue
+        ep_rows += out["episodes"]
+        step_rows += out["steps"]
+        obs_chunks += out["obs"]
+        act_chunks += out["actions"]
     if not ep_rows:
         details = "; ".join(f"{k}: {v}" for k, v in failed.items())
         raise RuntimeError(f"no checkpoint could be rolled out ({details})")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,10 @@ import traitlets
 
 from .codec import encode
 from .frame_state import FrameState
+from .history import MapHistory, replay_traits
+from .snapshot import MapSnapshot
+from .snapshot_codec import check_snapshot, encode_snapshot
+from .thumbnails import Thumbnails
 
 log = logging.getLogger("better_rl_widget")
 
@@ -52,14 +57,27 @@ class BufferWidget(anywidget.AnyWidget):
     saliency = traitlets.Bytes(b"").tag(sync=True, **_binary)
     # Priority histogram + influential states (BRW1, see docs/protocol.md); empty until a channel exists.
     summary = traitlets.Bytes(b"").tag(sync=True, **_binary)
+    # Skill graph, calibration, value trace, episode paths, segments, influence (BRW1); see enable_interpret.
+    interpret = traitlets.Bytes(b"").tag(sync=True, **_binary)
+    # uint8 thumbnails (+ saliency maps) of the influential states, image observations only (docs/protocol.md).
+    thumbnails = traitlets.Bytes(b"").tag(sync=True, **_binary)
+    # Map history for the time scrubber: BRW1 index of kept snapshots (ids, steps); snapshots travel on request.
+    history_index = traitlets.Bytes(b"").tag(sync=True, **_binary)
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, history: MapHistory | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.history = history if history is not None else MapHistory()
+        self.history.on_note = self.add_note
+        self._replay = False
+        self._t0 = time.monotonic()
+        self.title = ""
         self.frame_state: FrameState | None = None
         self._inspect_fn: Callable[[int], tuple[dict, np.ndarray | None]] | None = None
         self._publish_lock = threading.RLock()
         self._select_callbacks: list[Callable[[np.ndarray], None]] = []
         self._click_callbacks: list[Callable[[int], None]] = []
+        self._saliency: Any = None
+        self._thumbnails = Thumbnails(self)
         self.keyframe_requests = 0
         self.status = {"frames_shown": 0, "frames_dropped": 0, "worker_lag_s": 0.0, "nan_skipped": 0,
                        "last_error": "", "projection": "", "running": False, "hook_step": 0, "selected": 0}
@@ -82,19 +100,91 @@ class BufferWidget(anywidget.AnyWidget):
         """Call ``callback(slot)`` whenever a point is clicked."""
         self._click_callbacks.append(callback)
 
-    def enable_saliency(self, q_network: Any, *, r: float | None = None, d: int | None = None) -> Any:
+    def enable_saliency(self, q_network: Any, *, r: float | None = None, d: int | None = None,
+                        thumbnails: bool | None = None, thumbnail_budget_s: float = 5.0) -> Any:
         """Let the inspector show saliency maps for image observations, computed from ``q_network`` (a torch module
         taking frames in the observations' own layout, one output per action) in a background thread. ``r``/``d``:
-        perturbation mask radius and grid stride; by default the paper's 5 and 5 scaled to the frame size."""
+        perturbation mask radius and grid stride; by default the paper's 5 and 5 scaled to the frame size.
+
+        ``thumbnails=True`` also overlays actor/critic maps on the influential list's thumbnails, recomputed (at
+        most ``thumbnail_budget_s`` per change) whenever the top-K set changes; off by default because it costs
+        CPU while training runs (docs/saliency.md); ``None`` keeps the previous setting. The list's "saliency"
+        toggle switches it too."""
         from .saliency_service import SaliencyService
 
-        self._saliency = SaliencyService(self, q_network, r=r, d=d)
+        if self._saliency is not None:  # one service answers the view, not one per call
+            self._saliency.close()
+            thumbnails = self._saliency.thumbnails if thumbnails is None else thumbnails
+        self._saliency = SaliencyService(self, q_network, r=r, d=d, thumbnails=bool(thumbnails),
+                                         thumbnail_budget_s=thumbnail_budget_s)
+        self._thumbnails.publish()  # the list learns that saliency is available
+        if thumbnails:
+            self._saliency.request_thumbnails(self._thumbnails)
         return self._saliency
+
+    @classmethod
+    def from_run(cls, run: Any, **kwargs: Any) -> BufferWidget:
+        """A widget showing a recorded run (``better_rl_widget.open_run(path)``); see docs/store.md."""
+        from ..store.replay import widget_from_run
+
+        return widget_from_run(cls, run, **kwargs)
+
+    def enable_interpret(self, hook: Any, **kwargs: Any) -> Any:
+        """Turn on the interpretability panels (skills, calibration, value trace, episode paths, recurring
+        segments, influence) for the map fed by ``hook``; refreshed in a background thread. Keyword arguments go
+        to :class:`~better_rl_widget.widget.interpret_service.InterpretService` (``k``, ``last``, ``every_s``...)."""
+        from .interpret_service import InterpretService
+
+        new = InterpretService(self, hook, **kwargs)  # raises on bad arguments before the old one stops
+        old, self._interpret = getattr(self, "_interpret", None), new
+        if old is not None:
+            old.close()
+        return new
 
     @property
     def n_points(self) -> int:
         """Number of points in the current state (what a fresh view would draw)."""
         return 0 if self.frame_state is None else self.frame_state.size
+
+    # -- history, replay and export ------------------------------------------------------------------------
+    @classmethod
+    def replay(cls, snapshots: Sequence[MapSnapshot], *, capacity: int | None = None, title: str = "",
+               **kwargs: Any) -> BufferWidget:
+        """A widget showing a recorded map history with the time scrubber (no training attached); clicks show the
+        snapshot's per-row fields. ``capacity``: the buffer size for the gauge (default: the smallest one
+        consistent with the slots seen); ``title``: the default title of :meth:`to_html`."""
+        snaps = sorted(snapshots, key=lambda s: s.step)  # stable: equal steps keep their order
+        if not snaps:
+            raise ValueError("replay needs at least one MapSnapshot")
+        for snap in snaps:
+            check_snapshot(snap)
+        widget = cls(history=MapHistory(max_snapshots=max(2, len(snaps)), max_bytes=2**62, every_s=None), **kwargs)
+        for snap in snaps:
+            widget.history.add(snap)
+        widget._replay = True
+        widget.title = title
+        widget.history_index = widget.history.index_blob()
+        widget.status, widget.gauge = replay_traits(snaps, capacity)
+        return widget
+
+    def snapshots(self) -> list[MapSnapshot]:
+        """The kept map history, plus the current map when it changed since the last kept snapshot."""
+        if self.frame_state is not None and not self._replay:
+            self.record_history(force=True)
+        return list(self.history)
+
+    def to_html(self, path: str | Path, *, title: str | None = None, **kwargs: Any) -> Path:
+        """Write one self-contained HTML file (bundle and data inlined, no network) showing this map's history
+        with the scrubber, colour-by, gauge and inspector; ``kwargs`` go to :func:`export.export_html` (e.g.
+        ``max_bytes``). See docs/export.md."""
+        from .export import export_html
+
+        snaps = self.snapshots()
+        if not snaps:
+            raise ValueError("nothing to export yet: the map has no points")
+        kwargs.setdefault("capacity", int(self.gauge.get("capacity", 0)) or None)
+        kwargs.setdefault("color_by", self.color_by)
+        return export_html(path, snaps, title=self.title if title is None else title, **kwargs)
 
     # -- wiring used by the hook / worker ---------------------------------------------------------------------
     def attach(self, capacity: int, inspect_fn: Callable[[int], tuple[dict, np.ndarray | None]]) -> FrameState:
@@ -102,7 +192,11 @@ class BufferWidget(anywidget.AnyWidget):
         with self._publish_lock:
             self.frame_state = FrameState(capacity)
             self._inspect_fn = inspect_fn
+            self._thumbnails.reset()
             self.keyframe = self.frame_state.keyframe()
+            self.history.clear()  # a new run: old slots mean other transitions
+            self._t0 = time.monotonic()
+            self.history_index = self.history.index_blob()
         self.update_status(running=True)
         self.update_gauge(capacity=int(capacity))
         return self.frame_state
@@ -124,6 +218,18 @@ class BufferWidget(anywidget.AnyWidget):
             if self.frame_state is not None:
                 self.keyframe = self.frame_state.keyframe()
 
+    def record_history(self, step: int | None = None, *, force: bool = False) -> None:
+        """Keep a MapSnapshot of the current map when one is due (worker thread, after a frame); never raises."""
+        fs = self.frame_state
+        if fs is None:
+            return
+        try:
+            step = int(self.status.get("hook_step", 0)) if step is None else int(step)
+            if self.history.take(fs, step, time.monotonic() - self._t0, force=force) is not None:
+                self.history_index = self.history.index_blob()
+        except Exception as exc:  # noqa: BLE001 - history is a convenience; training and the live map go on
+            self.report_error(f"map history: {type(exc).__name__}: {exc}")
+
     def update_status(self, **fields: Any) -> None:
         self.status = {**self.status, **fields}
 
@@ -131,8 +237,15 @@ class BufferWidget(anywidget.AnyWidget):
         self.gauge = {**self.gauge, **fields}
 
     def publish_summary(self, blob: bytes | None) -> None:
+        """A new summary (worker thread); the influential list's thumbnails follow when its top-K set changed."""
         if blob is not None and blob != self.summary:
             self.summary = blob
+            fs = self.frame_state
+            if fs is not None:
+                try:
+                    self._thumbnails.refresh(blob, self._inspect_fn, lambda slots: fs.column("step", slots))
+                except Exception as exc:  # noqa: BLE001 - a thumbnail problem must not stop the map
+                    self.report_error(f"thumbnails: {type(exc).__name__}: {exc}")
 
     def add_note(self, message: str) -> None:
         """A visible remark that is not an error (a degraded mode, a flattening); shown once."""
@@ -153,15 +266,34 @@ class BufferWidget(anywidget.AnyWidget):
         if isinstance(content, dict) and content.get("type") == "request_keyframe":
             self.keyframe_requests += 1
             self.publish_keyframe()
-        elif isinstance(content, dict) and content.get("type") == "saliency" and getattr(self, "_saliency", None) is None:
+        elif isinstance(content, dict) and content.get("type") == "saliency" and self._saliency is None:
             self.saliency = encode({"slot": int(content.get("slot", -1)), "method": content.get("method"),
                                     "message": "saliency is off: call widget.enable_saliency(q_network)"}, {})
+        elif isinstance(content, dict) and content.get("type") == "request_snapshot":
+            self._send_snapshot(content.get("id"))
+
+    def _send_snapshot(self, snapshot_id: Any) -> None:
+        try:
+            sid = int(snapshot_id)
+        except (TypeError, ValueError):
+            return
+        snap = self.history.get(sid)
+        try:
+            blob = None if snap is None else encode_snapshot(snap, snapshot_id=sid)
+        except ValueError as exc:  # e.g. a recorded snapshot with a reserved field name: say so, keep the kernel
+            self.report_error(f"map history: snapshot at step {snap.step} cannot be shown: {exc}")
+            blob = None
+        if blob is None:  # thinned away meanwhile (the view picks another from the new index), or unencodable
+            self.send({"type": "snapshot", "id": sid, "missing": True})
+            return
+        self.send({"type": "snapshot", "id": sid}, buffers=[blob])
 
     def _on_clicked(self, change: dict) -> None:
         slot = int(change["new"])
         if slot < 0:
             return
-        self._answer_inspection(slot)
+        if not self._replay:  # a replay has no buffer: the view shows the snapshot's own row
+            self._answer_inspection(slot)
         for cb in list(self._click_callbacks):
             self._safe_call(cb, slot)
 

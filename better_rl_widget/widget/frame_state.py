@@ -13,15 +13,18 @@ from collections.abc import Mapping
 import numpy as np
 
 from .codec import encode
+from .snapshot import MapSnapshot
 
 # Row fields every frame carries, with their wire dtype; optional ones appear once a snapshot provides them.
 BASE_FIELDS: dict[str, str] = {"step": "uint32", "episode": "uint32", "action": "uint32", "reward": "float32",
                                "done": "uint8"}
 OPTIONAL_FIELDS: dict[str, str] = {"td_error": "float32", "priority": "float32", "q": "float32",
-                                   "value": "float32", "return": "float32"}
+                                   "value": "float32", "return": "float32",
+                                   "skill": "float32"}
 CHANNEL_KINDS: dict[str, str] = {"reward": "continuous", "action": "categorical", "episode": "categorical",
                                  "done": "categorical", "td_error": "continuous", "priority": "continuous",
-                                 "q": "continuous", "value": "continuous", "return": "continuous"}
+                                 "q": "continuous", "value": "continuous", "return": "continuous",
+                                 "skill": "categorical"}
 
 
 class FrameState:
@@ -125,9 +128,24 @@ class FrameState:
                 return np.full(n, np.nan, np.float32)
             return col.copy() if slots is None else col[np.asarray(slots, np.int64)]
 
+    def coords(self, slots: np.ndarray) -> np.ndarray:
+        """Map coordinates of ``slots`` (float32[n, 2]); meaningful for drawn slots only."""
+        idx = np.asarray(slots, np.int64)
+        with self._lock:
+            return np.stack([self._x[idx], self._y[idx]], axis=1)
+
     def present_mask(self) -> np.ndarray:
         with self._lock:
             return self._present.copy()
+
+    def snapshot(self, step: int, time_s: float) -> MapSnapshot:
+        """A copy of every drawn row (coordinates and fields) as the map looks now; see widget/history.py."""
+        with self._lock:
+            idx = np.flatnonzero(self._present)
+            xy = np.stack([self._x[idx], self._y[idx]], axis=1)
+            fields = {k: col[idx] for k, col in self._fields.items()}
+            return MapSnapshot(step=int(step), time_s=float(time_s), slots=idx.astype(np.uint32), xy=xy,
+                               extent=tuple(self.extent), fields=fields)
 
     def has_pending(self) -> bool:
         return bool(self._dirty.any() or self._removed.any())

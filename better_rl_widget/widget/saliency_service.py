@@ -5,10 +5,13 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .codec import encode
 
@@ -16,39 +19,148 @@ if TYPE_CHECKING:
     import torch
 
     from .buffer_widget import BufferWidget
+    from .thumbnails import Thumbnails
 
 log = logging.getLogger("better_rl_widget")
 METHODS = ("perturbation", "saliency", "integrated_gradients")
 
 
+@dataclass
+class _Job:
+    """One top-K refresh's saliency work: compute time spent so far and rows already tried."""
+
+    spent_s: float = 0.0
+    tried: set = field(default_factory=set)
+
+
 class SaliencyService:
     """``widget.enable_saliency(q_network)`` creates one. A request ``{"type": "saliency", "slot", "method"}``
     from the view is computed in a background thread on a copy of the network taken at request time (the
-    training thread keeps updating the original), and the answer lands in the widget's ``saliency`` trait."""
+    training thread keeps updating the original), and the answer lands in the widget's ``saliency`` trait.
+
+    With ``thumbnails`` on (off by default: it costs CPU while training runs), the same thread also computes
+    actor/critic perturbation maps for the influential-states list whenever its top-K set changes: one thread,
+    newest top-K wins, at most ``thumbnail_budget_s`` of compute per refresh, rows cached by (slot, insert step), an
+    inspector click always goes first, and the thread rests between rows so that it is busy at most
+    ``thumbnail_duty`` of the time (the top-K set changes often while training runs)."""
 
     def __init__(self, widget: BufferWidget, model: torch.nn.Module, *, r: float | None = None,
-                 d: int | None = None) -> None:
+                 d: int | None = None, thumbnails: bool = False, thumbnail_budget_s: float = 5.0) -> None:
         self.widget = widget
         self.model = model
         self.r, self.d = r, d
+        self.thumbnails = bool(thumbnails)
+        self.thumbnail_budget_s = float(thumbnail_budget_s)
+        self.thumbnail_duty = 0.5
         self._latest = 0
+        self._thumb_ticket = 0
+        self._clicks_waiting = 0
+        self._click = threading.Event()  # cuts a thumbnail rest short: a click is answered at once
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="better_rl_widget-saliency")
         widget.on_msg(self._on_msg)
 
     def _on_msg(self, _w: Any, content: Any, _buffers: list) -> None:
+        if isinstance(content, dict) and content.get("type") == "thumbnail_saliency":
+            self.set_thumbnails(bool(content.get("on")))
+            return
         if not (isinstance(content, dict) and content.get("type") == "saliency"):
             return
         with self._lock:
             self._latest += 1
+            self._clicks_waiting += 1
             ticket = self._latest
+        self._click.set()
         self._pool.submit(self._answer, ticket, int(content.get("slot", -1)), str(content.get("method", "perturbation")))
+
+    # -- the influential list's thumbnails ----------------------------------------------------------------------
+    def set_thumbnails(self, on: bool) -> None:
+        """Turn saliency thumbnails for the influential list on or off (the list's toggle does this)."""
+        self.thumbnails = bool(on)
+        thumbs = getattr(self.widget, "_thumbnails", None)
+        if thumbs is None:
+            return
+        thumbs.publish(message="")
+        if on:
+            self.request_thumbnails(thumbs)
+
+    def request_thumbnails(self, thumbs: Thumbnails) -> None:
+        """The top-K rows changed: compute the maps they lack (a newer request abandons an older one)."""
+        if not self.thumbnails:
+            return
+        with self._lock:
+            self._thumb_ticket += 1
+            ticket = self._thumb_ticket
+        self._pool.submit(self._thumbnail_job, ticket, thumbs, _Job())
+
+    def _thumbnail_job(self, ticket: int, thumbs: Thumbnails, job: _Job) -> None:
+        try:
+            with threadpool_limits(limits=1):  # at most one core away from training
+                self._thumbnail_rows(ticket, thumbs, job)
+        except Exception as exc:  # noqa: BLE001 - shown in the list, never raised into the kernel
+            log.warning("saliency thumbnails failed: %s", exc)
+            thumbs.publish(message=f"saliency failed: {exc}")
+
+    def _thumbnail_rows(self, ticket: int, thumbs: Thumbnails, job: _Job) -> None:
+        model, last_publish = None, time.monotonic()
+        while ticket == self._thumb_ticket and self.thumbnails:
+            if self._clicks_waiting:  # an inspector click is queued: answer it first, then carry on
+                thumbs.publish()
+                self._pool.submit(self._thumbnail_job, ticket, thumbs, job)
+                return
+            todo = [k for k in thumbs.missing_maps() if k not in job.tried]
+            if not todo:
+                thumbs.publish(message="")
+                return
+            if job.spent_s > self.thumbnail_budget_s:  # (so at least one row per refresh: progress)
+                thumbs.publish(message=f"saliency for {len(todo)} rows left out (over the {self.thumbnail_budget_s:g} s "
+                                       "budget); they come with the next refresh")
+                return
+            slot, step = todo[0]
+            job.tried.add((slot, step))
+            info, obs = self._inspect(slot)
+            if obs is None or info.get("step") != step:
+                continue  # evicted since the list was built
+            t0 = time.monotonic()
+            model = model if model is not None else copy.deepcopy(self.model).eval()
+            maps = self._perturbation(model, obs, info.get("obs_layout", "auto"))
+            thumbs.add_maps(slot, step, maps["actor"], maps["critic"])
+            spent = time.monotonic() - t0
+            job.spent_s += spent
+            if 0 < self.thumbnail_duty < 1:  # leave the CPU to training for a while
+                self._click.clear()
+                if not self._clicks_waiting:
+                    self._click.wait(spent * (1 / self.thumbnail_duty - 1))
+            if time.monotonic() - last_publish > 0.5:  # partial results show up while the rest is computed
+                thumbs.publish()
+                last_publish = time.monotonic()
+
+    def _inspect(self, slot: int) -> tuple[dict, np.ndarray | None]:
+        inspect = self.widget._inspect_fn
+        return inspect(slot) if inspect is not None else ({}, None)
+
+    def _perturbation(self, model: torch.nn.Module, obs: np.ndarray, layout: str) -> dict[str, np.ndarray]:
+        """The inspector's actor/critic maps: the paper's r, d scaled to the frame unless given."""
+        from ..analysis.saliency import actor_critic_maps, scaled_defaults, to_chw
+
+        _, h, w = to_chw(obs, layout)[0].shape
+        r0, d0 = scaled_defaults(h, w)
+        return actor_critic_maps(model, obs, r=self.r or r0, d=self.d or d0, layout=layout)
+
+    def close(self) -> None:
+        """Stop taking requests; thumbnail work is abandoned, clicks already queued are still answered."""
+        self.widget.on_msg(self._on_msg, remove=True)
+        with self._lock:
+            self._thumb_ticket += 1
+        self._pool.shutdown(wait=False)  # queued clicks are still answered; thumbnail jobs see the ticket and stop
 
     def request(self, slot: int, method: str = "perturbation") -> None:
         """What a click in the view does; also usable from Python."""
         self._on_msg(None, {"type": "saliency", "slot": slot, "method": method}, [])
 
     def _answer(self, ticket: int, slot: int, method: str) -> None:
+        with self._lock:
+            self._clicks_waiting -= 1
         if ticket != self._latest:  # a newer request came in meanwhile: skip this one
             return
         try:
@@ -60,12 +172,11 @@ class SaliencyService:
             self.widget.saliency = encode(meta, arrays)
 
     def compute(self, slot: int, method: str) -> tuple[dict, dict[str, np.ndarray]]:
-        from ..analysis.saliency import SaliencyError, actor_critic_maps, gradient_saliency, scaled_defaults, to_chw
+        from ..analysis.saliency import SaliencyError, gradient_saliency
 
         if method not in METHODS:
             return {"slot": slot, "method": method, "message": f"unknown method {method!r}; use one of {METHODS}"}, {}
-        inspect = self.widget._inspect_fn
-        info, obs = inspect(slot) if inspect is not None else ({}, None)
+        info, obs = self._inspect(slot)
         base = {"slot": slot, "method": method, "step": info.get("step")}
         if obs is None:
             return {**base, "message": "this slot holds no observation"}, {}
@@ -75,9 +186,7 @@ class SaliencyService:
         model = copy.deepcopy(self.model).eval()
         try:
             if method == "perturbation":
-                _, h, w = to_chw(obs, layout)[0].shape
-                r0, d0 = scaled_defaults(h, w)
-                maps = actor_critic_maps(model, obs, r=self.r or r0, d=self.d or d0, layout=layout)
+                maps = self._perturbation(model, obs, layout)
             else:
                 maps = {"map": gradient_saliency(model, obs, method=method, layout=layout)}
         except SaliencyError as exc:

@@ -32,6 +32,8 @@ export interface ScatterCallbacks {
   onDeselect(): void;
   /** The pointer is over the point of `slot` (null: over no point). */
   onHover?(slot: number | null): void;
+  /** The camera moved (pan / zoom) or the points were redrawn. */
+  onView?(): void;
 }
 
 export interface ScatterOptions extends ScatterCallbacks {
@@ -132,6 +134,7 @@ export class Scatter {
       this.callbacks.onHover?.(slot);
     });
     this.on("pointOut", () => this.callbacks.onHover?.(null));
+    this.on("view", () => this.callbacks.onView?.());
     this.canvas.addEventListener("mousedown", this.onMouseDown, true);
   }
 
@@ -260,7 +263,46 @@ export class Scatter {
     this.drawnSlots = slots;
     this.drawnSteps = steps;
     this.drawnCount = n;
+    this.slotToIndex = null;
     return n;
+  }
+
+  /** Lazily built slot → draw index of the last draw (for many position look-ups at once). */
+  private slotToIndex: Map<number, number> | null = null;
+
+  /** Screen positions (CSS pixels, x0 y0 x1 y1 …) of `slots`; NaN for slots not drawn; null while busy. */
+  screenPositions(slots: ArrayLike<number>): Float32Array | null {
+    if (this.destroyed || this.busy || this.drawnCount === 0) return null;
+    if (this.slotToIndex === null) {
+      this.slotToIndex = new Map();
+      for (let i = 0; i < this.drawnSlots.length; i++) this.slotToIndex.set(this.drawnSlots[i]!, i);
+    }
+    const out = new Float32Array(2 * slots.length).fill(NaN);
+    for (let j = 0; j < slots.length; j++) {
+      const i = this.slotToIndex.get(slots[j]!);
+      if (i === undefined) continue;
+      try {
+        const p = this.plot.getScreenPosition(i);
+        if (p) {
+          out[2 * j] = p[0];
+          out[2 * j + 1] = p[1];
+        }
+      } catch {
+        return null;
+      }
+    }
+    return out;
+  }
+
+  /** Select the drawn points of `slots` (as a lasso would, without reporting it back). */
+  selectSlots(slots: readonly number[]): number[] {
+    if (this.destroyed || this.drawnCount === 0) return [];
+    const want = new Set(slots);
+    const idx: number[] = [];
+    for (let i = 0; i < this.drawnSlots.length; i++) if (want.has(this.drawnSlots[i]!)) idx.push(i);
+    this.setSelectionFromIndices(idx);
+    this.plot.select(idx, { preventEvent: true });
+    return this.slotsOf(idx);
   }
 
   /** Slots of the points currently drawn, in draw order. */

@@ -182,12 +182,15 @@ export class PointState {
 
   // ------------------------------------------------------------------ frames
 
-  /** Replace the whole state with a keyframe. */
-  applyKeyframe(frame: Decoded<FrameMeta>): void {
+  /**
+   * Replace the whole state with a keyframe (or a map-history snapshot, whose
+   * only required columns are x and y: a recorded run may lack the others).
+   */
+  applyKeyframe(frame: Decoded<FrameMeta>, required: readonly string[] = REQUIRED_COLUMNS): void {
     const meta = frame.meta;
     const slots = frame.arrays.slots;
     if (!slots) throw new Error("keyframe has no slots array");
-    for (const name of REQUIRED_COLUMNS) {
+    for (const name of required) {
       if (!frame.arrays[name]) throw new Error(`keyframe has no ${name} array`);
     }
     const n = slots.data.length;

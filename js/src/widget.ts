@@ -1,14 +1,22 @@
 /**
  * anywidget entry point (anywidget >= 0.9 `render` returning a cleanup).
  *
- * Traits (docs/protocol.md): keyframe, inspection, status, gauge (Py → JS),
- * color_by (both), clicked, selection_bytes (JS → Py). Custom messages:
- * {type: "delta"} + one BRW1 buffer (Py → JS), {type: "request_keyframe", seq}
- * (JS → Py).
+ * Traits (docs/protocol.md): keyframe, inspection, status, gauge, summary,
+ * thumbnails, saliency (Py → JS), color_by (both), clicked, selection_bytes
+ * (JS → Py). Custom messages: {type: "delta"} + one BRW1 buffer (Py → JS),
+ * {type: "request_keyframe", seq}, {type: "saliency", slot, method},
+ * {type: "thumbnail_saliency", on} (JS → Py).
  *
  * The root element `.brw-root` carries data attributes kept current for
  * tests: data-points, data-seq, data-clicked, data-inspected, data-selected,
- * data-selected-python, data-keyframe-requests; and a `__brw` test hook.
+ * data-selected-python, data-keyframe-requests, data-history (snapshots kept),
+ * data-scrubbed (1 while a snapshot is shown), data-shown-step; and a `__brw`
+ * test hook.
+ *
+ * Time scrubber (docs/protocol.md, "Map history"): `history_index` lists the
+ * kept snapshots; {type: "request_snapshot", id} (JS → Py) is answered by
+ * {type: "snapshot", id} + one BRW1 buffer. While a snapshot is shown, live
+ * frames keep updating `state` but are not drawn; `view()` is what is drawn.
  */
 import type { AnyModel, RenderProps } from "@anywidget/types";
 import { decode } from "./codec";
@@ -17,7 +25,11 @@ import { h } from "./panels/format";
 import { Gauge, type GaugeTrait } from "./panels/gauge";
 import { PriorityHistogram } from "./panels/histogram";
 import { InfluentialList } from "./panels/influential";
+import { InterpretPanel } from "./panels/interpret";
+import { parseInterpret, raggedPart, slotsWithValue } from "./panels/interpret_data";
+import { PathOverlay } from "./panels/paths";
 import { parseSummary } from "./panels/summary";
+import { parseThumbnails } from "./panels/thumbnails";
 import { EmptyHint } from "./panels/hint";
 import { Tooltip } from "./panels/tooltip";
 import { Inspector } from "./panels/inspector";
@@ -26,6 +38,9 @@ import { StatusLine, type StatusTrait } from "./panels/status";
 import { Toolbar } from "./panels/toolbar";
 import { Scatter } from "./scatter";
 import { type FrameMeta, PointState } from "./state";
+import { type LoadedSnapshot, parseHistoryIndex, Scrub, SnapshotLoader } from "./history";
+import { Scrubber } from "./panels/scrubber";
+import { fmtInt } from "./panels/format";
 
 type Bytes = DataView | ArrayBuffer | ArrayBufferView | null | undefined;
 
@@ -38,6 +53,7 @@ export interface WidgetTraits {
   color_by: string;
   clicked: number;
   selection_bytes: DataView;
+  history_index: Bytes;
   [key: string]: unknown;
 }
 
@@ -50,6 +66,8 @@ export interface BrwTestHook {
   selectedSlots(): number[];
   /** True when no redraw is scheduled or in flight. */
   idle(): boolean;
+  /** Data coordinates [x, y] of `slot` in the map drawn now (live or a scrubbed snapshot), or null. */
+  shownCoords(slot: number): [number, number] | null;
 }
 
 export const PLOT_HEIGHT = 420;
@@ -71,6 +89,13 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   let keyframeRequests = 0;
   let lastClicked = -1;
   let sentSelection = 0;
+  // Map history: what is drawn is `shown` (the live `state`, or a snapshot picked with the scrubber).
+  const scrub = new Scrub(true);
+  let shown: PointState = state;
+  let shownSnapshot: LoadedSnapshot | null = null;
+  let liveFramesNotDrawn = 0;
+  const view = (): PointState => shown;
+  const loader = new SnapshotLoader((id) => m.send({ type: "request_snapshot", id }));
 
   // ------------------------------------------------------------------ DOM
   const root = h("div", "brw-root");
@@ -85,7 +110,8 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   const canvas = h("canvas", "brw-canvas");
   const hint = new EmptyHint();
   const tooltip = new Tooltip();
-  plotBox.append(canvas, hint.el, tooltip.el);
+  const paths = new PathOverlay();
+  plotBox.append(canvas, paths.canvas, hint.el, tooltip.el);
   const gauge = new Gauge();
   const status = new StatusLine();
   const inspector = new Inspector();
@@ -95,15 +121,37 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   const histogram = new PriorityHistogram();
   const influential = new InfluentialList((slot) => {
     lastClicked = slot;
+    showLocalRow(slot);
     setData("clicked", slot);
     m.set("clicked", slot);
     m.save_changes();
-  }, (field) => histogram.update(field, field ? (summaryNow?.byField.get(field) ?? null) : null));
+  }, (field) => histogram.update(field, field ? (summaryNow?.byField.get(field) ?? null) : null),
+  (on) => m.send({ type: "thumbnail_saliency", on }));
   let summaryNow: ReturnType<typeof parseSummary> = null;
   const summaryRow = h("div", "brw-summary");
   summaryRow.append(histogram.el, influential.el);
   const saliency = new SaliencyPanel((slot, method) => m.send({ type: "saliency", slot, method }));
-  root.append(toolbar.el, plotBox, footer, summaryRow, inspector.el, saliency.el);
+  // Skills, calibration, value trace, segments, influence (interpret trait; widget.enable_interpret).
+  const highlight = (slots: number[]): void => {
+    const sel = scatter.selectSlots(slots);
+    sentSelection = sel.length;
+    setData("selected", sel.length);
+    m.set("selection_bytes", new DataView(Uint32Array.from(sel).buffer));
+    m.save_changes();
+  };
+  const interpret = new InterpretPanel({
+    onSkill: (k) => {
+      const v = view(); // the map shown: live, or a scrubbed snapshot
+      highlight(slotsWithValue(v.slots.subarray(0, v.n), v.column("skill"), k));
+    },
+    onSlots: highlight,
+    send: (msg) => m.send(msg),
+  });
+  const scrubber = new Scrubber(
+    (position) => scrubTo(position),
+    () => scrubTo(Infinity),
+  );
+  root.append(toolbar.el, plotBox, scrubber.el, footer, summaryRow, interpret.el, inspector.el, saliency.el);
   el.append(root);
 
   const setData = (key: string, value: number): void => {
@@ -116,6 +164,9 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   setData("selected", 0);
   setData("selectedPython", 0);
   setData("keyframeRequests", 0);
+  setData("history", 0);
+  setData("scrubbed", 0);
+  setData("shownStep", -1);
 
   // ------------------------------------------------------------ scatter
   const theme = (): { bg: [number, number, number, number]; dark: boolean } => {
@@ -134,6 +185,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     dark: t0.dark,
     onClick(slot) {
       lastClicked = slot;
+      showLocalRow(slot);
       setData("clicked", slot);
       m.set("clicked", slot);
       m.save_changes();
@@ -145,7 +197,10 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
       m.save_changes();
     },
     onHover(slot) {
-      tooltip.show(state, slot, slot === null ? null : scatter.screenPositionOfSlot(slot));
+      tooltip.show(view(), slot, slot === null ? null : scatter.screenPositionOfSlot(slot));
+    },
+    onView() {
+      drawPaths();
     },
     onDeselect() {
       let changed = false;
@@ -176,6 +231,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
       }
       lastWidth = w;
       scatter.setSize(w, PLOT_HEIGHT);
+      drawPaths();
     }
   });
   ro.observe(plotBox);
@@ -205,16 +261,19 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     if (scatter.busy) return; // the in-flight draw reschedules when it ends
     dirty = false;
     const channel = currentColorBy();
-    toolbar.setChannels(state.colorChannels(), channel);
-    const colors = state.colorValues(channel, CATEGORICAL.length);
+    const drawnState = view();
+    toolbar.setChannels(drawnState.colorChannels(), channel);
+    const colors = drawnState.colorValues(channel, CATEGORICAL.length);
     scatter
-      .draw(state, colors)
+      .draw(drawnState, colors)
       .then((drawn) => {
         if (destroyed || drawn === null) return;
         setData("points", drawn);
         hint.update(drawn);
         toolbar.setLegend(drawn > 0 ? colors : null);
+        setData("shownStep", shownSnapshot ? shownSnapshot.step : -1);
         inspector.refresh(state);
+        drawPaths();
       })
       .catch((err: unknown) => {
         console.error("better_rl_widget: draw failed", err);
@@ -238,7 +297,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
       state.applyKeyframe(frame);
       setData("seq", state.seq);
       status.setLocalError(null);
-      scheduleRedraw();
+      liveChanged();
     } catch (err) {
       console.error("better_rl_widget: bad keyframe", err);
       status.setLocalError(`bad keyframe: ${errorText(err)}`);
@@ -267,6 +326,10 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   }
 
   function onCustom(msg: unknown, buffers: unknown): void {
+    if (msg && typeof msg === "object" && (msg as { type?: unknown }).type === "snapshot") {
+      onSnapshot(msg as { id?: unknown }, buffers);
+      return;
+    }
     if (!msg || typeof msg !== "object" || (msg as { type?: unknown }).type !== "delta") return;
     const buf = Array.isArray(buffers) ? (buffers[0] as unknown) : undefined;
     if (!isBytes(buf)) {
@@ -280,7 +343,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
       if (res.requestKeyframe) requestKeyframe();
       if (res.outcome === "applied") {
         setData("seq", state.seq);
-        scheduleRedraw();
+        liveChanged();
       }
     } catch (err) {
       console.error("better_rl_widget: bad delta", err);
@@ -288,10 +351,94 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     }
   }
 
+  // ------------------------------------------------------- map history
+  function liveChanged(): void {
+    if (shown === state) {
+      scheduleRedraw();
+    } else {
+      liveFramesNotDrawn++;
+      scrubNote();
+    }
+  }
+
+  function scrubNote(): void {
+    if (!shownSnapshot || !scrub.hasLive) {
+      status.setNote(null);
+      return;
+    }
+    const missed = liveFramesNotDrawn ? ` (${fmtInt(liveFramesNotDrawn)} live frame${liveFramesNotDrawn === 1 ? "" : "s"} since)` : "";
+    status.setNote(`showing the map at step ${fmtInt(shownSnapshot.step)}: live updates arrive but are not drawn${missed} · press live to return ·`);
+  }
+
+  function renderScrubber(): void {
+    scrubber.render(scrub, scrub.selectedId !== null && shownSnapshot?.id !== scrub.selectedId);
+    setData("scrubbed", shown === state ? 0 : 1);
+  }
+
+  function show(snap: LoadedSnapshot | null): void {
+    shown = snap ? snap.state : state;
+    shownSnapshot = snap;
+    liveFramesNotDrawn = 0;
+    scrubNote();
+    renderScrubber();
+    onGauge();
+    scheduleRedraw();
+  }
+
+  function scrubTo(position: number): void {
+    const id = scrub.select(position);
+    if (id === null) {
+      show(null);
+      return;
+    }
+    const got = loader.want(id);
+    if (got) show(got);
+    else renderScrubber();
+  }
+
+  function onSnapshot(msg: { id?: unknown; missing?: unknown }, buffers: unknown): void {
+    const id = Number(msg.id);
+    const buf = Array.isArray(buffers) ? (buffers[0] as unknown) : undefined;
+    try {
+      const got = loader.receive(id, msg.missing || !isBytes(buf) ? null : buf);
+      if (got && got.id === scrub.selectedId) show(got);
+      else if (scrub.selectedId !== null && scrub.selectedId !== shownSnapshot?.id && loader.inFlight === null) {
+        const again = loader.want(scrub.selectedId); // e.g. answered from the cache after a newer wish
+        if (again) show(again);
+      }
+    } catch (err) {
+      console.error("better_rl_widget: bad snapshot", err);
+      status.setLocalError(`bad snapshot: ${errorText(err)}`);
+    }
+  }
+
+  function onHistoryIndex(): void {
+    try {
+      const index = parseHistoryIndex(m.get("history_index"));
+      setData("history", index.entries.length);
+      if (scrub.setEntries(index.entries)) scrubTo(scrub.position);
+      else renderScrubber();
+    } catch (err) {
+      status.setLocalError(`bad history index: ${errorText(err)}`);
+    }
+  }
+
+  /** A click on a scrubbed map (or a replay) shows the snapshot's own row of that slot at once. */
+  function showLocalRow(slot: number): void {
+    if (shown === state || !shownSnapshot) return;
+    inspector.showRow(shown, slot, `map at step ${fmtInt(shownSnapshot.step)}`);
+    setData("inspected", inspector.slot);
+  }
+
   // ------------------------------------------------------------- traits
   function onInspection(): void {
     const blob = m.get("inspection");
     try {
+      if (inspector.localRow && isBytes(blob) && blob.byteLength > 0) {
+        // Python answers from the buffer as it is now: use that answer only if it is the same transition.
+        const meta = decode<{ slot?: number; step?: number }>(blob).meta;
+        if (meta.slot !== inspector.localRow.slot || meta.step !== inspector.localRow.step) return;
+      }
       inspector.update(isBytes(blob) ? blob : null, state);
     } catch (err) {
       console.error("better_rl_widget: bad inspection", err);
@@ -314,6 +461,12 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   function onStatus(): void {
     const s = m.get("status");
     status.update(s);
+    const replay = !!(s && typeof s === "object" && (s as { replay?: unknown }).replay);
+    if (scrub.hasLive === replay) {
+      scrub.hasLive = !replay; // a replay has no live map: the scrubber always shows a snapshot
+      if (scrub.setEntries(scrub.entries)) scrubTo(scrub.position);
+      else renderScrubber();
+    }
     const sel = s && typeof s === "object" ? (s as StatusTrait).selected : undefined;
     const seq = s && typeof s === "object" ? Number((s as { seq?: unknown }).seq) : NaN;
     if (Number.isFinite(seq)) checkBehind(seq);
@@ -321,7 +474,9 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   }
 
   function onGauge(): void {
-    gauge.update(m.get("gauge"));
+    const g = m.get("gauge");
+    // A snapshot shows its own size; rates belong to the live buffer.
+    gauge.update(shownSnapshot && g && typeof g === "object" ? { ...g, size: shown.n, inserts_per_s: NaN } : g);
   }
 
   function onSummary(): void {
@@ -333,8 +488,38 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     }
   }
 
+  function drawPaths(): void {
+    if (destroyed || paths.count === 0 && paths.drawn === 0) return;
+    // A scrubbed snapshot holds older transitions in the same slots: the live episodes' paths would lie there.
+    const n = paths.draw(plotBox.clientWidth || lastWidth, PLOT_HEIGHT,
+      (slots) => (shownSnapshot ? null : scatter.screenPositions(slots)));
+    setData("paths", n);
+  }
+
+  function onInterpret(): void {
+    try {
+      const data = parseInterpret(m.get("interpret") as DataView | null);
+      interpret.update(data);
+      const a = data?.arrays;
+      const nPaths = data?.meta.paths?.length ?? 0;
+      paths.setPaths(Array.from({ length: nPaths }, (_, i) =>
+        raggedPart(a?.path_slots as Uint32Array, a?.path_offsets as Uint32Array, i)));
+      drawPaths();
+    } catch (err) {
+      status.setLocalError(`bad interpret data: ${errorText(err)}`);
+    }
+  }
+
+  function onThumbnails(): void {
+    try {
+      influential.updateThumbnails(parseThumbnails(m.get("thumbnails") as DataView | null));
+    } catch (err) {
+      status.setLocalError(`bad thumbnails: ${errorText(err)}`);
+    }
+  }
+
   function onColorBy(): void {
-    toolbar.setChannels(state.colorChannels(), currentColorBy());
+    toolbar.setChannels(view().colorChannels(), currentColorBy());
     scheduleRedraw();
   }
 
@@ -347,6 +532,9 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     ["change:gauge", onGauge],
     ["change:color_by", onColorBy],
     ["change:summary", onSummary],
+    ["change:interpret", onInterpret],
+    ["change:thumbnails", onThumbnails],
+    ["change:history_index", onHistoryIndex],
   ];
   for (const [event, handler] of handlers) m.on(event, handler as (...args: unknown[]) => void);
 
@@ -357,6 +545,9 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   requestKeyframe();
   onGauge();
   onSummary();
+  onInterpret();
+  onThumbnails();
+  onHistoryIndex();
   toolbar.setChannels(state.colorChannels(), currentColorBy());
   hint.update(0);
   scheduleRedraw();
@@ -366,6 +557,11 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     slots: () => scatter.slots(),
     selectedSlots: () => scatter.selectedSlots(),
     idle: () => rafId === null && !scatter.busy && !dirty,
+    shownCoords: (slot) => {
+      const v = view();
+      const i = v.indexOfSlot(slot);
+      return i < 0 ? null : [v.x[i]!, v.y[i]!];
+    },
   };
   (root as HTMLElement & { __brw?: BrwTestHook }).__brw = hook;
 
@@ -381,6 +577,8 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     toolbar.destroy();
     saliency.destroy();
     influential.destroy();
+    interpret.destroy();
+    scrubber.destroy();
     scatter.destroy();
     delete (root as HTMLElement & { __brw?: BrwTestHook }).__brw;
     root.remove();

@@ -220,3 +220,69 @@ def test_clicking_an_image_state_overlays_saliency_maps(jupyter_server, page):
         assert frac > 0.9
     finally:
         shutdown_sessions(jupyter_server)
+
+
+def test_influential_list_shows_thumbnails_with_saliency_and_opens_the_inspector(jupyter_server, page):
+    """An image buffer with priorities: every row of the influential list gets a thumbnail with real pixels; the
+    list's saliency toggle overlays the actor map (red) on them; a row click still opens the inspector."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    code = ("import numpy as np, torch\n"
+            "from better_rl_widget import BufferWidget, TrainingHook, PrioritizedReplayBuffer\n"
+            "class PatchNet(torch.nn.Module):  # looks only at rows 24-31, columns 8-15\n"
+            "    def __init__(self):\n"
+            "        super().__init__(); w = torch.zeros(3, 4, 42, 42)\n"
+            "        w[:, :, 24:32, 8:16] = torch.randn(3, 4, 8, 8, generator=torch.Generator().manual_seed(0))\n"
+            "        self.w = torch.nn.Parameter(w)\n"
+            "    def forward(self, x): return torch.einsum('nchw,achw->na', x, self.w)\n"
+            "rng = np.random.default_rng(0)\n"
+            "buf = PrioritizedReplayBuffer(200, alpha=1.0, seed=0)\n"
+            "for i in range(120):\n"
+            "    f = rng.integers(0, 255, (4, 42, 42)).astype(np.uint8); buf.add(f, i % 3, 0.0, f, False)\n"
+            "widget = BufferWidget()\n"
+            "with TrainingHook(widget, buf, projection='pca') as hook:\n"
+            "    hook.flush()\n"
+            "    buf.update_priorities(np.arange(30), rng.random(30) * 10); hook.on_step()\n"
+            "widget.enable_saliency(PatchNet(), r=3, d=3)\n"
+            "widget")
+    nb = new_notebook(cells=[new_code_cell(code)],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, jupyter_server.root / "thumbnails_view.ipynb")
+    rows = ".brw-influential-row[data-thumb='1']"
+    try:
+        open_and_run(page, jupyter_server.url("lab/workspaces/thumbs/tree/thumbnails_view.ipynb"))
+        page.wait_for_function(f"() => document.querySelectorAll(\"{rows}\").length >= 20", timeout=90_000)
+        assert page.locator(".brw-influential-row").count() == 20
+        stats = page.evaluate(f"""() => Array.from(document.querySelectorAll("{rows} canvas.brw-thumb")).map(c => {{
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; const seen = new Set();
+            let lit = 0;
+            for (let k = 0; k < d.length; k += 4) {{ seen.add(d[k]); if (d[k] > 0 && d[k + 3] === 255) lit++; }}
+            return {{w: c.width, h: c.height, distinct: seen.size, lit, css: getComputedStyle(c).imageRendering}}; }})""")
+        assert len(stats) == 20
+        for s in stats:  # 42x42 frames → 21x21 thumbnails of random pixels: many grey levels, crisp when scaled
+            assert (s["w"], s["h"]) == (21, 21) and s["distinct"] > 50 and s["lit"] > 300
+            assert s["css"] == "pixelated"
+
+        # the toggle asks Python for saliency thumbnails; they arrive as red (actor) over the read patch
+        toggle = page.locator(".brw-thumb-saliency").first
+        assert toggle.is_visible() and not toggle.is_checked()
+        toggle.check()
+        page.wait_for_function(f"() => document.querySelectorAll(\".brw-influential-row[data-saliency='1']\").length >= 20",
+                               timeout=90_000)
+        red = page.evaluate("""() => { const c = document.querySelector(".brw-influential-row[data-saliency='1'] canvas");
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let inside = 0, all = 0;
+            for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+              const k = 4 * (y * c.width + x); const r = Math.max(0, d[k] - d[k + 1]);  // red excess over green
+              all += r; if (y >= 8 && y < 20 && x >= 0 && x < 12) inside += r; }
+            return inside / all; }""")
+        assert red > 0.8
+
+        # a row click opens that slot in the inspector, as before
+        row = page.locator(rows).nth(3)
+        slot = int(row.get_attribute("data-slot"))
+        row.locator("canvas").click()
+        page.wait_for_function("s => document.querySelector('.brw-root').dataset.inspected === String(s)", arg=slot,
+                               timeout=60_000)
+    finally:
+        shutdown_sessions(jupyter_server)

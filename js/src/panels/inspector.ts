@@ -162,6 +162,8 @@ export class Inspector {
   private readonly evicted: HTMLDivElement;
   private readonly body: HTMLDivElement;
   private meta: InspectionMeta | null = null;
+  /** Set while the inspector shows a row of a map snapshot (not an answer from Python). */
+  localRow: { slot: number; step: number } | null = null;
 
   constructor() {
     this.el = h("div", "brw-inspector");
@@ -180,6 +182,7 @@ export class Inspector {
 
   private showEmpty(text = "Click a point to inspect its transition · shift+drag to lasso"): void {
     this.meta = null;
+    this.localRow = null;
     this.el.dataset.slot = "-1";
     this.el.dataset.evicted = "0";
     this.evicted.hidden = true;
@@ -194,6 +197,7 @@ export class Inspector {
     }
     const { meta, arrays } = decode<InspectionMeta>(blob);
     this.meta = meta;
+    this.localRow = null;
     this.el.dataset.slot = String(this.slot);
 
     const head = h("div", "brw-inspector-head");
@@ -230,6 +234,38 @@ export class Inspector {
     this.refresh(state);
   }
 
+  /**
+   * Show `slot`'s row as `state` (a map snapshot) holds it: every per-row field it has. Used for a scrubbed map,
+   * a replay and the HTML export, where Python's buffer does not hold (or there is no Python for) that transition.
+   */
+  showRow(state: PointState, slot: number, caption: string, note?: string): void {
+    const i = state.indexOfSlot(slot);
+    const stepCol = state.column("step");
+    const step = i >= 0 && stepCol ? Number(stepCol[i]) : -1;
+    this.meta = { slot, step, present: i >= 0 };
+    this.localRow = { slot, step };
+    this.el.dataset.slot = String(slot);
+    this.el.dataset.evicted = "0";
+    this.evicted.hidden = true;
+    const head = h("div", "brw-inspector-head");
+    head.append(h("span", "brw-inspector-title", `slot ${fmtInt(slot)}`), h("span", "brw-tag", caption));
+    if (i < 0) {
+      this.body.replaceChildren(head, h("div", "brw-note", "not on this map"));
+      return;
+    }
+    const fields = h("div", "brw-fields");
+    for (const [name] of state.columns) {
+      const col = state.column(name)!;
+      const item = h("div", "brw-field");
+      item.dataset.field = name;
+      item.append(h("span", "brw-field-k", name.replace(/_/g, " ")), h("span", "brw-field-v", fmtValue(col[i])));
+      fields.append(item);
+    }
+    const nodes: Node[] = [head, fields];
+    nodes.push(h("div", "brw-note", note ?? "no observation: map snapshots keep per-row fields only"));
+    this.body.replaceChildren(...nodes);
+  }
+
   /** The canvases of the inspected observation's images (empty for vectors). */
   imageCanvases(): HTMLCanvasElement[] {
     return Array.from(this.body.querySelectorAll<HTMLCanvasElement>("canvas.brw-obs-img"));
@@ -238,6 +274,7 @@ export class Inspector {
   /** Re-check whether the inspected transition was evicted since. */
   refresh(state: PointState): void {
     const m = this.meta;
+    if (this.localRow) return; // a snapshot's row does not go stale
     if (!m || typeof m.slot !== "number" || typeof m.step !== "number" || m.present === false) {
       this.evicted.hidden = true;
       this.el.dataset.evicted = "0";

@@ -14,6 +14,8 @@ export interface StatusTrait {
   /** Visible remarks that are not errors (degraded modes, flattened observations). */
   notes?: string[];
   engine?: EngineInfo;
+  /** A recorded history (replay widget, HTML export), not a live run. */
+  replay?: boolean;
 }
 
 /** Scalar state of the projection engine (live t-SNE: phase, iterations, kNN-preservation, pending, notes). */
@@ -39,6 +41,11 @@ export function engineText(e: EngineInfo | null | undefined): string {
 }
 
 export function statusText(s: StatusTrait): string {
+  if (s.replay) {
+    // A recorded history (replay widget, HTML export): no worker, so no frame/lag counters.
+    const notes = Array.isArray(s.notes) ? s.notes.filter((n): n is string => typeof n === "string" && n !== "") : [];
+    return ["replay", ...notes].join(" · ");
+  }
   const parts = [
     s.running === false ? "paused" : "live",
     `frames ${fmtInt(s.frames_shown ?? 0)}`,
@@ -61,12 +68,15 @@ export class StatusLine {
   private readonly error: HTMLSpanElement;
   private status: StatusTrait | null = null;
   private localError: string | null = null;
+  private readonly note: HTMLSpanElement;
 
   constructor() {
     this.el = h("div", "brw-status");
     this.text = h("span", "brw-status-text", "waiting for the Python side…");
     this.error = h("span", "brw-error");
-    this.el.append(this.text, this.error);
+    this.note = h("span", "brw-status-note");
+    this.note.hidden = true;
+    this.el.append(this.note, this.text, this.error);
   }
 
   update(s: StatusTrait | null | undefined): void {
@@ -78,6 +88,12 @@ export class StatusLine {
   setLocalError(msg: string | null): void {
     this.localError = msg;
     this.render();
+  }
+
+  /** A remark from this view shown first (e.g. "map scrubbed to step S; live frames not drawn"); null clears it. */
+  setNote(text: string | null): void {
+    this.note.textContent = text ?? "";
+    this.note.hidden = !text;
   }
 
   private render(): void {

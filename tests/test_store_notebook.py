@@ -1,0 +1,31 @@
+"""notebooks/run_records.ipynb executes (a short run) and is what its generator writes."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_run_records_notebook_runs(tmp_path, monkeypatch):
+    nb = nbformat.read(REPO / "notebooks" / "run_records.ipynb", as_version=4)
+    monkeypatch.setenv("BRW_NOTEBOOK_STEPS", "600")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert not errors, errors
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "status='finished'" in text and "episodes, mean return" in text and "maps, steps" in text
+    assert (tmp_path / "runs" / "notebook-dqn" / "index.json").exists()
+
+
+def test_run_records_notebook_matches_its_generator(tmp_path):
+    out = tmp_path / "notebooks"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_store_notebooks.py")], check=True,
+                   env={**os.environ, "BRW_NOTEBOOKS_DIR": str(out)})
+    fresh, kept = (nbformat.read(p / "run_records.ipynb", as_version=4) for p in (out, REPO / "notebooks"))
+    assert [(c.cell_type, c.source) for c in fresh.cells] == [(c.cell_type, c.source) for c in kept.cells]
