@@ -406,7 +406,8 @@ def _choose_mode(worker: str, projection: str | Projection, estimator: object) -
         return worker
     # A process pays off when there is heavy work to move (docs/architecture.md, benchmarks/overhead.py); user
     # Projection objects and estimators that cannot ship their networks stay in a thread.
-    shippable = estimator is None or callable(getattr(estimator, "export", None))
+    # Looked up on the class: a wrapper that forwards attributes (sb3.VecNormalized) must not ship its inner part.
+    shippable = estimator is None or callable(getattr(type(estimator), "export", None))
     return "process" if isinstance(projection, str) and shippable and estimator is not None else "thread"
 
 
