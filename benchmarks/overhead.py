@@ -9,6 +9,10 @@ Target: ratio >= 0.95.
     python benchmarks/overhead.py                 # table
     python benchmarks/overhead.py --json          # one JSON object with "ratio" among its keys
     python benchmarks/overhead.py --profile       # cProfile of the training thread of one hooked run
+    python benchmarks/overhead.py --worker thread,process   # both worker kinds against one plain run per round
+
+With several ``--worker`` kinds each round runs plain and every kind in rotated order; ``ratios`` holds each
+kind's median of (kind / plain of the same round) and ``ratio`` the first kind's.
 """
 
 from __future__ import annotations
@@ -27,21 +31,25 @@ from better_rl_widget.agents.dqn import DQN, DQNConfig
 from better_rl_widget.embed import PROJECTIONS
 
 
-def one_run(steps: int, hooked: bool, projection: str, seed: int, every: int, td: bool = True) -> tuple[float, dict]:
+def one_run(steps: int, worker: str | None, projection: str, seed: int, every: int,
+            td: bool = True) -> tuple[float, dict]:
+    """Steps/s of one training run; ``worker=None`` trains without the hook."""
     agent = DQN("CartPole-v1", DQNConfig(buffer_size=steps, learning_starts=min(500, steps // 4)), seed=seed)
     hook = None
-    if hooked:
+    if worker is not None:
         kw = dict(q_network=agent.q, target_network=agent.q_target, double_dqn=agent.config.double_dqn,
                   n_actions=2) if td else {}
-        hook = TrainingHook(BufferWidget(), agent.buffer, every=every, projection=projection, **kw)
+        hook = TrainingHook(BufferWidget(), agent.buffer, every=every, projection=projection, worker=worker, **kw)
     t0 = time.perf_counter()
     agent.learn(steps, callback=None if hook is None else hook.on_step)
     dt = time.perf_counter() - t0
     info: dict = {}
     if hook is not None:
+        t1 = time.perf_counter()
         hook.close()
         info = {"frames_shown": hook.widget.status["frames_shown"], "points": hook.widget.n_points,
-                "channels": sorted(hook.worker.frame_state._fields)}
+                "channels": sorted(hook.worker.frame_state._fields), "worker": hook.worker.mode,
+                "close_s": round(time.perf_counter() - t1, 2), "errors": len(hook.widget.errors)}
     return steps / dt, info
 
 
@@ -52,42 +60,63 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=10)
     ap.add_argument("--projection", default="auto" if "auto" in PROJECTIONS else "pca")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads for both sides")
+    ap.add_argument("--worker", default="auto", help="worker kind(s), comma-separated: auto, thread, process")
     ap.add_argument("--no-td", action="store_true", help="hook without a q_network (no TD-errors/features)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    kinds = args.worker.split(",")
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
-        one_run(args.steps, True, args.projection, 0, args.every, not args.no_td)
+        one_run(args.steps, kinds[0], args.projection, 0, args.every, not args.no_td)
         prof.disable()
         pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
         return
-    one_run(min(args.steps, 600), True, args.projection, 0, args.every, not args.no_td)  # warm-up (imports, allocator)
-    hooked, plain, info = [], [], {}
+    for k in kinds:  # warm-up (imports, allocator)
+        one_run(min(args.steps, 600), k, args.projection, 0, args.every, not args.no_td)
+    sides: list[str | None] = [*kinds, None]
+    runs: dict[str | None, list[float]] = {k: [] for k in sides}
+    infos: dict[str, list[dict]] = {k: [] for k in kinds}
     for r in range(args.repeats):
-        for side in ((True, False) if r % 2 == 0 else (False, True)):
+        shift = r % len(sides)  # rotate the order so no side always runs first in a round
+        for side in sides[shift:] + sides[:shift]:
             sps, i = one_run(args.steps, side, args.projection, r, args.every, not args.no_td)
-            (hooked if side else plain).append(sps)
-            info = i or info
-    pairs = [h / p for h, p in zip(hooked, plain, strict=True)]
-    ratio = statistics.median(pairs)
-    out = {"ratio": round(ratio, 4), "pair_ratios": [round(x, 3) for x in pairs],
-           "ratio_of_medians": round(statistics.median(hooked) / statistics.median(plain), 4), "hooked_steps_per_s": round(statistics.median(hooked), 1),
-           "plain_steps_per_s": round(statistics.median(plain), 1), "hooked_runs": [round(x, 1) for x in hooked],
+            runs[side].append(sps)
+            if side is not None:
+                infos[side].append(i)
+    plain = runs[None]
+    pairs = {k: [h / p for h, p in zip(runs[k], plain, strict=True)] for k in kinds}
+    ratios = {k: round(statistics.median(v), 4) for k, v in pairs.items()}
+    first = kinds[0]
+    ratio = ratios[first]
+    last = infos[first][-1]
+    out = {"ratio": ratio, "pair_ratios": [round(x, 3) for x in pairs[first]],
+           "ratio_of_medians": round(statistics.median(runs[first]) / statistics.median(plain), 4),
+           "hooked_steps_per_s": round(statistics.median(runs[first]), 1),
+           "plain_steps_per_s": round(statistics.median(plain), 1), "hooked_runs": [round(x, 1) for x in runs[first]],
            "plain_runs": [round(x, 1) for x in plain], "steps": args.steps, "repeats": args.repeats,
-           "every": args.every, "projection": args.projection, "td_errors": not args.no_td, "target": 0.95, **info}
+           "every": args.every, "projection": args.projection, "td_errors": not args.no_td, "target": 0.95,
+           "worker": last.get("worker"), "frames_shown": [i.get("frames_shown") for i in infos[first]],
+           "close_s": [i.get("close_s") for i in infos[first]], "points": last.get("points"),
+           "channels": last.get("channels"), "errors": sum(i.get("errors", 0) for i in infos[first])}
+    if len(kinds) > 1:
+        out["ratios"] = ratios
+        out["pair_ratios_by_worker"] = {k: [round(x, 3) for x in v] for k, v in pairs.items()}
+        out["frames_shown_by_worker"] = {k: [i.get("frames_shown") for i in v] for k, v in infos.items()}
+        out["runs_by_worker"] = {k: [round(x, 1) for x in runs[k]] for k in kinds}
     if args.json:
         print(json.dumps(out))
         return
-    print(f"DQN CartPole, {args.steps} steps x {args.repeats} pairs, hook every {args.every}, "
+    print(f"DQN CartPole, {args.steps} steps x {args.repeats} rounds, hook every {args.every}, "
           f"projection {args.projection}, TD-errors {'off' if args.no_td else 'on'}")
     print(f"  without hook: {out['plain_steps_per_s']:8.1f} steps/s  {out['plain_runs']}")
-    print(f"  with hook:    {out['hooked_steps_per_s']:8.1f} steps/s  {out['hooked_runs']}")
-    print(f"  pair ratios:  {out['pair_ratios']}")
-    print(f"  ratio:        {ratio:.3f}  median of pair ratios (target >= 0.95); ratio of medians "
-          f"{out['ratio_of_medians']:.3f}")
+    for k in kinds:
+        print(f"  with hook ({infos[k][-1].get('worker')}): {statistics.median(runs[k]):8.1f} steps/s  "
+              f"{[round(x, 1) for x in runs[k]]}  frames shown {[i.get('frames_shown') for i in infos[k]]}")
+        print(f"    pair ratios {[round(x, 3) for x in pairs[k]]}  ratio {ratios[k]:.3f} (median of pair ratios; "
+              f"target >= 0.95)")
 
 
 if __name__ == "__main__":

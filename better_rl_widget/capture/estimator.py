@@ -98,6 +98,36 @@ class TDEstimator:
         """Take a new snapshot at the next use, whatever its age."""
         self._last_refresh = -np.inf
 
+    # -- shipping to a worker process (capture/engine_process.py) ------------------------------------------
+    def export(self) -> TDEstimator:
+        """A copy for another process: same settings, the networks as CPU copies (picklable with cloudpickle,
+        so classes defined in a notebook travel too). Raises when a network cannot be copied."""
+        twin = copy.copy(self)
+        twin.live = self._clone(self.live, "q_network")
+        twin.live_target = None if self.live_target is None else self._clone(self.live_target, "target_network")
+        for net in (twin.live, twin.live_target):
+            for m in () if net is None else net.modules():  # hooks may hold objects that cannot travel
+                m._forward_hooks.clear()
+                m._forward_pre_hooks.clear()
+                m._backward_hooks.clear()
+        twin._net = twin._target = twin._features = None
+        twin._last_refresh = -np.inf
+        return twin
+
+    def weights(self) -> dict[str, dict[str, np.ndarray]]:
+        """The live networks' parameters and buffers as numpy arrays (read without a lock, like a snapshot)."""
+        nets = {"q": self.live, "target": self.live_target}
+        return {k: {n: _to_numpy(t) for n, t in net.state_dict().items()} for k, net in nets.items()
+                if net is not None}
+
+    def load_weights(self, weights: dict[str, dict[str, np.ndarray]]) -> None:
+        """Install shipped weights in this copy's networks; the next compute snapshots them."""
+        nets = {"q": self.live, "target": self.live_target}
+        for k, state in weights.items():
+            if nets.get(k) is not None:
+                nets[k].load_state_dict({n: torch.from_numpy(v) for n, v in state.items()})
+        self.refresh_now()
+
     @staticmethod
     def _clone(net: nn.Module, name: str) -> nn.Module:
         devices = {p.device.type for p in net.parameters()}
@@ -178,3 +208,8 @@ class TDEstimator:
             feats = self._features.reshape(len(slots), -1).float().numpy()
         return Estimates(np.asarray(slots, np.int64), out.td_error, out.q, out.value, feats)
 
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    t = t.detach().to("cpu")
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy().copy()

@@ -5,15 +5,16 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..embed import Projection, make_projection
+from ..embed import PROJECTIONS, Projection
 from ..widget.buffer_widget import BufferWidget
 from .record import RecordBuffer
-from .worker import CaptureBatch, LiveWorker
+from .worker import WORKERS, CaptureBatch, LiveWorker
 
 if TYPE_CHECKING:
     from ..store import Recorder
@@ -47,8 +48,9 @@ class TrainingHook:
     """Streams a replay buffer into a :class:`BufferWidget` while training runs.
 
     Call :meth:`on_step` once per environment step (it is cheap: every ``every`` steps it copies only the rows
-    inserted since the last copy). Projection and drawing happen in a background thread at most ``max_fps``
-    times a second. Nothing here raises into the training loop: problems go to ``widget.errors``.
+    inserted since the last copy). Estimates, projection and drawing happen in a background worker (a thread, and
+    with a q_network a child process for the heavy part) at most ``max_fps`` times a second. Nothing here raises
+    into the training loop: problems go to ``widget.errors``.
     """
 
     def __init__(self, widget: BufferWidget, buffer: BufferSource, *, every: int = 10,
@@ -56,13 +58,15 @@ class TrainingHook:
                  q_network: Any = None, target_network: Any = None, gamma: float = 0.99, double_dqn: bool = False,
                  n_actions: int | None = None, feature_layer: str | None = None, embed: str = "auto",
                  td_budget_s: float = 0.02, snapshot_every_s: float = 2.0, record: Any = None,
-                 estimator: Any = None) -> None:
+                 estimator: Any = None, worker: str = "auto") -> None:
         """``record``: a run directory (path or fsspec URL) to record into, see :meth:`record_to`.
         ``q_network`` (a torch module mapping observations to one Q-value per action) turns on TD-errors,
         Q/V and features, computed in the worker from a CPU snapshot refreshed every ``snapshot_every_s``;
         ``estimator``: instead of a q_network, any object with TDEstimator's interface (e.g. a
         :class:`~better_rl_widget.capture.critic_estimator.CriticEstimator` for SAC/TD3);
-        ``embed``: "auto" (features when a q_network gives them, else observations), "obs" or "features"."""
+        ``embed``: "auto" (features when a q_network gives them, else observations), "obs" or "features";
+        ``worker``: where estimates and projection run — "thread", "process" (a child process: no CPU or GIL
+        time taken from training) or "auto" (docs/architecture.md says which and why)."""
         missing = [a for a in ("capacity", "total_inserted", "read") if not hasattr(buffer, a)]
         if missing:
             raise TypeError(f"{type(buffer).__name__} cannot be streamed: it lacks {', '.join(missing)} "
@@ -73,6 +77,13 @@ class TrainingHook:
             raise ValueError(f"every must be >= 1, got {every}")
         if embed not in ("auto", "obs", "features"):
             raise ValueError(f"embed must be 'auto', 'obs' or 'features', got {embed!r}")
+        if worker not in WORKERS:
+            raise ValueError(f"worker must be one of {WORKERS}, got {worker!r}")
+        if isinstance(projection, str) and projection not in PROJECTIONS:
+            raise ValueError(f"unknown projection {projection!r}; available: {', '.join(PROJECTIONS)} or a "
+                             "Projection object")
+        if not isinstance(projection, (str, Projection)):
+            raise TypeError(f"projection must be one of {PROJECTIONS} or a Projection, got {type(projection).__name__}")
         if q_network is not None and estimator is not None:
             raise ValueError("pass either q_network or estimator, not both")
         if q_network is not None:
@@ -84,8 +95,6 @@ class TrainingHook:
         self.buffer = buffer
         self.every = int(every)
         self.capacity = int(buffer.capacity)
-        spec = projection
-        self.projection = make_projection(projection, self.capacity, seed)
         self.step = 0
         self._seen = 0
         self._last_error = ""
@@ -94,9 +103,11 @@ class TrainingHook:
         self.optional_fields = tuple(getattr(buffer, "optional_fields", ()))
         has_next = bool(getattr(buffer, "has_next_obs", True))
         self.fields = CAPTURED + self.optional_fields + (("next_obs",) if estimator and has_next else ())
-        factory = (lambda: make_projection(spec, self.capacity, seed)) if isinstance(spec, str) else None
-        self.worker = LiveWorker(widget, self.capacity, self.projection, max_fps=max_fps, estimator=estimator,
-                                 embed=embed, td_budget_s=td_budget_s, projection_factory=factory)
+        self.worker = LiveWorker(widget, self.capacity, projection, max_fps=max_fps, estimator=estimator,
+                                 embed=embed, td_budget_s=td_budget_s, seed=seed, worker=worker,
+                                 td_needs_next=not (estimator is not None and not has_next))
+        # Dropped without close(): stop the worker (and its process) rather than leave them running.
+        weakref.finalize(self, self.worker.abandon)
         for note in (getattr(buffer, "note", ""),):
             if note:
                 widget.add_note(note)
@@ -105,7 +116,6 @@ class TrainingHook:
         if estimator is not None and not has_next:
             widget.add_note("TD-errors off: this buffer stores no next observations (e.g. SB3's "
                             "optimize_memory_usage=True); Q-values, V and features are still shown")
-            self.worker.td_needs_next = False
         self.recorder: Recorder | None = None
         if record is not None:
             self.record_to(record)
@@ -131,6 +141,11 @@ class TrainingHook:
         self.on_step()
 
     # -- training thread ----------------------------------------------------------------------------------
+    @property
+    def projection(self) -> Projection | None:
+        """The projection engine when it runs in this process (None when it runs in a worker process)."""
+        return self.worker.projection
+
     def on_step(self, step: int | None = None) -> None:
         """Call once per environment step; copies new rows every ``every`` calls."""
         self.step = self.step + 1 if step is None else int(step)

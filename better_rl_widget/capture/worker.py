@@ -1,12 +1,15 @@
-"""The background worker: merges captured rows, projects them and publishes frames at a bounded rate.
+"""The background worker: merges captured rows, hands them to the engine and publishes frames at a bounded rate.
 
-The training thread only appends to ``pending`` (under a lock); everything else happens here. When the worker
-falls behind, the batches that piled up are merged and the newest row of each slot wins. Any exception is
-reported to the widget and the worker carries on.
+The training thread only appends to ``pending`` (under a lock); everything else happens in the worker thread.
+When it falls behind, the batches that piled up are merged and the newest row of each slot wins. The heavy part
+(TD-errors/Q/V/features, returns, projection: :mod:`.engine`) runs in this thread or in a child process
+(:mod:`.engine_process`, ``worker="process"``); the mirror, the frame state and the widget stay here. Any
+exception is reported to the widget and the worker carries on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -17,19 +20,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..analysis.returns import returns_to_go
-from ..embed.base import Projection, ProjectionFrame
-from ..embed.features import flatten_features
+from ..embed import make_projection
+from ..embed.base import Projection
 from ..widget.buffer_widget import BufferWidget
+from .engine import ENGINE_FIELDS, Engine, EngineInput, EngineResult
 from .mirror import BufferMirror
 from .summary import build_summary
 
 if TYPE_CHECKING:  # torch is optional: only a hook with a q_network imports it
+    from .engine_process import EngineProcess
     from .estimator import TDEstimator
 
-
-SWEEP_CHUNK = 4096
-NEW_ROWS_BATCH = 2048
+WORKERS = ("auto", "thread", "process")
 
 
 @dataclass
@@ -55,19 +57,23 @@ class WorkerStats:
 
 
 class LiveWorker:
-    def __init__(self, widget: BufferWidget, capacity: int, projection: Projection, *, max_fps: float = 4.0,
+    """``projection``: a name (see :func:`~better_rl_widget.embed.make_projection`) or a Projection object.
+    ``worker``: where the engine runs — "thread", "process", or "auto" (a process when the projection is a name
+    and the estimator, if any, can be shipped; see docs/architecture.md for the measurements)."""
+
+    def __init__(self, widget: BufferWidget, capacity: int, projection: str | Projection, *, max_fps: float = 4.0,
                  keyframe_interval_s: float = 10.0, step_budget_s: float = 0.1,
                  estimator: TDEstimator | None = None, embed: str = "auto", td_budget_s: float = 0.05,
-                 returns_every_s: float = 2.0, gamma: float | None = None,
-                 projection_factory: Callable[[], Projection] | None = None) -> None:
+                 returns_every_s: float = 2.0, gamma: float | None = None, seed: int = 0,
+                 worker: str = "auto", td_needs_next: bool = True) -> None:
         if max_fps <= 0:
             raise ValueError(f"max_fps must be positive, got {max_fps}")
+        if worker not in WORKERS:
+            raise ValueError(f"worker must be one of {WORKERS}, got {worker!r}")
         self.widget = widget
         self.capacity = int(capacity)
-        self.projection = projection
         self.min_interval = 1.0 / max_fps
         self.keyframe_interval_s = keyframe_interval_s
-        self.step_budget_s = step_budget_s
         self.mirror = BufferMirror(capacity)
         self.stats = WorkerStats()
         self._cond = threading.Condition()
@@ -81,29 +87,48 @@ class LiveWorker:
         self._rate: tuple[float, int] | None = None  # (time, total_inserted) for inserts/s
         self.hook_step = 0
         self.estimator = estimator
-        self.projection_factory = projection_factory
-        self.embed = embed
-        self.td_budget_s = float(td_budget_s)
-        self.td_needs_next = True
-        self._td_cursor = 0
-        self.td_sweep_s = 2.0
-        self.new_rows_every_s = 1.0
-        self._new: list[np.ndarray] = []
-        self._new_rows = 0
-        self._last_new = 0.0
+        self._engine_kw = dict(step_budget_s=step_budget_s, estimator=estimator, embed=embed,
+                               td_budget_s=td_budget_s, returns_every_s=returns_every_s, gamma=gamma,
+                               td_needs_next=td_needs_next)
+        self._projection_spec, self._seed = projection, int(seed)
+        self.mode = _choose_mode(worker, projection, estimator)
+        self.engine: Engine | EngineProcess | None = None
+        if self.mode == "thread":
+            self.engine = self._thread_engine()
+        self._new_rows = 0  # rows the engine holds for their batched estimates
+        self._new_due_t = 0.0
         self._force_new = False
         self._drain = False
-        self._last_sweep = 0.0
-        self._rows_per_s = 5_000.0  # first guess; measured from then on
-        self._embedding: str | None = None  # "features" or "obs", fixed by the first rows
-        self._reported_disabled = False
-        self.returns_every_s = returns_every_s
-        self.gamma = estimator.gamma if estimator is not None else (0.99 if gamma is None else gamma)
-        self._last_returns = 0.0
+        self._next_weights = 0.0
+        self._ended = False  # stop() or the finaliser ran: a lost process is not replaced any more
         self.frame_state = widget.attach(capacity, self.mirror.inspect)
         self.frame_listeners: list[Callable[[bool], None]] = []  # called after each frame, final=True at stop
         self._thread = threading.Thread(target=self._run, name="better_rl_widget-worker", daemon=True)
         self._thread.start()
+
+    @property
+    def projection(self) -> Projection | None:
+        """The projection object when the engine runs in this process (None in a worker process)."""
+        return self.engine.projection if isinstance(self.engine, Engine) else None
+
+    def _thread_engine(self) -> Engine:
+        spec = self._projection_spec
+        projection = make_projection(spec, self.capacity, self._seed)
+        factory = (lambda: make_projection(spec, self.capacity, self._seed)) if isinstance(spec, str) else None
+        return Engine(self.capacity, projection, mirror=self.mirror, projection_factory=factory, **self._engine_kw)
+
+    def _process_engine(self) -> EngineProcess:
+        import cloudpickle
+
+        from .engine_process import EngineProcess, EngineSpec
+
+        kw = self._engine_kw
+        est = kw["estimator"]
+        spec = EngineSpec(self.capacity, self._projection_spec if isinstance(self._projection_spec, str)
+                          else cloudpickle.dumps(self._projection_spec), self._seed,
+                          None if est is None else cloudpickle.dumps(est.export()), kw["embed"], kw["td_budget_s"],
+                          kw["returns_every_s"], kw["gamma"], kw["td_needs_next"], kw["step_budget_s"])
+        return EngineProcess(spec)
 
     # -- training thread ----------------------------------------------------------------------------------
     def submit(self, batch: CaptureBatch) -> None:
@@ -127,6 +152,8 @@ class LiveWorker:
 
     # -- worker thread --------------------------------------------------------------------------------------
     def _run(self) -> None:
+        if self.engine is None:
+            self._start_process()
         while True:
             with self._cond:
                 while not self._pending and not self._stop and not self._new_due() and not self._drain:
@@ -141,16 +168,20 @@ class LiveWorker:
                     self._cond.wait_for(lambda: self._stop or self._last_frame == 0.0, timeout=wait)
                     self._waiting_interval = False
             with self._cond:
+                if self._ended:
+                    return
                 batches, self._pending, self._pending_rows = self._pending, [], 0
                 self._busy = True
             try:
-                # One BLAS and OpenMP thread for the worker (PCA refits, torch forwards): thread teams here spin
-                # and compete with the training thread (~50 ms CPU per small torch batch; benchmarks/overhead.py).
-                with threadpool_limits(limits=1):
+                # One BLAS and OpenMP thread for an engine in this thread (PCA refits, torch forwards): thread teams
+                # here spin and compete with the training thread (~50 ms CPU per small torch batch). A worker
+                # process is started with one thread of each.
+                with threadpool_limits(limits=1) if self.mode == "thread" else contextlib.nullcontext():
                     self._process(batches)
             except Exception as exc:  # noqa: BLE001 - never let the worker die; show it instead
-                tb = traceback.format_exc(limit=3)
-                self.widget.report_error(f"worker: {type(exc).__name__}: {exc}\n{tb}")
+                if not self._ended:
+                    tb = traceback.format_exc(limit=3)
+                    self.widget.report_error(f"worker: {type(exc).__name__}: {exc}\n{tb}")
                 with self._cond:
                     self._drain = False  # a failing projection must not be retried in a loop
             finally:
@@ -159,11 +190,25 @@ class LiveWorker:
                     self._cond.notify_all()
                 self._last_frame = time.monotonic()
 
+    def _start_process(self) -> None:
+        """Start the worker process (in this thread: the child's imports take seconds); a thread if it fails."""
+        with self._cond:
+            self._busy = True  # flush() waits for the engine
+        try:
+            self.engine = self._process_engine()
+        except Exception as exc:  # noqa: BLE001 - e.g. an estimator whose networks cannot be pickled
+            self.widget.add_note(f"the worker runs in a thread: no worker process ({_short(exc)})")
+            self.mode, self.engine = "thread", self._thread_engine()
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
     def _new_due(self) -> bool:
-        return bool(self._new) and (self._force_new or time.monotonic() - self._last_new >= self.new_rows_every_s)
+        return self._new_rows > 0 and (self._force_new or time.monotonic() >= self._new_due_t)
 
     def _process(self, batches: list[CaptureBatch]) -> None:
-        if not batches and not self._new and not self._drain:
+        if not batches and not self._new_rows and not self._drain:
             return
         self.stats.frames_dropped += max(0, len(batches) - 1)
         # An update is superseded by a newer batch's row for the same slot (that row was read later).
@@ -177,19 +222,19 @@ class LiveWorker:
         keys = set.intersection(*(set(b.rows) for b in batches_rows)) if batches_rows else set()
         rows = {k: np.concatenate([b.rows[k] for b in batches_rows])[keep] for k in keys}
         fs = self.frame_state
+        inp = EngineInput(drain=self._drain, force_new=self._force_new)
+        self._force_new = False
         if len(slots):
-            self._apply_rows(slots, rows)
+            inp.slots, inp.removed, inp.rows = self._apply_rows(slots, rows)
         for name, (us, uv) in updates.items():
             us, uv = self.mirror.update_field(name, us, uv)
             fs.upsert(us, {name: uv})
-        self._flush_new(force=self._force_new)
-        self._force_new = False
-        self._estimate()
-        self._returns()
-        frame = self._step_projection(drain=self._drain)
+        res = self._engine_run(inp)
         with self._cond:  # batches that arrived meanwhile get their own drained round
             if not self._pending:
                 self._drain = False
+        frame = res.frame
+        assert frame is not None
         fs.set_extent(frame.extent)
         fs.set_coords(frame.slots, frame.coords)
         sent = self.widget.publish_delta()
@@ -209,17 +254,8 @@ class LiveWorker:
             self._publish_stats(batches[-1], frame.info)
             self.widget.record_history(int(batches[-1].hook_step))  # map history for the scrubber, when due
 
-    def _step_projection(self, drain: bool = False, max_steps: int = 200) -> ProjectionFrame:
-        """One projection step; when draining (flush/close), more until no row is pending placement, so that
-        everything inserted so far is on the map."""
-        frame = self.projection.step(self.step_budget_s)
-        for _ in range(max_steps if drain else 0):
-            if not frame.info.get("pending", 0):
-                break
-            frame = self.projection.step(self.step_budget_s)
-        return frame
-
-    def _apply_rows(self, slots: np.ndarray, rows: dict[str, np.ndarray]) -> None:
+    def _apply_rows(self, slots: np.ndarray, rows: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Check rows into the mirror and the frame state; returns (valid slots, slots not drawn, rows to ship)."""
         fs = self.frame_state
         applied = self.mirror.apply(slots, rows)
         if applied.error:
@@ -228,142 +264,61 @@ class LiveWorker:
         gone = np.concatenate([applied.non_finite, applied.rejected])
         self.stats.nan_skipped += len(applied.non_finite)
         if len(gone):
-            self.projection.remove(gone)
             fs.remove(gone)
+        ship: dict[str, np.ndarray] = {}
         if len(applied.valid):
             mask = np.isin(slots, applied.valid)
             fs.upsert(applied.valid, {k: v[mask] for k, v in rows.items() if k not in ("obs", "next_obs")})
-            if self.estimator is not None and not self.estimator.disabled:
-                # Batched: TD-errors and features of new rows are computed together about once a second
-                # (_flush_new); many small forward passes cost far more CPU per row next to a training thread.
-                self._new.append(applied.valid)
-                self._new_rows += len(applied.valid)
-                if self.embed != "obs" and self._embedding != "obs":
-                    return  # placed once their features exist
-            self.projection.add(applied.valid, self._embedding_rows(rows["obs"][mask]))
+            if not isinstance(self.engine, Engine):  # a worker process keeps its own copy of what it reads
+                ship = {k: v[mask] for k, v in rows.items() if k in ENGINE_FIELDS}
+        return applied.valid, gone, ship
 
-    def _flush_new(self, force: bool = False) -> None:
-        if not self._new:
-            return
-        now = time.monotonic()
-        if not force and self._new_rows < NEW_ROWS_BATCH and now - self._last_new < self.new_rows_every_s:
-            return
-        self._last_new = now
-        slots = np.unique(np.concatenate(self._new))
-        self._new, self._new_rows = [], 0
-        slots = slots[self.mirror.present[slots]]
-        if len(slots) == 0:
-            return
-        want = self.embed != "obs" and self._embedding != "obs"
-        est = self.estimator
-        out = self._compute(slots, want) if est is not None and not est.disabled else None
-        if not want:
-            return  # already placed from observations
-        if out is not None and out.features is not None:
-            self._embedding = "features"
-            self.projection.add(slots, out.features)
-        else:
-            self.projection.add(slots, self._embedding_rows(self.mirror.rows(slots, ("obs",))["obs"]))
+    def _engine_run(self, inp: EngineInput) -> EngineResult:
+        from .engine_process import EngineDied
 
-    def _compute(self, chunk: np.ndarray, want_features: bool = False):  # -> Estimates | None
-        assert self.estimator is not None
-        names = ("obs", "action", "reward", "terminated") + (("next_obs",) if self.td_needs_next else ())
-        rows = self.mirror.rows(chunk, names)
-        if not self.td_needs_next:
-            rows["next_obs"] = rows["obs"]  # Q and V only; TD-errors stay NaN
-        out = self.estimator.compute(chunk, rows, want_features)
-        if out is None:
-            self._note_disabled()
-            return None
-        fields = {"q": out.q, "value": out.value}
-        if self.td_needs_next:
-            fields["td_error"] = out.td_error
-        self.mirror.set_fields(out.slots, fields)
-        self.frame_state.upsert(out.slots, fields)
-        return out
+        eng = self.engine
+        assert eng is not None
+        if not isinstance(eng, Engine) and self.estimator is not None and (
+                inp.final or time.monotonic() >= self._next_weights):
+            try:  # the live networks' weights, at the rate a thread would snapshot them
+                inp.weights = self.estimator.weights()
+            except Exception as exc:  # noqa: BLE001 - the process keeps its last weights
+                self.widget.report_error(f"worker: could not read the network weights: {_short(exc)}")
+            self._next_weights = time.monotonic() + self.estimator.refresh_s
+        try:
+            res = eng.run(inp)
+        except EngineDied as exc:
+            if self._ended or eng.abandoned:
+                raise
+            self._fall_back(str(exc))
+            present = np.flatnonzero(self.mirror.present)  # the rows are in this side's mirror already
+            res = self._engine_run(EngineInput(present, {}, drain=inp.drain, force_new=True, final=inp.final))
+            return res
+        self._apply_result(res)
+        return res
 
-    # -- what the projection embeds -----------------------------------------------------------------------
-    def _embedding_rows(self, obs: np.ndarray) -> np.ndarray:
-        if self._embedding is None:
-            use = self.embed != "obs" and self.estimator is not None
-            self._embedding = "features" if use else "obs"
-        if self._embedding == "features":
-            assert self.estimator is not None
-            feats = self.estimator.features(obs)
-            if feats is not None:
-                return feats
-            self._switch_to_obs()
-            if self.estimator.features_off:
-                self.widget.add_note(self.estimator.features_off)
-        return flatten_features(obs)
+    def _fall_back(self, why: str) -> None:
+        """The worker process is gone: go on in a thread, rebuilding the map from the mirror (a visible note)."""
+        old = self.engine
+        self.widget.report_error(f"worker: {why}")
+        self.widget.add_note("the worker process stopped; the map goes on in a thread (rebuilt from the rows seen)")
+        self.mode, self.engine = "thread", self._thread_engine()
+        self.engine.returns_shown[:] = self.frame_state.column("return")
+        if old is not None and not isinstance(old, Engine):
+            old.close(timeout=1.0)
 
-    def _switch_to_obs(self) -> None:
-        """Features became unavailable: re-embed everything from observations (dimensions differ)."""
-        self._embedding = "obs"
-        present = np.flatnonzero(self.mirror.present)
-        if self.projection_factory is None:
-            self.widget.report_error("features became unavailable and the projection object cannot be rebuilt; "
-                                     "new points are not placed")
-            return
-        self.projection = self.projection_factory()
-        if len(present):
-            obs = self.mirror.rows(present, ("obs",))["obs"]
-            self.projection.add(present, flatten_features(obs))
-        self.widget.add_note("the map embeds observations: the q_network's features are unavailable")
-
-    # -- TD-errors, Q, V and returns ---------------------------------------------------------------------
-    def _estimate(self, force: bool = False) -> None:
-        est = self.estimator
-        if est is None:
-            return
-        if est.disabled:
-            self._note_disabled()
-            return
-        t0 = time.perf_counter()
-        present = np.flatnonzero(self.mirror.present)
-        if len(present) == 0:
-            return
-        # New rows got theirs on arrival (_new_row_estimates); old slots are refreshed at most every
-        # `td_sweep_s` (their values drift slowly as the network learns, and on a busy machine the worker's CPU
-        # time is taken from training), in large chunks: fewer GIL hand-offs with the training thread.
-        if not (force or time.monotonic() - self._last_sweep >= self.td_sweep_s):
-            return
-        self._last_sweep = time.monotonic()
-        n_sweep = 0
-        while time.perf_counter() - t0 < self.td_budget_s and n_sweep < len(present):
-            # Size the chunk so one compute fits the budget (measured rows per CPU-second), since a chunk
-            # cannot be interrupted; forced passes (close) use the largest chunks.
-            size = SWEEP_CHUNK if force else int(min(SWEEP_CHUNK, max(64, self._rows_per_s * self.td_budget_s)))
-            start = self._td_cursor % len(present)
-            chunk = present[start:start + size]
-            self._td_cursor = start + len(chunk)
-            n_sweep += len(chunk)
-            c0 = time.thread_time()
-            if self._compute(chunk) is None:
-                return
-            spent = max(time.thread_time() - c0, 1e-4)
-            self._rows_per_s = 0.5 * self._rows_per_s + 0.5 * len(chunk) / spent
-
-    def _note_disabled(self) -> None:
-        if self.estimator is not None and self.estimator.disabled and not self._reported_disabled:
-            self._reported_disabled = True
-            self.widget.add_note(self.estimator.disabled)
-
-    def _returns(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_returns < self.returns_every_s:
-            return
-        self._last_returns = now
-        present = np.flatnonzero(self.mirror.present)
-        names = ("episode", "episode_step", "reward", "done")
-        if len(present) == 0 or not all(n in self.mirror.fields for n in names):
-            return
-        r = self.mirror.rows(present, names)
-        g = returns_to_go(r["episode"], r["episode_step"], r["reward"], r["done"], self.gamma)
-        old = self.frame_state.column("return", present)
-        changed = ~((old == g) | (np.isnan(old) & np.isnan(g)))
-        if changed.any():
-            self.frame_state.upsert(present[changed], {"return": g[changed]})
+    def _apply_result(self, res: EngineResult) -> None:
+        for msg in res.errors:
+            self.widget.report_error(f"worker: {msg}")
+        for note in res.notes:
+            self.widget.add_note(note)
+        own = not isinstance(self.engine, Engine) or not self.engine.shared_mirror
+        for name, (s, v) in res.fields.items():
+            if own and name in ("td_error", "q", "value"):  # what the inspector shows
+                self.mirror.set_fields(s, {name: v})
+            self.frame_state.upsert(s, {name: v})
+        self._new_rows = res.new_rows
+        self._new_due_t = time.monotonic() + res.new_due_in
 
     def _publish_stats(self, newest: CaptureBatch, info: dict) -> None:
         now = time.monotonic()
@@ -379,7 +334,7 @@ class LiveWorker:
         self.widget.update_status(frames_shown=s.frames_shown, frames_dropped=s.frames_dropped,
                                   worker_lag_s=round(s.worker_lag_s, 3), nan_skipped=s.nan_skipped,
                                   projection=str(info.get("projection", "")), hook_step=int(newest.hook_step),
-                                  seq=int(self.frame_state.seq),
+                                  seq=int(self.frame_state.seq), worker=self.mode,
                                   engine={k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))})
 
     # -- control --------------------------------------------------------------------------------------------
@@ -391,7 +346,7 @@ class LiveWorker:
             self._force_new = True
             self._drain = True  # and place every pending row before returning
             self._cond.notify_all()
-            while self._pending or self._busy or self._new or self._drain:
+            while self._pending or self._busy or self._new_rows or self._drain:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
                     return False
@@ -404,21 +359,19 @@ class LiveWorker:
             self._stop = True
             self._cond.notify_all()
         self._thread.join(timeout)
+        if self._thread.is_alive():  # stuck in a call to a hung worker process: give up on it
+            self._end_process()
         try:  # a last complete pass so the final state has every slot's TD-error and return
-            if self.estimator is not None:
-                self.estimator.refresh_now()  # the final state reflects the final networks
-            if self._new:  # rows that arrived after the flush above
-                self._flush_new(force=True)
-                frame = self._step_projection(drain=True)
-                self.frame_state.set_extent(frame.extent)
-                self.frame_state.set_coords(frame.slots, frame.coords)
-            budget, self.td_budget_s = self.td_budget_s, 30.0
-            self._estimate(force=True)
-            self.td_budget_s = budget
-            self._returns(force=True)
+            if self.engine is not None and not self._ended:
+                res = self._engine_run(EngineInput(final=True))
+                if res.frame is not None:
+                    self.frame_state.set_extent(res.frame.extent)
+                    self.frame_state.set_coords(res.frame.slots, res.frame.coords)
             self.widget.publish_summary(build_summary(self.frame_state))
         except Exception as exc:  # noqa: BLE001
             self.widget.report_error(f"worker: final pass: {type(exc).__name__}: {exc}")
+        finally:
+            self._end_process()
         self.widget.publish_delta()
         self.widget.publish_keyframe()
         self.widget.record_history(force=True)  # the final map is always in the history
@@ -430,6 +383,36 @@ class LiveWorker:
                 listener(final)
             except Exception as exc:  # noqa: BLE001
                 self.widget.report_error(f"frame listener: {type(exc).__name__}: {exc}")
+
+    def abandon(self) -> None:
+        """Stop at once, without a final pass: the hook was garbage-collected or the interpreter exits."""
+        with self._cond:
+            self._stop = True
+            self._pending, self._pending_rows = [], 0
+            self._cond.notify_all()
+        self._end_process()
+
+    def _end_process(self) -> None:
+        with self._cond:
+            self._ended = True
+        eng = self.engine
+        if eng is not None and not isinstance(eng, Engine):
+            eng.abandoned = True
+            eng.close(timeout=2.0)
+
+
+def _choose_mode(worker: str, projection: str | Projection, estimator: object) -> str:
+    if worker != "auto":
+        return worker
+    # A process pays off when there is heavy work to move (docs/architecture.md, benchmarks/overhead.py); user
+    # Projection objects and estimators that cannot ship their networks stay in a thread.
+    # Looked up on the class: a wrapper that forwards attributes (sb3.VecNormalized) must not ship its inner part.
+    shippable = estimator is None or callable(getattr(type(estimator), "export", None))
+    return "process" if isinstance(projection, str) and shippable and estimator is not None else "thread"
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 
 def _last_occurrence(slots: np.ndarray) -> np.ndarray:

@@ -1,0 +1,295 @@
+"""The worker's heavy part: TD-errors/Q/V/features, returns and the projection, fed with checked rows.
+
+An :class:`Engine` knows nothing about widgets or threads: each :meth:`Engine.run` takes the rows that arrived
+(and the slots that left), does one frame's work and returns what changed (per-slot values, coordinates, notes).
+``LiveWorker`` calls it directly (``worker="thread"``) or through :class:`~.engine_process.EngineProcess`, which
+runs the same class in a child process (``worker="process"``).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..analysis.returns import returns_to_go
+from ..embed.base import Projection, ProjectionFrame
+from ..embed.features import flatten_features
+from .mirror import BufferMirror
+
+if TYPE_CHECKING:  # torch is optional: only a hook with a q_network imports it
+    from collections.abc import Callable
+
+    from .estimator import TDEstimator
+
+SWEEP_CHUNK = 4096
+NEW_ROWS_BATCH = 2048
+# What the engine reads from a row: the estimator's inputs and the returns' bookkeeping.
+ENGINE_FIELDS = ("obs", "next_obs", "action", "reward", "terminated", "episode", "episode_step", "done")
+
+
+@dataclass
+class EngineInput:
+    """One frame's input: rows that arrived (already checked by the kernel-side mirror) and slots that left."""
+
+    slots: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # valid new rows
+    rows: dict[str, np.ndarray] = field(default_factory=dict)  # their ENGINE_FIELDS (process mode only)
+    removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    drain: bool = False  # flush/close: place every pending row before returning
+    force_new: bool = False  # compute new rows' estimates now, not at the next batch
+    final: bool = False  # close: fresh networks, full TD-error sweep, returns, every row placed
+    weights: Any = None  # process mode: the live networks' state, shipped at a bounded rate
+
+
+@dataclass
+class EngineResult:
+    """What a frame changed. ``fields``: per-slot values (td_error, q, value, return) as (slots, values)."""
+
+    fields: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    frame: ProjectionFrame | None = None
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    new_rows: int = 0  # rows waiting for their batched estimates
+    new_due_in: float = 0.0  # seconds until that batch is due
+
+
+class Engine:
+    """Estimates and projection for one map. ``mirror`` is shared with the kernel side in a thread (rows are
+    already in it) and private in a process (``run`` applies the shipped rows first)."""
+
+    def __init__(self, capacity: int, projection: Projection, *, mirror: BufferMirror | None = None,
+                 step_budget_s: float = 0.1, estimator: TDEstimator | None = None, embed: str = "auto",
+                 td_budget_s: float = 0.05, returns_every_s: float = 2.0, gamma: float | None = None,
+                 td_needs_next: bool = True, projection_factory: Callable[[], Projection] | None = None) -> None:
+        self.capacity = int(capacity)
+        self.projection = projection
+        self.shared_mirror = mirror is not None
+        self.mirror = mirror if mirror is not None else BufferMirror(capacity)
+        self.step_budget_s = step_budget_s
+        self.estimator = estimator
+        self.projection_factory = projection_factory
+        self.embed = embed
+        self.td_budget_s = float(td_budget_s)
+        self.td_needs_next = td_needs_next
+        self._td_cursor = 0
+        self.td_sweep_s = 2.0
+        self.new_rows_every_s = 1.0
+        self._new: list[np.ndarray] = []
+        self._new_rows = 0
+        self._last_new = 0.0
+        self._last_sweep = 0.0
+        self._rows_per_s = 5_000.0  # first guess; measured from then on
+        self._embedding: str | None = None  # "features" or "obs", fixed by the first rows
+        self._reported_disabled = False
+        self.returns_every_s = returns_every_s
+        self.gamma = estimator.gamma if estimator is not None else (0.99 if gamma is None else gamma)
+        self._last_returns = 0.0
+        # What the map's "return" column holds (NaN until set; a new row in a slot does not change it).
+        self.returns_shown = np.full(self.capacity, np.nan, np.float32)
+        self._out: EngineResult = EngineResult()
+
+    # -- one frame -----------------------------------------------------------------------------------------
+    def run(self, inp: EngineInput) -> EngineResult:
+        """Apply ``inp`` and do one frame's work; exceptions propagate (the caller reports them)."""
+        self._out = out = EngineResult()
+        if inp.weights is not None and self.estimator is not None:
+            self.estimator.load_weights(inp.weights)
+        if len(inp.removed):
+            if not self.shared_mirror:
+                self.mirror.present[inp.removed] = False
+            self.projection.remove(inp.removed)
+        if len(inp.slots):
+            if not self.shared_mirror:
+                self.mirror.apply(inp.slots, inp.rows)
+            self._ingest(inp.slots)
+        if inp.final:
+            return self._final(placed=len(inp.slots) > 0)
+        self._flush_new(force=inp.force_new)
+        self._estimate()
+        self._returns()
+        out.frame = self._step_projection(drain=inp.drain)
+        self._waiting(out)
+        return out
+
+    def _final(self, placed: bool) -> EngineResult:
+        """A last complete pass so the final state has every slot's TD-error and return."""
+        out = self._out
+        if self.estimator is not None:
+            self.estimator.refresh_now()  # the final state reflects the final networks
+        if self._new or placed:  # rows that arrived after the last flush
+            self._flush_new(force=True)
+            out.frame = self._step_projection(drain=True)
+        budget, self.td_budget_s = self.td_budget_s, 30.0
+        try:
+            self._estimate(force=True)
+        finally:
+            self.td_budget_s = budget
+        self._returns(force=True)
+        self._waiting(out)
+        return out
+
+    def _waiting(self, out: EngineResult) -> None:
+        out.new_rows = self._new_rows
+        out.new_due_in = max(0.0, self._last_new + self.new_rows_every_s - time.monotonic())
+
+    def _set(self, slots: np.ndarray, fields: dict[str, np.ndarray]) -> None:
+        for name, v in fields.items():
+            prev = self._out.fields.get(name)
+            self._out.fields[name] = (slots, v) if prev is None else \
+                (np.concatenate([prev[0], slots]), np.concatenate([prev[1], v]))
+
+    def _note(self, message: str) -> None:
+        if message not in self._out.notes:
+            self._out.notes.append(message)
+
+    def _step_projection(self, drain: bool = False, max_steps: int = 200) -> ProjectionFrame:
+        """One projection step; when draining (flush/close), more until no row is pending placement, so that
+        everything inserted so far is on the map."""
+        frame = self.projection.step(self.step_budget_s)
+        for _ in range(max_steps if drain else 0):
+            if not frame.info.get("pending", 0):
+                break
+            frame = self.projection.step(self.step_budget_s)
+        return frame
+
+    # -- new rows ---------------------------------------------------------------------------------------------
+    def _ingest(self, valid: np.ndarray) -> None:
+        if self.estimator is not None and not self.estimator.disabled:
+            # Batched: TD-errors and features of new rows are computed together about once a second
+            # (_flush_new); many small forward passes cost far more CPU per row next to a training thread.
+            self._new.append(valid)
+            self._new_rows += len(valid)
+            if self.embed != "obs" and self._embedding != "obs":
+                return  # placed once their features exist
+        self.projection.add(valid, self._embedding_rows(self.mirror.rows(valid, ("obs",))["obs"]))
+
+    def _flush_new(self, force: bool = False) -> None:
+        if not self._new:
+            return
+        now = time.monotonic()
+        if not force and self._new_rows < NEW_ROWS_BATCH and now - self._last_new < self.new_rows_every_s:
+            return
+        self._last_new = now
+        slots = np.unique(np.concatenate(self._new))
+        self._new, self._new_rows = [], 0
+        slots = slots[self.mirror.present[slots]]
+        if len(slots) == 0:
+            return
+        want = self.embed != "obs" and self._embedding != "obs"
+        est = self.estimator
+        out = self._compute(slots, want) if est is not None and not est.disabled else None
+        if not want:
+            return  # already placed from observations
+        if out is not None and out.features is not None:
+            self._embedding = "features"
+            self.projection.add(slots, out.features)
+        else:
+            self.projection.add(slots, self._embedding_rows(self.mirror.rows(slots, ("obs",))["obs"]))
+
+    def _compute(self, chunk: np.ndarray, want_features: bool = False):  # -> Estimates | None
+        assert self.estimator is not None
+        names = ("obs", "action", "reward", "terminated") + (("next_obs",) if self.td_needs_next else ())
+        rows = self.mirror.rows(chunk, names)
+        if not self.td_needs_next:
+            rows["next_obs"] = rows["obs"]  # Q and V only; TD-errors stay NaN
+        out = self.estimator.compute(chunk, rows, want_features)
+        if out is None:
+            self._note_disabled()
+            return None
+        fields = {"q": out.q, "value": out.value}
+        if self.td_needs_next:
+            fields["td_error"] = out.td_error
+        self.mirror.set_fields(out.slots, fields)
+        self._set(out.slots, fields)
+        return out
+
+    # -- what the projection embeds -----------------------------------------------------------------------
+    def _embedding_rows(self, obs: np.ndarray) -> np.ndarray:
+        if self._embedding is None:
+            use = self.embed != "obs" and self.estimator is not None
+            self._embedding = "features" if use else "obs"
+        if self._embedding == "features":
+            assert self.estimator is not None
+            feats = self.estimator.features(obs)
+            if feats is not None:
+                return feats
+            self._switch_to_obs()
+            if self.estimator.features_off:
+                self._note(self.estimator.features_off)
+        return flatten_features(obs)
+
+    def _switch_to_obs(self) -> None:
+        """Features became unavailable: re-embed everything from observations (dimensions differ)."""
+        self._embedding = "obs"
+        present = np.flatnonzero(self.mirror.present)
+        if self.projection_factory is None:
+            self._out.errors.append("features became unavailable and the projection object cannot be rebuilt; "
+                                    "new points are not placed")
+            return
+        self.projection = self.projection_factory()
+        if len(present):
+            obs = self.mirror.rows(present, ("obs",))["obs"]
+            self.projection.add(present, flatten_features(obs))
+        self._note("the map embeds observations: the q_network's features are unavailable")
+
+    # -- TD-errors, Q, V and returns ---------------------------------------------------------------------
+    def _estimate(self, force: bool = False) -> None:
+        est = self.estimator
+        if est is None:
+            return
+        if est.disabled:
+            self._note_disabled()
+            return
+        t0 = time.perf_counter()
+        present = np.flatnonzero(self.mirror.present)
+        if len(present) == 0:
+            return
+        # New rows got theirs on arrival (_flush_new); old slots are refreshed at most every `td_sweep_s` (their
+        # values drift slowly as the network learns, and on a busy machine the worker's CPU time is taken from
+        # training), in large chunks: fewer GIL hand-offs with the training thread.
+        if not (force or time.monotonic() - self._last_sweep >= self.td_sweep_s):
+            return
+        self._last_sweep = time.monotonic()
+        n_sweep = 0
+        while time.perf_counter() - t0 < self.td_budget_s and n_sweep < len(present):
+            # Size the chunk so one compute fits the budget (measured rows per CPU-second), since a chunk
+            # cannot be interrupted; forced passes (close) use the largest chunks.
+            size = SWEEP_CHUNK if force else int(min(SWEEP_CHUNK, max(64, self._rows_per_s * self.td_budget_s)))
+            start = self._td_cursor % len(present)
+            chunk = present[start:start + size]
+            self._td_cursor = start + len(chunk)
+            n_sweep += len(chunk)
+            c0 = time.thread_time()
+            if self._compute(chunk) is None:
+                return
+            spent = max(time.thread_time() - c0, 1e-4)
+            self._rows_per_s = 0.5 * self._rows_per_s + 0.5 * len(chunk) / spent
+
+    def _note_disabled(self) -> None:
+        if self.estimator is not None and self.estimator.disabled and not self._reported_disabled:
+            self._reported_disabled = True
+            self._note(self.estimator.disabled)
+
+    def _returns(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_returns < self.returns_every_s:
+            return
+        self._last_returns = now
+        present = np.flatnonzero(self.mirror.present)
+        names = ("episode", "episode_step", "reward", "done")
+        if len(present) == 0 or not all(n in self.mirror.fields for n in names):
+            return
+        r = self.mirror.rows(present, names)
+        g = returns_to_go(r["episode"], r["episode_step"], r["reward"], r["done"], self.gamma).astype(np.float32)
+        old = self.returns_shown[present]
+        changed = ~((old == g) | (np.isnan(old) & np.isnan(g)))
+        if changed.any():
+            self.returns_shown[present[changed]] = g[changed]
+            self._set(present[changed], {"return": g[changed]})
+
+
+def format_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"

@@ -1,0 +1,200 @@
+"""``worker="process"``: the :class:`~.engine.Engine` in a child Python process, so its CPU and GIL time never
+compete with the training thread.
+
+The child is started like multiprocessing's "spawn" (a fresh interpreter), but with ``subprocess`` and a module
+entry point rather than ``multiprocessing.Process``: spawn re-imports the parent's ``__main__`` in the child, which
+re-runs a script that lacks an ``if __name__ == "__main__"`` guard (its training included). Messages travel over a
+socket pair as pickles (``multiprocessing.connection.Connection``). Networks are shipped once as CPU copies
+(cloudpickle, so classes defined in a notebook travel too) and then as numpy state dicts at a bounded rate.
+
+Lifetime: ``close()`` stops the child; a finaliser kills it when the proxy is garbage-collected or the interpreter
+exits; the child exits by itself when its socket reaches EOF or its parent changes (the parent was killed), so no
+child outlives the process that started it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import weakref
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .engine import EngineInput, EngineResult, format_error
+
+NICE = 5  # the child yields the CPU to the training thread when cores are scarce
+# Lower the priority before the imports (they take seconds of CPU on a busy machine). The child runs in its own
+# session (Popen start_new_session): a Ctrl-C or a Jupyter interrupt meant for training does not kill it, and where
+# the scheduler groups tasks by session (Linux autogroup) it no longer dilutes the training thread's share; there
+# the group's own nice value is what counts, so both are set.
+_BOOT = (f"import os\ntry: os.nice({NICE})\nexcept OSError: pass\n"
+         f"try: open('/proc/self/autogroup', 'w').write('{NICE}')\nexcept OSError: pass\n"
+         "import sys, json; sys.path[:0] = json.loads(sys.argv[2]); "
+         "from better_rl_widget.capture.engine_process import child_main; child_main(int(sys.argv[1]))")
+
+
+class EngineDied(RuntimeError):
+    """The child is gone (killed, crashed, or stopped); the worker goes on in a thread."""
+
+
+class EngineFailed(RuntimeError):
+    """An exception inside the child; its message carries the child's traceback."""
+
+
+@dataclass
+class EngineSpec:
+    """Everything the child needs to build its Engine (picklable)."""
+
+    capacity: int
+    projection: str | bytes  # a name for make_projection, or a cloudpickled Projection object
+    seed: int
+    estimator: bytes | None  # a cloudpickled TDEstimator.export()
+    embed: str
+    td_budget_s: float
+    returns_every_s: float
+    gamma: float | None
+    td_needs_next: bool
+    step_budget_s: float
+
+
+class EngineProcess:
+    """A proxy with the Engine's ``run``; each call is one round trip (the caller's thread waits without the GIL)."""
+
+    def __init__(self, spec: EngineSpec) -> None:
+        import cloudpickle  # noqa: F401 - fail here (thread fallback) rather than in the child
+
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "NUMBA_NUM_THREADS": "1"}
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(theirs.fileno()), json.dumps(sys.path)],
+                                         pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
+                                         start_new_session=True)
+        finally:
+            theirs.close()
+        self.conn = Connection(ours.detach())
+        self._finalizer = weakref.finalize(self, _kill, self.proc, self.conn)
+        self.abandoned = False
+        self._call(("init", spec))
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def run(self, inp: EngineInput) -> EngineResult:
+        return self._call(("run", inp))
+
+    def _call(self, msg: tuple) -> Any:
+        try:
+            self.conn.send(msg)
+            while not self.conn.poll(0.2):
+                if self.proc.poll() is not None or self.abandoned:
+                    break
+            else:
+                kind, payload = self.conn.recv()
+                if kind == "error":
+                    raise EngineFailed(payload)
+                return payload
+        except (EOFError, OSError) as exc:
+            raise EngineDied(self._why(exc)) from None
+        raise EngineDied(self._why(None))
+
+    def _why(self, exc: BaseException | None) -> str:
+        try:  # a socket error can arrive just before the exit status
+            rc = self.proc.wait(1.0)
+        except subprocess.TimeoutExpired:
+            rc = None
+        if self.abandoned:
+            return "the worker process was stopped"
+        if rc is None:
+            return f"lost the worker process ({type(exc).__name__}: {exc})"
+        return f"the worker process exited with code {rc}" + (" (killed by a signal)" if rc < 0 else "")
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Ask the child to exit; kill it if it does not within ``timeout``. Idempotent."""
+        if not self._finalizer.alive:
+            return
+        try:
+            self.conn.send(("stop", None))
+            self.proc.wait(timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self._finalizer()
+
+
+def _kill(proc: subprocess.Popen, conn: Connection) -> None:
+    """Finaliser: runs on close(), garbage collection and interpreter exit; must not reference the proxy."""
+    try:
+        conn.close()  # the child sees EOF and exits by itself
+    except OSError:
+        pass
+    try:
+        proc.wait(1.0)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# -- the child -------------------------------------------------------------------------------------------------
+def child_main(fd: int) -> None:
+    conn = Connection(fd)
+    parent = os.getppid()
+    try:
+        _, spec = conn.recv()
+        engine = _build(spec)
+        conn.send(("ok", None))
+    except EOFError:
+        return
+    except Exception as exc:  # noqa: BLE001 - reported in the widget; the worker goes on in a thread
+        conn.send(("error", "worker process could not start: " + format_error(exc)))
+        return
+    while True:
+        try:
+            while not conn.poll(1.0):
+                if os.getppid() != parent:  # the parent died without closing the socket (e.g. SIGKILL)
+                    return
+            kind, payload = conn.recv()
+        except (EOFError, OSError):
+            return
+        if kind == "stop":
+            return
+        if payload.final:  # training is over: the last pass may take a fair share (close() waits for it)
+            _autogroup_nice(0)
+        try:
+            reply: tuple = ("ok", engine.run(payload))
+        except Exception as exc:  # noqa: BLE001 - the parent reports it like a worker-thread exception
+            reply = ("error", format_error(exc))
+        try:
+            conn.send(reply)
+        except OSError:
+            return
+
+
+def _autogroup_nice(value: int) -> None:
+    try:  # raising a session's priority back to 0 needs no privilege (only negative values do)
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(value))
+    except OSError:
+        pass
+
+
+def _build(spec: EngineSpec) -> Any:
+    import pickle
+
+    from ..embed import make_projection
+    from .engine import Engine
+
+    if isinstance(spec.projection, str):
+        name = spec.projection
+        projection = make_projection(name, spec.capacity, spec.seed)
+        factory = lambda: make_projection(name, spec.capacity, spec.seed)  # noqa: E731
+    else:
+        projection, factory = pickle.loads(spec.projection), None
+    estimator = None if spec.estimator is None else pickle.loads(spec.estimator)
+    return Engine(spec.capacity, projection, step_budget_s=spec.step_budget_s, estimator=estimator,
+                  embed=spec.embed, td_budget_s=spec.td_budget_s, returns_every_s=spec.returns_every_s,
+                  gamma=spec.gamma, td_needs_next=spec.td_needs_next, projection_factory=factory)
