@@ -19,11 +19,11 @@ from better_rl_widget import BufferWidget, TrainingHook
 from better_rl_widget.agents.dqn import DQN, DQNConfig
 
 
-def one_run(steps: int, panels: bool, seed: int, every_s: float) -> tuple[float, int, float]:
+def one_run(steps: int, panels: bool, seed: int, every_s: float, worker: str = "auto") -> tuple[float, int, float]:
     agent = DQN("CartPole-v1", DQNConfig(buffer_size=steps, learning_starts=min(500, steps // 4)), seed=seed)
     widget = BufferWidget()
     hook = TrainingHook(widget, agent.buffer, q_network=agent.q, target_network=agent.q_target,
-                        double_dqn=agent.config.double_dqn, n_actions=2)
+                        double_dqn=agent.config.double_dqn, n_actions=2, worker=worker)
     svc = widget.enable_interpret(hook, every_s=every_s) if panels else None
     t0 = time.perf_counter()
     agent.learn(steps, callback=hook.on_step)
@@ -40,6 +40,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8_000)
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--every-s", type=float, default=5.0)
+    ap.add_argument("--worker", default="auto", choices=["auto", "thread", "process"],
+                    help="the hook's worker (a short run with the process may end before its first frame)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     ratios, with_p, without, refreshes, cpu_per, core = [], [], [], [], [], []
@@ -47,7 +49,7 @@ def main() -> None:
         order = (True, False) if i % 2 == 0 else (False, True)
         res = {}
         for panels in order:
-            res[panels] = one_run(args.steps, panels, seed=i, every_s=args.every_s)
+            res[panels] = one_run(args.steps, panels, seed=i, every_s=args.every_s, worker=args.worker)
         with_p.append(res[True][0])
         without.append(res[False][0])
         refreshes.append(res[True][1])

@@ -456,7 +456,7 @@ def test_interpret_overhead_benchmark_json():
 
     repo = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, str(repo / "benchmarks" / "interpret_overhead.py"), "--json", "--steps",
-                          "1500", "--pairs", "1", "--every-s", "0.3"], check=True, capture_output=True, text=True).stdout
+                          "1500", "--pairs", "1", "--every-s", "0.3", "--worker", "thread"], check=True, capture_output=True, text=True).stdout
     r = json.loads(out)
     assert {"ratio", "with_panels_steps_s", "without_steps_s", "cpu_per_refresh_s", "core_fraction"} <= set(r)
     assert r["refreshes"][0] >= 1 and r["cpu_per_refresh_s"] > 0 and 0 < r["core_fraction"] < 1

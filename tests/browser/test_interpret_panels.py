@@ -15,12 +15,14 @@ def test_interpret_panels_render_and_a_skill_click_highlights_its_points(jupyter
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
+    # worker="thread": frames (and with them the history snapshots the scrub step needs) arrive from the first
+    # steps of this short run; the worker process would spend them starting up.
     code = ("from better_rl_widget import BufferWidget, TrainingHook\n"
             "from better_rl_widget.agents.dqn import DQN, DQNConfig\n"
             "agent = DQN('CartPole-v1', DQNConfig(buffer_size=2_000, learning_starts=200), seed=0)\n"
             "widget = BufferWidget()\n"
             "hook = TrainingHook(widget, agent.buffer, projection='pca', q_network=agent.q,\n"
-            "                    target_network=agent.q_target)\n"
+            "                    target_network=agent.q_target, worker='thread')\n"
             "agent.learn(1_500, callback=hook.on_step)\n"
             "hook.close()\n"
             "svc = widget.enable_interpret(hook, k=3, last=2)\n"
