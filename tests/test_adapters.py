@@ -18,6 +18,16 @@ def _state(widget):
     return meta, a
 
 
+def torchrl_transition(obs, a, nxt, r, te, tr):
+    """One CartPole transition in TorchRL's layout (the "next" sub-dict holds what followed the action)."""
+    from tensordict import TensorDict
+
+    return TensorDict({"observation": torch.as_tensor(obs), "action": torch.tensor(a),
+                       "next": {"observation": torch.as_tensor(nxt), "reward": torch.tensor([r], dtype=torch.float32),
+                                "terminated": torch.tensor([te]), "truncated": torch.tensor([tr]),
+                                "done": torch.tensor([te or tr])}}, [])
+
+
 def test_sb3_dqn_cartpole_two_envs():
     from stable_baselines3 import DQN
     from stable_baselines3.common.env_util import make_vec_env
@@ -97,7 +107,6 @@ def test_tianshou_prioritized_buffer_with_dqn():
 
 
 def test_torchrl_uniform_buffer_with_hook_td_errors():
-    from tensordict import TensorDict
     from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
 
     from better_rl_widget.adapters.torchrl import TorchRLBufferSource
@@ -115,10 +124,7 @@ def test_torchrl_uniform_buffer_with_hook_td_errors():
     for _ in range(400):
         a = int(q(torch.as_tensor(obs)).argmax()) if rng.random() > 0.3 else int(rng.integers(2))
         nxt, r, te, tr, _ = env.step(a)
-        rb.add(TensorDict({"observation": torch.as_tensor(obs), "action": torch.tensor(a),
-                           "next": {"observation": torch.as_tensor(nxt), "reward": torch.tensor([r], dtype=torch.float32),
-                                    "terminated": torch.tensor([te]), "truncated": torch.tensor([tr]),
-                                    "done": torch.tensor([te or tr])}}, []))
+        rb.add(torchrl_transition(obs, a, nxt, r, te, tr))
         obs = env.reset()[0] if te or tr else nxt
         if len(rb) > 64:
             b = rb.sample()

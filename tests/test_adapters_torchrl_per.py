@@ -13,6 +13,8 @@ from torch import nn
 from better_rl_widget import BufferWidget, TrainingHook
 from better_rl_widget.widget.codec import decode
 
+from .test_adapters import torchrl_transition
+
 ALPHA, EPS = 0.6, 1e-8
 
 
@@ -25,7 +27,6 @@ def _per_buffer(capacity=200):
 
 def _dqn_loop(rb, hook, q, steps=300, seed=0):
     """A small DQN-style loop with PER: importance-weighted loss, |δ| written back with update_priority."""
-    from tensordict import TensorDict
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -37,10 +38,7 @@ def _dqn_loop(rb, hook, q, steps=300, seed=0):
         with torch.no_grad():
             a = int(q(torch.as_tensor(obs)).argmax()) if rng.random() > 0.3 else int(rng.integers(2))
         nxt, r, te, tr, _ = env.step(a)
-        rb.add(TensorDict({"observation": torch.as_tensor(obs), "action": torch.tensor(a),
-                           "next": {"observation": torch.as_tensor(nxt), "reward": torch.tensor([r], dtype=torch.float32),
-                                    "terminated": torch.tensor([te]), "truncated": torch.tensor([tr]),
-                                    "done": torch.tensor([te or tr])}}, []))
+        rb.add(torchrl_transition(obs, a, nxt, r, te, tr))
         obs = env.reset()[0] if te or tr else nxt
         if len(rb) > 64 and t % 2 == 0:  # a gradient step every other env step keeps the test short
             b = rb.sample()

@@ -15,6 +15,15 @@ pytestmark = pytest.mark.browser
 POINTS_DRAWN = "n => { const r = document.querySelector('.brw-root'); return !!r && +r.dataset.points >= n; }"
 
 
+# A network that looks only at rows 24-31, columns 8-15 of 42x42 frames: saliency must put its mass there.
+PATCH_NET = ("class PatchNet(torch.nn.Module):\n"
+             "    def __init__(self):\n"
+             "        super().__init__(); w = torch.zeros(3, 4, 42, 42)\n"
+             "        w[:, :, 24:32, 8:16] = torch.randn(3, 4, 8, 8, generator=torch.Generator().manual_seed(0))\n"
+             "        self.w = torch.nn.Parameter(w)\n"
+             "    def forward(self, x): return torch.einsum('nchw,achw->na', x, self.w)\n")
+
+
 def run_all(page) -> None:
     page.get_by_role("menuitem", name="Run", exact=True).first.click()
     page.get_by_text("Run All Cells", exact=True).first.click()
@@ -175,12 +184,7 @@ def test_clicking_an_image_state_overlays_saliency_maps(jupyter_server, page):
 
     code = ("import numpy as np, torch\n"
             "from better_rl_widget import BufferWidget, TrainingHook, ReplayBuffer\n"
-            "class PatchNet(torch.nn.Module):  # looks only at rows 24-31, columns 8-15\n"
-            "    def __init__(self):\n"
-            "        super().__init__(); w = torch.zeros(3, 4, 42, 42)\n"
-            "        w[:, :, 24:32, 8:16] = torch.randn(3, 4, 8, 8, generator=torch.Generator().manual_seed(0))\n"
-            "        self.w = torch.nn.Parameter(w)\n"
-            "    def forward(self, x): return torch.einsum('nchw,achw->na', x, self.w)\n"
+            + PATCH_NET +
             "rng = np.random.default_rng(0)\n"
             "buf = ReplayBuffer(200)\n"
             "for i in range(120):\n"
@@ -230,12 +234,7 @@ def test_influential_list_shows_thumbnails_with_saliency_and_opens_the_inspector
 
     code = ("import numpy as np, torch\n"
             "from better_rl_widget import BufferWidget, TrainingHook, PrioritizedReplayBuffer\n"
-            "class PatchNet(torch.nn.Module):  # looks only at rows 24-31, columns 8-15\n"
-            "    def __init__(self):\n"
-            "        super().__init__(); w = torch.zeros(3, 4, 42, 42)\n"
-            "        w[:, :, 24:32, 8:16] = torch.randn(3, 4, 8, 8, generator=torch.Generator().manual_seed(0))\n"
-            "        self.w = torch.nn.Parameter(w)\n"
-            "    def forward(self, x): return torch.einsum('nchw,achw->na', x, self.w)\n"
+            + PATCH_NET +
             "rng = np.random.default_rng(0)\n"
             "buf = PrioritizedReplayBuffer(200, alpha=1.0, seed=0)\n"
             "for i in range(120):\n"
