@@ -42,6 +42,7 @@ class EngineInput:
     force_new: bool = False  # compute new rows' estimates now, not at the next batch
     final: bool = False  # close: fresh networks, full TD-error sweep, returns, every row placed
     weights: Any = None  # process mode: the live networks' state, shipped at a bounded rate
+    frame_cpu_s: float | None = None  # the CPU this frame may take (cost governor); None: the projection's own pace
 
 
 @dataclass
@@ -90,6 +91,10 @@ class Engine:
         # What the map's "return" column holds (NaN until set; a new row in a slot does not change it).
         self.returns_shown = np.full(self.capacity, np.nan, np.float32)
         self._out: EngineResult = EngineResult()
+        # Work per frame under the cost governor: a t-SNE iteration's CPU and a frame's other CPU, measured.
+        self._iter_cpu: float | None = None
+        self._fixed_cpu: float | None = None
+        self._max_iter = getattr(projection, "max_iter_per_step", None)
 
     # -- one frame -----------------------------------------------------------------------------------------
     def run(self, inp: EngineInput) -> EngineResult:
@@ -110,9 +115,23 @@ class Engine:
         self._flush_new(force=inp.force_new)
         self._estimate()
         self._returns()
+        self._fit_work(inp.frame_cpu_s)
         out.frame = self._step_projection(drain=inp.drain)
         self._waiting(out)
         return out
+
+    def _fit_work(self, frame_cpu_s: float | None) -> None:
+        """Fewer t-SNE iterations per frame when the governor's share of CPU for one frame is small, so frames
+        keep coming (about one a second) instead of stalling; each is then cheaper, the map converges slower."""
+        p = self.projection
+        if self._max_iter is None or not hasattr(p, "max_iter_per_step"):
+            return
+        if frame_cpu_s is None or self._iter_cpu is None or self._fixed_cpu is None:
+            p.max_iter_per_step = self._max_iter
+            return
+        k = int((frame_cpu_s - self._fixed_cpu) / max(self._iter_cpu, 1e-4))
+        p.max_iter_per_step = int(np.clip(k, 1, self._max_iter))
+        p.min_iter_per_step = min(getattr(p, "min_iter_per_step", 1), p.max_iter_per_step)
 
     def _final(self, placed: bool) -> EngineResult:
         """A last complete pass so the final state has every slot's TD-error and return."""
@@ -148,7 +167,17 @@ class Engine:
     def _step_projection(self, drain: bool = False, max_steps: int = 200) -> ProjectionFrame:
         """One projection step; when draining (flush/close), more until no row is pending placement, so that
         everything inserted so far is on the map."""
-        frame = self.projection.step(self.step_budget_s)
+        p = self.projection
+        it0, opt0, c0 = getattr(p, "iterations", 0), getattr(p, "timings", {}).get("optimize_s", 0.0), \
+            time.thread_time()
+        frame = p.step(self.step_budget_s)
+        spent = time.thread_time() - c0
+        d_it = getattr(p, "iterations", 0) - it0
+        if d_it > 0:  # measured, smoothed: what one iteration and the rest of a frame cost
+            opt = max(getattr(p, "timings", {}).get("optimize_s", 0.0) - opt0, 0.0)
+            per, fixed = min(opt, spent) / d_it, max(spent - opt, 0.0)
+            self._iter_cpu = per if self._iter_cpu is None else 0.7 * self._iter_cpu + 0.3 * per
+            self._fixed_cpu = fixed if self._fixed_cpu is None else 0.7 * self._fixed_cpu + 0.3 * fixed
         for _ in range(max_steps if drain else 0):
             if not frame.info.get("pending", 0):
                 break

@@ -14,12 +14,16 @@ import numpy as np
 from ..embed import PROJECTIONS, Projection
 from ..widget.buffer_widget import BufferWidget
 from .record import RecordBuffer
+from .sampler import SAMPLE_BY, MapSample
 from .worker import WORKERS, CaptureBatch, LiveWorker
 
 if TYPE_CHECKING:
     from ..store import Recorder
 
 CAPTURED = ("obs", "action", "reward", "terminated", "truncated", "step", "episode", "episode_step")
+# The map draws at most this many buffer slots by default: what keeps a frame of the live t-SNE (and the kernel's
+# share of it) within the cost budget at about one frame a second on a 2-core laptop (docs/performance.md).
+DEFAULT_MAX_POINTS = 5_000
 
 
 @runtime_checkable
@@ -58,7 +62,8 @@ class TrainingHook:
                  q_network: Any = None, target_network: Any = None, gamma: float = 0.99, double_dqn: bool = False,
                  n_actions: int | None = None, feature_layer: str | None = None, embed: str = "auto",
                  td_budget_s: float = 0.02, snapshot_every_s: float = 2.0, record: Any = None,
-                 estimator: Any = None, worker: str = "auto") -> None:
+                 estimator: Any = None, worker: str = "auto", max_points: int = DEFAULT_MAX_POINTS,
+                 sample: str = "age", cost_budget: float = 0.05, settle_s: float = 10.0) -> None:
         """``record``: a run directory (path or fsspec URL) to record into, see :meth:`record_to`.
         ``q_network`` (a torch module mapping observations to one Q-value per action) turns on TD-errors,
         Q/V and features, computed in the worker from a CPU snapshot refreshed every ``snapshot_every_s``;
@@ -84,6 +89,13 @@ class TrainingHook:
                              "Projection object")
         if not isinstance(projection, (str, Projection)):
             raise TypeError(f"projection must be one of {PROJECTIONS} or a Projection, got {type(projection).__name__}")
+        if sample not in SAMPLE_BY:
+            raise ValueError(f"sample must be one of {SAMPLE_BY}, got {sample!r}")
+        if not 0.0 < float(cost_budget) <= 1.0:
+            raise ValueError(f"cost_budget must be in (0, 1], got {cost_budget}")
+        if sample == "priority" and "priority" not in tuple(getattr(buffer, "optional_fields", ())):
+            raise ValueError(f"sample='priority' needs a buffer that reports priorities; {type(buffer).__name__} "
+                             "has no 'priority' in optional_fields (use sample='age')")
         if q_network is not None and estimator is not None:
             raise ValueError("pass either q_network or estimator, not both")
         if q_network is not None:
@@ -103,11 +115,17 @@ class TrainingHook:
         self.optional_fields = tuple(getattr(buffer, "optional_fields", ()))
         has_next = bool(getattr(buffer, "has_next_obs", True))
         self.fields = CAPTURED + self.optional_fields + (("next_obs",) if estimator and has_next else ())
-        self.worker = LiveWorker(widget, self.capacity, projection, max_fps=max_fps, estimator=estimator,
+        self.sample = MapSample(self.capacity, max_points, by=sample, seed=seed)
+        self.worker = LiveWorker(widget, self.sample.lanes, projection, max_fps=max_fps, estimator=estimator,
                                  embed=embed, td_budget_s=td_budget_s, seed=seed, worker=worker,
-                                 td_needs_next=not (estimator is not None and not has_next))
+                                 td_needs_next=not (estimator is not None and not has_next), sample=self.sample,
+                                 cost_budget=cost_budget, settle_s=settle_s)
         # Dropped without close(): stop the worker (and its process) rather than leave them running.
         weakref.finalize(self, self.worker.abandon)
+        # A worker process imports torch and openTSNE (seconds of CPU): let that happen now, before training, so
+        # it neither slows the first seconds of training nor delays the first frames.
+        if not self.worker.ready.wait(timeout=60.0):
+            widget.add_note("the worker is still starting; the map appears when it is ready")
         for note in (getattr(buffer, "note", ""),):
             if note:
                 widget.add_note(note)
@@ -155,33 +173,73 @@ class TrainingHook:
 
     def capture(self) -> None:
         """Copy the rows inserted since the last capture and queue them for the worker (never raises)."""
+        t0 = time.thread_time()
+        try:
+            self._capture()
+        finally:  # the copy runs on the training thread: it counts against the map's cost budget
+            self.worker.governor.add_capture_cpu(time.thread_time() - t0)
+
+    def _capture(self) -> None:
         try:
             total = int(self.buffer.total_inserted)
-            updates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            resident = min(total, self.capacity)
+            rep = np.zeros(0, np.int64)
             if self._has_changes:
                 slots, rep = self.buffer.take_changes()  # type: ignore[attr-defined]
                 slots = np.asarray(slots, np.int64)
+                rep = np.asarray(rep, np.int64)
                 if len(slots) > self.capacity:
                     slots = slots[-self.capacity:]
-                if len(rep) and self.optional_fields:
-                    rep = np.asarray(rep, np.int64)
-                    got = self.buffer.read(rep, self.optional_fields)
-                    updates = {k: (rep, np.asarray(v)) for k, v in got.items()}
             else:
                 k = min(total - self._seen, self.capacity)
                 slots = np.arange(total - k, total, dtype=np.int64) % self.capacity
-            if len(slots) == 0 and not updates:
+            if len(slots) == 0 and not (len(rep) and self.optional_fields):
                 return
-            rows = self.buffer.read(slots, self.fields) if len(slots) else {}
-            if len(slots) and not rows:
+            lanes, read, removed, updates = self._to_lanes(slots, rep, resident)
+            rows = self.buffer.read(read, self.fields) if len(read) else {}
+            if len(read) and not rows:
                 return
             if rows:
                 rows["done"] = np.logical_or(rows["terminated"], rows.pop("truncated")).astype(np.uint8)
-            self.worker.submit(CaptureBatch(slots, rows, time.perf_counter(), self.step, total,
-                                            max(0, total - self.capacity), updates))
+                if not self.sample.identity:
+                    rows["slot"] = read  # the inspector names the buffer's slot
+            if len(lanes) == 0 and not updates and len(removed) == 0:
+                self._seen = total
+                return
+            self.worker.submit(CaptureBatch(lanes, rows, time.perf_counter(), self.step, total,
+                                            max(0, total - self.capacity), updates, removed, resident))
             self._seen = total
         except Exception as exc:  # noqa: BLE001 - training must go on; the widget shows what went wrong
             self._report(f"capture: {type(exc).__name__}: {exc}", traceback.format_exc(limit=2))
+
+    def _to_lanes(self, slots: np.ndarray, rep: np.ndarray, resident: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """Written slots → (their lanes, the slots to read, lanes that leave the map, field updates by lane).
+        Only rows the map draws are read: with a sample of a large buffer, a small share of each capture."""
+        sample = self.sample
+        got: dict[str, np.ndarray] = {}
+        if len(rep) and self.optional_fields:
+            got = {k: np.asarray(v) for k, v in self.buffer.read(rep, self.optional_fields).items()}
+        if sample.identity:
+            return slots, slots, np.zeros(0, np.int64), {k: (rep, v) for k, v in got.items()}
+        prio = None
+        if sample.by == "priority" and len(slots):
+            prio = np.asarray(self.buffer.read(slots, ("priority",))["priority"])
+        adm = sample.admit(slots, resident, prio)
+        lanes, read, removed = adm.lanes, adm.slots, [adm.removed]
+        if "priority" in got and sample.by == "priority":
+            enter, leave = sample.reconsider(rep, got["priority"])
+            removed.append(leave)
+            if len(enter):
+                e = sample.enter(enter)
+                lanes, read = np.concatenate([lanes, e.lanes]), np.concatenate([read, e.slots])
+        updates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if got:
+            rl = sample.lane_of(rep)
+            keep = rl >= 0
+            updates = {k: (rl[keep], v[keep]) for k, v in got.items()}
+        gone = np.unique(np.concatenate(removed)) if removed else np.zeros(0, np.int64)
+        return lanes, read, gone[~np.isin(gone, lanes)], updates
 
     def _report(self, msg: str, detail: str = "") -> None:
         if msg != self._last_error:

@@ -62,6 +62,11 @@ class BufferMirror:
             self.present[slots] = finite
             return Applied(slots[finite], slots[~finite], empty)
 
+    def drop(self, slots: np.ndarray) -> None:
+        """``slots`` hold no drawn row any more (their lanes left a sampled map)."""
+        with self._lock:
+            self.present[np.asarray(slots, np.int64)] = False
+
     def update_field(self, name: str, slots: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Overwrite one field of existing slots (e.g. a new priority); returns what was applied."""
         slots = np.asarray(slots, np.int64)
@@ -101,6 +106,8 @@ class BufferMirror:
             obs = np.array(self.obs[slot])
             meta = {"slot": int(slot), "present": True, "obs_shape": list(obs.shape), "obs_dtype": str(obs.dtype),
                     "obs_layout": obs_layout(obs.shape), "message": ""}
+            if "slot" in self.fields:  # a sampled map: ``slot`` is the map's point id, this the buffer's slot
+                meta["buffer_slot"] = int(self.fields["slot"][slot])
             for name in ("step", "episode", "episode_step", "reward", "done", "td_error", "priority", "q", "value"):
                 if name in self.fields:
                     meta[name] = _json_scalar(self.fields[name][slot])

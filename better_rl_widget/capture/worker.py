@@ -24,7 +24,9 @@ from ..embed import make_projection
 from ..embed.base import Projection
 from ..widget.buffer_widget import BufferWidget
 from .engine import ENGINE_FIELDS, Engine, EngineInput, EngineResult
+from .governor import CostGovernor
 from .mirror import BufferMirror
+from .sampler import MapSample
 from .summary import build_summary
 
 if TYPE_CHECKING:  # torch is optional: only a hook with a q_network imports it
@@ -44,6 +46,9 @@ class CaptureBatch:
     evictions: int
     # Field-only updates of old slots (e.g. re-prioritised ones): name -> (slots, values).
     updates: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # Lanes that left the map's sample (a sampled map of a large buffer, see sampler.py); not re-filled here.
+    removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    resident: int = -1  # rows in the buffer (the gauge describes the whole buffer, not the drawn sample)
 
 
 @dataclass
@@ -65,13 +70,19 @@ class LiveWorker:
                  keyframe_interval_s: float = 10.0, step_budget_s: float = 0.1,
                  estimator: TDEstimator | None = None, embed: str = "auto", td_budget_s: float = 0.05,
                  returns_every_s: float = 2.0, gamma: float | None = None, seed: int = 0,
-                 worker: str = "auto", td_needs_next: bool = True) -> None:
+                 worker: str = "auto", td_needs_next: bool = True, sample: MapSample | None = None,
+                 cost_budget: float = 0.05, settle_s: float = 10.0) -> None:
         if max_fps <= 0:
             raise ValueError(f"max_fps must be positive, got {max_fps}")
         if worker not in WORKERS:
             raise ValueError(f"worker must be one of {WORKERS}, got {worker!r}")
         self.widget = widget
-        self.capacity = int(capacity)
+        self.capacity = int(capacity)  # lanes of the map (the buffer's slots when it is not sampled)
+        self.sample = sample
+        self._ring = sample is None or sample.identity  # lanes are ring slots: newer batches cover older ones
+        self.settle_s = float(settle_s)
+        self.governor = CostGovernor(cost_budget)
+        self.ready = threading.Event()  # the engine exists (a worker process has finished its imports)
         self.min_interval = 1.0 / max_fps
         self.keyframe_interval_s = keyframe_interval_s
         self.mirror = BufferMirror(capacity)
@@ -101,7 +112,8 @@ class LiveWorker:
         self._drain = False
         self._next_weights = 0.0
         self._ended = False  # stop() or the finaliser ran: a lost process is not replaced any more
-        self.frame_state = widget.attach(capacity, self.mirror.inspect)
+        self.frame_state = widget.attach(capacity, self.mirror.inspect,
+                                         slot_of=None if self._ring or sample is None else sample.slot_of)
         self.frame_listeners: list[Callable[[bool], None]] = []  # called after each frame, final=True at stop
         self._thread = threading.Thread(target=self._run, name="better_rl_widget-worker", daemon=True)
         self._thread.start()
@@ -138,13 +150,18 @@ class LiveWorker:
             self._pending.append(batch)
             self._pending_rows += len(batch.slots)
             # A ring buffer's newest `capacity` insertions cover every slot: older pending rows are dead.
-            while len(self._pending) > 1 and self._pending_rows - len(self._pending[0].slots) >= self.capacity:
+            while self._ring and len(self._pending) > 1 and \
+                    self._pending_rows - len(self._pending[0].slots) >= self.capacity:
                 dead = self._pending.pop(0)
                 self._pending_rows -= len(dead.slots)
                 self.stats.frames_dropped += 1
                 if dead.updates:  # field updates of old slots are not covered by newer rows: carry them over
                     nxt = self._pending[0]
                     nxt.updates = _merge_updates([_drop_slots(dead.updates, nxt.slots), nxt.updates])
+            if not self._ring and self._pending_rows > 2 * self.capacity:  # a stalled worker: merge, newest wins
+                merged = _merge_batches(self._pending)
+                self.stats.frames_dropped += len(self._pending) - 1
+                self._pending, self._pending_rows = [merged], len(merged.slots)
             # Wake the worker only when it sleeps for lack of work; while it waits out the frame interval a
             # notify would just make it wake and sleep again (a context switch and GIL hand-off per capture).
             if was_empty and not self._waiting_interval:
@@ -152,26 +169,32 @@ class LiveWorker:
 
     # -- worker thread --------------------------------------------------------------------------------------
     def _run(self) -> None:
+        self.governor.worker_ident = threading.get_ident()
         if self.engine is None:
             self._start_process()
+        self.ready.set()
         while True:
             with self._cond:
                 while not self._pending and not self._stop and not self._new_due() and not self._drain:
                     self._cond.wait(timeout=0.5)
                 if self._stop and not self._pending:
                     return
-            # Bound the frame rate: let batches accumulate until the next frame is due.
-            wait = self._last_frame + self.min_interval - time.monotonic()
-            if wait > 0:
+            # Bound the frame rate and the cost: let batches accumulate until the next frame is due and paid for
+            # (governor.py); a flush or close does not wait.
+            while not self._unthrottled():
+                wait = max(self._last_frame + self.min_interval - time.monotonic(), self.governor.wait_s())
+                if wait <= 0:
+                    break
                 with self._cond:
                     self._waiting_interval = True
-                    self._cond.wait_for(lambda: self._stop or self._last_frame == 0.0, timeout=wait)
+                    self._cond.wait_for(self._unthrottled, timeout=wait)
                     self._waiting_interval = False
             with self._cond:
                 if self._ended:
                     return
                 batches, self._pending, self._pending_rows = self._pending, [], 0
                 self._busy = True
+            self.governor.begin_frame()
             try:
                 # One BLAS and OpenMP thread for an engine in this thread (PCA refits, torch forwards): thread teams
                 # here spin and compete with the training thread (~50 ms CPU per small torch batch). A worker
@@ -185,10 +208,15 @@ class LiveWorker:
                 with self._cond:
                     self._drain = False  # a failing projection must not be retried in a loop
             finally:
+                self.governor.end_frame()
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
                 self._last_frame = time.monotonic()
+
+    def _unthrottled(self) -> bool:
+        """A flush, close or stop does not wait for the frame interval or the cost budget."""
+        return self._stop or self._drain or self._last_frame == 0.0
 
     def _start_process(self) -> None:
         """Start the worker process (in this thread: the child's imports take seconds); a thread if it fails."""
@@ -196,6 +224,7 @@ class LiveWorker:
             self._busy = True  # flush() waits for the engine
         try:
             self.engine = self._process_engine()
+            self.governor.set_child(self.engine.pid)  # its start-up (imports) is not the map's running cost
         except Exception as exc:  # noqa: BLE001 - e.g. an estimator whose networks cannot be pickled
             self.widget.add_note(f"the worker runs in a thread: no worker process ({_short(exc)})")
             self.mode, self.engine = "thread", self._thread_engine()
@@ -211,21 +240,22 @@ class LiveWorker:
         if not batches and not self._new_rows and not self._drain:
             return
         self.stats.frames_dropped += max(0, len(batches) - 1)
-        # An update is superseded by a newer batch's row for the same slot (that row was read later).
-        updates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for b in batches:
-            updates = _merge_updates([_drop_slots(updates, b.slots), b.updates])
-        batches_rows = [b for b in batches if len(b.slots)]
-        slots = np.concatenate([b.slots for b in batches_rows]) if batches_rows else np.zeros(0, np.int64)
-        keep = _last_occurrence(slots)
-        slots = slots[keep]
-        keys = set.intersection(*(set(b.rows) for b in batches_rows)) if batches_rows else set()
-        rows = {k: np.concatenate([b.rows[k] for b in batches_rows])[keep] for k in keys}
+        merged = _merge_batches(batches) if batches else None
+        slots = merged.slots if merged is not None else np.zeros(0, np.int64)
+        rows = merged.rows if merged is not None else {}
+        updates = merged.updates if merged is not None else {}
+        left = merged.removed if merged is not None else np.zeros(0, np.int64)
         fs = self.frame_state
-        inp = EngineInput(drain=self._drain, force_new=self._force_new)
+        inp = EngineInput(drain=self._drain, force_new=self._force_new,
+                          frame_cpu_s=None if self._drain else self.governor.frame_cpu_s())
         self._force_new = False
+        if len(left):  # lanes that left the sample: off the map, out of the mirror and the engine
+            self.mirror.drop(left)
+            fs.remove(left)
+            inp.removed = left
         if len(slots):
-            inp.slots, inp.removed, inp.rows = self._apply_rows(slots, rows)
+            inp.slots, gone, inp.rows = self._apply_rows(slots, rows)
+            inp.removed = np.concatenate([inp.removed, gone])
         for name, (us, uv) in updates.items():
             us, uv = self.mirror.update_field(name, us, uv)
             fs.upsert(us, {name: uv})
@@ -327,7 +357,9 @@ class LiveWorker:
             inst = (newest.total_inserted - self._rate[1]) / (now - self._rate[0])
             rate = inst if rate == 0.0 else 0.7 * rate + 0.3 * inst
         self._rate = (now, newest.total_inserted)
-        self.widget.update_gauge(size=self.frame_state.size, capacity=self.capacity,
+        sample = self.sample
+        resident = newest.resident if newest.resident >= 0 else self.frame_state.size
+        self.widget.update_gauge(size=int(resident), capacity=sample.capacity if sample else self.capacity,
                                  inserts_per_s=round(float(rate), 1), evictions=int(newest.evictions),
                                  total_inserted=int(newest.total_inserted))
         s = self.stats
@@ -335,6 +367,8 @@ class LiveWorker:
                                   worker_lag_s=round(s.worker_lag_s, 3), nan_skipped=s.nan_skipped,
                                   projection=str(info.get("projection", "")), hook_step=int(newest.hook_step),
                                   seq=int(self.frame_state.seq), worker=self.mode,
+                                  map={**(sample.describe(resident) if sample else {}),
+                                       "points": int(self.frame_state.size)}, **self.governor.info(),
                                   engine={k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))})
 
     # -- control --------------------------------------------------------------------------------------------
@@ -413,6 +447,39 @@ def _choose_mode(worker: str, projection: str | Projection, estimator: object) -
 
 def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+
+
+def _merge_batches(batches: list[CaptureBatch]) -> CaptureBatch:
+    """One batch equivalent to ``batches`` applied in order: the newest row per slot wins, an update is superseded
+    by a newer row of its slot, and a lane that left the sample stays out unless a newer row re-filled it."""
+    updates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for b in batches:
+        updates = _merge_updates([_drop_slots(updates, b.slots), b.updates])
+    with_rows = [b for b in batches if len(b.slots)]
+    slots = np.concatenate([b.slots for b in with_rows]) if with_rows else np.zeros(0, np.int64)
+    order = np.concatenate([np.full(len(b.slots), i) for i, b in enumerate(batches) if len(b.slots)]) \
+        if with_rows else np.zeros(0, np.int64)
+    keep = _last_occurrence(slots)
+    keys = set.intersection(*(set(b.rows) for b in with_rows)) if with_rows else set()
+    rows = {k: np.concatenate([b.rows[k] for b in with_rows])[keep] for k in keys}
+    slots, order = slots[keep], order[keep]
+    removed = np.zeros(0, np.int64)
+    gone = [(b.removed, i) for i, b in enumerate(batches) if len(b.removed)]
+    if gone:
+        lanes = np.concatenate([g for g, _ in gone]).astype(np.int64)
+        when = np.concatenate([np.full(len(g), i) for g, i in gone])
+        last = _last_occurrence(lanes)  # removals are in batch order: the last one of each lane
+        lanes, when = lanes[last], when[last]
+        row_when = dict(zip(slots.tolist(), order.tolist(), strict=True))
+        after = np.array([when[j] > row_when.get(int(lane), -1) for j, lane in enumerate(lanes.tolist())], bool)
+        removed = lanes[after]
+        if len(removed):  # rows written before their lane left: dropped with it
+            stay = ~np.isin(slots, removed)
+            slots, rows = slots[stay], {k: v[stay] for k, v in rows.items()}
+            updates = _drop_slots(updates, removed)
+    last_b = batches[-1]
+    return CaptureBatch(slots, rows, batches[0].t_capture, last_b.hook_step, last_b.total_inserted,
+                        last_b.evictions, updates, removed, last_b.resident)
 
 
 def _last_occurrence(slots: np.ndarray) -> np.ndarray:

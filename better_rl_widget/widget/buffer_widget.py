@@ -73,6 +73,7 @@ class BufferWidget(anywidget.AnyWidget):
         self.title = ""
         self.frame_state: FrameState | None = None
         self._inspect_fn: Callable[[int], tuple[dict, np.ndarray | None]] | None = None
+        self._slot_of: Callable[[np.ndarray], np.ndarray] | None = None
         self._publish_lock = threading.RLock()
         self._select_callbacks: list[Callable[[np.ndarray], None]] = []
         self._click_callbacks: list[Callable[[int], None]] = []
@@ -89,15 +90,34 @@ class BufferWidget(anywidget.AnyWidget):
     # -- user API -------------------------------------------------------------------------------------------
     @property
     def selection(self) -> np.ndarray:
-        """Slot ids of the last lasso selection (uint32)."""
+        """Buffer slot ids of the last lasso selection (uint32)."""
+        return self.buffer_slots(self.selected_points)
+
+    @property
+    def selected_points(self) -> np.ndarray:
+        """The map's point ids of the last lasso selection (uint32); equal to :attr:`selection` unless the map
+        draws a sample of a larger buffer (``TrainingHook(max_points=...)``)."""
         return np.frombuffer(self.selection_bytes, dtype="<u4").astype(np.uint32)
 
+    @property
+    def clicked_slot(self) -> int:
+        """Buffer slot of the last clicked point (-1: none). ``clicked`` holds the map's point id."""
+        return -1 if self.clicked < 0 else int(self.buffer_slots(np.array([self.clicked]))[0])
+
+    def buffer_slots(self, points: np.ndarray) -> np.ndarray:
+        """Buffer slots of map point ids (uint32); points of a sampled map that hold no row are left out."""
+        pts = np.asarray(points, np.int64)
+        if self._slot_of is None:
+            return pts.astype(np.uint32)
+        slots = self._slot_of(pts)
+        return slots[slots >= 0].astype(np.uint32)
+
     def on_select(self, callback: Callable[[np.ndarray], None]) -> None:
-        """Call ``callback(slots)`` on every lasso selection."""
+        """Call ``callback(slots)`` (buffer slot ids) on every lasso selection."""
         self._select_callbacks.append(callback)
 
     def on_click(self, callback: Callable[[int], None]) -> None:
-        """Call ``callback(slot)`` whenever a point is clicked."""
+        """Call ``callback(slot)`` (the buffer slot) whenever a point is clicked."""
         self._click_callbacks.append(callback)
 
     def enable_saliency(self, q_network: Any, *, r: float | None = None, d: int | None = None,
@@ -187,9 +207,12 @@ class BufferWidget(anywidget.AnyWidget):
         return export_html(path, snaps, title=self.title if title is None else title, **kwargs)
 
     # -- wiring used by the hook / worker ---------------------------------------------------------------------
-    def attach(self, capacity: int, inspect_fn: Callable[[int], tuple[dict, np.ndarray | None]]) -> FrameState:
-        """Start a fresh map for a buffer of ``capacity`` slots; called by ``TrainingHook``."""
+    def attach(self, capacity: int, inspect_fn: Callable[[int], tuple[dict, np.ndarray | None]], *,
+               slot_of: Callable[[np.ndarray], np.ndarray] | None = None) -> FrameState:
+        """Start a fresh map of ``capacity`` points; called by ``TrainingHook``. ``slot_of`` maps the map's point
+        ids to buffer slots when the map draws a sample of a larger buffer (None: a point id is its slot)."""
         with self._publish_lock:
+            self._slot_of = slot_of
             self.frame_state = FrameState(capacity)
             self._inspect_fn = inspect_fn
             self._thumbnails.reset()
@@ -294,6 +317,8 @@ class BufferWidget(anywidget.AnyWidget):
             return
         if not self._replay:  # a replay has no buffer: the view shows the snapshot's own row
             self._answer_inspection(slot)
+        if self._click_callbacks:
+            slot = self.clicked_slot if self._slot_of is not None else slot
         for cb in list(self._click_callbacks):
             self._safe_call(cb, slot)
 

@@ -262,7 +262,7 @@ class InterpretService:
                 return
             groups = quantile_groups(rows[field], 4)
         elif req["group"] == "selection":
-            picked = np.flatnonzero(np.isin(slots, self.widget.selection))
+            picked = np.flatnonzero(np.isin(slots, self.widget.selected_points))
             if len(picked) == 0:
                 self._influence_meta = {"group": "selection", "message": "lasso a group on the map first"}
                 self._influence_arrays = {}

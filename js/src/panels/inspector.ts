@@ -15,6 +15,8 @@ import { fmtInt, fmtValue, h } from "./format";
 
 export interface InspectionMeta {
   slot?: number;
+  /** The buffer slot when the map draws a sample of a large buffer (``slot`` is then the map's point id). */
+  buffer_slot?: number;
   present?: boolean;
   step?: number;
   episode?: number;
@@ -201,7 +203,7 @@ export class Inspector {
     this.el.dataset.slot = String(this.slot);
 
     const head = h("div", "brw-inspector-head");
-    head.append(h("span", "brw-inspector-title", `slot ${fmtInt(meta.slot)}`));
+    head.append(h("span", "brw-inspector-title", `slot ${fmtInt(meta.buffer_slot ?? meta.slot)}`));
     if (meta.present === false) head.append(h("span", "brw-tag", "not in buffer"));
     if (meta.message) head.append(h("span", "brw-inspector-message", String(meta.message)));
 

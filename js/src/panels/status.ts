@@ -16,6 +16,27 @@ export interface StatusTrait {
   engine?: EngineInfo;
   /** A recorded history (replay widget, HTML export), not a live run. */
   replay?: boolean;
+  /** What the map draws of the buffer (a bounded sample of large buffers). */
+  map?: MapInfo;
+  /** Measured share of the training's CPU the live map takes (0.03 = 3 %), and the budget it is held to. */
+  cost?: number;
+  cost_budget?: number;
+  /** The final settle pass after training: progress 0..1. */
+  settle?: { progress?: number; seconds?: number; done?: boolean };
+}
+
+export interface MapInfo {
+  points?: number;
+  capacity?: number;
+  resident?: number;
+  sampled_by?: string;
+}
+
+/** "map: 5,000 of 1,000,000 slots, sampled by age" — only when the map draws a sample of the buffer. */
+export function mapText(m: MapInfo | null | undefined): string {
+  if (!m || typeof m !== "object" || m.sampled_by === "all" || typeof m.points !== "number") return "";
+  const of = typeof m.resident === "number" ? m.resident : m.capacity;
+  return `map: ${fmtInt(m.points)} of ${fmtInt(of ?? 0)} slots, sampled by ${m.sampled_by ?? "age"}`;
 }
 
 /** Scalar state of the projection engine (live t-SNE: phase, iterations, kNN-preservation, pending, notes). */
@@ -56,6 +77,12 @@ export function statusText(s: StatusTrait): string {
   if (s.projection) {
     const eng = engineText(s.engine);
     parts.push(eng ? `projection ${s.projection} (${eng})` : `projection ${s.projection}`);
+  }
+  const map = mapText(s.map);
+  if (map) parts.push(map);
+  if (typeof s.cost === "number" && Number.isFinite(s.cost)) parts.push(`map ≈ ${Math.round(s.cost * 1000) / 10} % of training`);
+  if (s.settle && typeof s.settle.progress === "number" && !s.settle.done) {
+    parts.push(`settling the map ${Math.round(s.settle.progress * 100)} %`);
   }
   if (s.hook_step !== undefined && s.hook_step !== null) parts.push(`hook step ${fmtInt(s.hook_step)}`);
   if (Array.isArray(s.notes)) for (const n of s.notes) if (typeof n === "string" && n) parts.push(`note: ${n}`);
