@@ -107,6 +107,12 @@ class BetterRLCallback(BaseCallback):
         self.hook_kwargs = hook_kwargs
         self.hook: TrainingHook | None = None
         self.source: SB3BufferSource | None = None
+        if td_errors and hook_kwargs.get("worker", "auto") != "thread":
+            # The hook is built inside learn(): boot its worker process now, so its imports (seconds of CPU)
+            # are not spent while the model trains.
+            from ..capture.engine_process import prestart
+
+            prestart()
 
     def _init_callback(self) -> None:
         rb = getattr(self.model, "replay_buffer", None)
@@ -157,6 +163,10 @@ class BetterRLCallback(BaseCallback):
         except Exception as exc:  # noqa: BLE001
             self.widget.report_error(f"BetterRLCallback: could not start the hook: {exc}")
             return
+        finally:
+            from ..capture.engine_process import discard_spare
+
+            discard_spare()  # a worker process booted for a hook that turned out not to need one
         if self.td_errors and q_net is None and kind is None:
             self.widget.add_note(f"{type(self.model).__name__}: TD-errors are computed for DQN, SAC, TD3 and DDPG; "
                                  "the buffer is streamed without them")

@@ -43,6 +43,8 @@ class EngineInput:
     final: bool = False  # close: fresh networks, full TD-error sweep, returns, every row placed
     weights: Any = None  # process mode: the live networks' state, shipped at a bounded rate
     frame_cpu_s: float | None = None  # the CPU this frame may take (cost governor); None: the projection's own pace
+    settle_s: float = 0.0  # > 0: one round (about this long) of the final settle pass instead of a frame
+    n_jobs: int = 1  # threads the settle pass may use (training is over)
 
 
 @dataclass
@@ -112,6 +114,13 @@ class Engine:
             self._ingest(inp.slots)
         if inp.final:
             return self._final(placed=len(inp.slots) > 0)
+        if inp.settle_s > 0:
+            settle = getattr(self.projection, "settle", None)
+            out.frame = settle(inp.settle_s, n_jobs=inp.n_jobs) if settle is not None else \
+                self._step_projection(drain=True)
+            out.frame.info.setdefault("settled", True)
+            out.frame.info.setdefault("settle_progress", 1.0)
+            return out
         self._flush_new(force=inp.force_new)
         self._estimate()
         self._returns()
@@ -119,6 +128,19 @@ class Engine:
         out.frame = self._step_projection(drain=inp.drain)
         self._waiting(out)
         return out
+
+    def embedding_snapshot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lanes, the rows the projection embedded for them, their map coordinates): for measuring the map's
+        quality against a full fit of the same rows (benchmarks/real_overhead.py)."""
+        p = self.projection
+        graph, Z = getattr(p, "graph", None), getattr(p, "_Z", None)
+        if graph is not None and Z is not None:  # live t-SNE: its reduced rows, as its optimisation saw them
+            lanes = np.flatnonzero(graph.present & p.placed)
+            return lanes, np.array(Z[lanes], np.float32), np.array(p.published[lanes], np.float32)
+        frame = p.step(0.0)
+        lanes = np.asarray(frame.slots, np.int64)
+        obs = self.mirror.rows(lanes, ("obs",))["obs"] if len(lanes) else np.zeros((0, 1), np.float32)
+        return lanes, flatten_features(obs).astype(np.float32), np.asarray(frame.coords, np.float32)
 
     def _fit_work(self, frame_cpu_s: float | None) -> None:
         """Fewer t-SNE iterations per frame when the governor's share of CPU for one frame is small, so frames

@@ -64,7 +64,8 @@ class EngineSpec:
 class EngineProcess:
     """A proxy with the Engine's ``run``; each call is one round trip (the caller's thread waits without the GIL)."""
 
-    def __init__(self, spec: EngineSpec) -> None:
+    def __init__(self, spec: EngineSpec | None) -> None:
+        """Start a child and wait until it has imported what an engine needs; with ``spec``, build the engine."""
         import cloudpickle  # noqa: F401 - fail here (thread fallback) rather than in the child
 
         ours, theirs = socket.socketpair()
@@ -79,6 +80,24 @@ class EngineProcess:
         self.conn = Connection(ours.detach())
         self._finalizer = weakref.finalize(self, _kill, self.proc, self.conn)
         self.abandoned = False
+        self._recv()  # "booted": torch, openTSNE and scikit-learn are imported
+        if spec is not None:
+            self.init(spec)
+
+    @classmethod
+    def start(cls, spec: EngineSpec) -> EngineProcess:
+        """An engine process for ``spec``: the child :func:`prestart` booted if there is one, else a new one."""
+        global _SPARE
+        spare, _SPARE = _SPARE, None
+        if spare is not None and spare.proc.poll() is None:
+            try:
+                spare.init(spec)
+                return spare
+            except (EngineDied, EngineFailed):
+                spare.close(timeout=1.0)
+        return cls(spec)
+
+    def init(self, spec: EngineSpec) -> None:
         self._call(("init", spec))
 
     @property
@@ -88,9 +107,18 @@ class EngineProcess:
     def run(self, inp: EngineInput) -> EngineResult:
         return self._call(("run", inp))
 
+    def embedding_snapshot(self) -> tuple:
+        return self._call(("embedding", None))
+
     def _call(self, msg: tuple) -> Any:
         try:
             self.conn.send(msg)
+        except (EOFError, OSError) as exc:
+            raise EngineDied(self._why(exc)) from None
+        return self._recv()
+
+    def _recv(self) -> Any:
+        try:
             while not self.conn.poll(0.2):
                 if self.proc.poll() is not None or self.abandoned:
                     break
@@ -126,6 +154,29 @@ class EngineProcess:
         self._finalizer()
 
 
+_SPARE: EngineProcess | None = None
+
+
+def prestart() -> None:
+    """Boot a worker process now (its imports take a few CPU-seconds) for the next hook that asks for one: for
+    hooks created inside a training call (SB3's callback), so that start-up is not spent during training. Never
+    raises; an unused spare is stopped by :func:`discard_spare` or at interpreter exit."""
+    global _SPARE
+    if _SPARE is not None and _SPARE.proc.poll() is None:
+        return
+    try:
+        _SPARE = EngineProcess(None)
+    except Exception:  # noqa: BLE001 - the hook starts its own (or falls back to a thread) as before
+        _SPARE = None
+
+
+def discard_spare() -> None:
+    global _SPARE
+    spare, _SPARE = _SPARE, None
+    if spare is not None:
+        spare.close(timeout=1.0)
+
+
 def _kill(proc: subprocess.Popen, conn: Connection) -> None:
     """Finaliser: runs on close(), garbage collection and interpreter exit; must not reference the proxy."""
     try:
@@ -144,6 +195,8 @@ def child_main(fd: int) -> None:
     conn = Connection(fd)
     parent = os.getppid()
     try:
+        _preimport()
+        conn.send(("booted", None))
         _, spec = conn.recv()
         engine = _build(spec)
         conn.send(("ok", None))
@@ -162,7 +215,13 @@ def child_main(fd: int) -> None:
             return
         if kind == "stop":
             return
-        if payload.final:  # training is over: the last pass may take a fair share (close() waits for it)
+        if kind == "embedding":
+            try:
+                conn.send(("ok", engine.embedding_snapshot()))
+            except Exception as exc:  # noqa: BLE001
+                conn.send(("error", format_error(exc)))
+            continue
+        if payload.final or payload.settle_s > 0:  # training is over: a fair share (close() waits for it)
             _autogroup_nice(0)
         try:
             reply: tuple = ("ok", engine.run(payload))
@@ -172,6 +231,16 @@ def child_main(fd: int) -> None:
             conn.send(reply)
         except OSError:
             return
+
+
+def _preimport() -> None:
+    """What building an engine imports anyway, before the parent asks for one (see :func:`prestart`)."""
+    from . import engine  # noqa: F401 - openTSNE, scikit-learn, numpy
+
+    try:
+        import torch  # noqa: F401 - estimators are torch networks
+    except ImportError:
+        pass
 
 
 def _autogroup_nice(value: int) -> None:

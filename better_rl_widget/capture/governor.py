@@ -137,6 +137,13 @@ class CostGovernor:
                 return None
             return max(self.budget * self._training_rate() / fps, 1e-3)
 
+    def training_cores(self) -> float | None:
+        """Cores' worth of CPU training used over the window (None before a few seconds were measured)."""
+        with self._lock:
+            if len(self._samples) < 2 or self._samples[-1][0] - self._samples[0][0] < 3.0:
+                return None
+            return self._training_rate()
+
     def _training_rate(self) -> float:
         if len(self._samples) < 2:
             return 1.0

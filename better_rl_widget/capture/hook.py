@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 CAPTURED = ("obs", "action", "reward", "terminated", "truncated", "step", "episode", "episode_step")
 # The map draws at most this many buffer slots by default: what keeps a frame of the live t-SNE (and the kernel's
 # share of it) within the cost budget at about one frame a second on a 2-core laptop (docs/performance.md).
-DEFAULT_MAX_POINTS = 5_000
+DEFAULT_MAX_POINTS = 2_000
 
 
 @runtime_checkable

@@ -10,6 +10,8 @@ exception is reported to the widget and the worker carries on.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import threading
 import time
 import traceback
@@ -83,6 +85,8 @@ class LiveWorker:
         self.settle_s = float(settle_s)
         self.governor = CostGovernor(cost_budget)
         self.ready = threading.Event()  # the engine exists (a worker process has finished its imports)
+        self._noted_threads = False
+        self.final_embedding: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # kept by stop()
         self.min_interval = 1.0 / max_fps
         self.keyframe_interval_s = keyframe_interval_s
         self.mirror = BufferMirror(capacity)
@@ -140,7 +144,7 @@ class LiveWorker:
                           else cloudpickle.dumps(self._projection_spec), self._seed,
                           None if est is None else cloudpickle.dumps(est.export()), kw["embed"], kw["td_budget_s"],
                           kw["returns_every_s"], kw["gamma"], kw["td_needs_next"], kw["step_budget_s"])
-        return EngineProcess(spec)
+        return EngineProcess.start(spec)
 
     # -- training thread ----------------------------------------------------------------------------------
     def submit(self, batch: CaptureBatch) -> None:
@@ -362,6 +366,7 @@ class LiveWorker:
         self.widget.update_gauge(size=int(resident), capacity=sample.capacity if sample else self.capacity,
                                  inserts_per_s=round(float(rate), 1), evictions=int(newest.evictions),
                                  total_inserted=int(newest.total_inserted))
+        self._threads_note()
         s = self.stats
         self.widget.update_status(frames_shown=s.frames_shown, frames_dropped=s.frames_dropped,
                                   worker_lag_s=round(s.worker_lag_s, 3), nan_skipped=s.nan_skipped,
@@ -370,6 +375,33 @@ class LiveWorker:
                                   map={**(sample.describe(resident) if sample else {}),
                                        "points": int(self.frame_state.size)}, **self.governor.info(),
                                   engine={k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))})
+
+    def embedding_snapshot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lanes, embedded rows, map coordinates) of the map's placed points; after stop(), the final map's."""
+        if self.final_embedding is not None:
+            return self.final_embedding
+        if self.engine is None:
+            raise RuntimeError("the engine has not started")
+        return self.engine.embedding_snapshot()
+
+    def _threads_note(self) -> None:
+        """Say once, with the measured figure, when torch's intra-op threads keep every core busy: then every
+        CPU-second the map takes is taken from training. The user's setting is theirs; it is never changed."""
+        if self._noted_threads:
+            return
+        torch = sys.modules.get("torch")
+        rate = self.governor.training_cores()
+        if torch is None or rate is None:
+            return
+        self._noted_threads = True
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = int(torch.get_num_threads())
+        if threads >= cores > 1 and rate > cores - 0.5:
+            self.widget.add_note(
+                f"training keeps {rate:.1f} of {cores} cores busy (torch's {threads} intra-op threads wait by "
+                "spinning): the map's CPU comes out of training's, within the cost budget. For a small network "
+                "torch.set_num_threads(1) may train as fast and leaves a core to the map; the choice is yours "
+                "(docs/performance.md)")
 
     # -- control --------------------------------------------------------------------------------------------
     def flush(self, timeout: float = 30.0) -> bool:
@@ -401,6 +433,8 @@ class LiveWorker:
                 if res.frame is not None:
                     self.frame_state.set_extent(res.frame.extent)
                     self.frame_state.set_coords(res.frame.slots, res.frame.coords)
+                self._settle()
+                self.final_embedding = self.engine.embedding_snapshot()
             self.widget.publish_summary(build_summary(self.frame_state))
         except Exception as exc:  # noqa: BLE001
             self.widget.report_error(f"worker: final pass: {type(exc).__name__}: {exc}")
@@ -410,6 +444,37 @@ class LiveWorker:
         self.widget.publish_keyframe()
         self.widget.record_history(force=True)  # the final map is always in the history
         self._frame_done(final=True)
+
+    def _settle(self) -> None:
+        """Training is over: run the map to convergence, within ``settle_s`` seconds, drawing as it goes and
+        showing the progress in the status line (docs/embedding.md says when it counts as converged)."""
+        if self.settle_s <= 0 or self.engine is None:
+            return
+        t0 = time.monotonic()
+        end = t0 + self.settle_s
+        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        info: dict = {}
+        while True:
+            left = end - time.monotonic()
+            res = self._engine_run(EngineInput(settle_s=max(0.05, min(0.5, left)), n_jobs=n_jobs))
+            frame = res.frame
+            if frame is None:
+                break
+            info = frame.info
+            self.frame_state.set_extent(frame.extent)
+            self.frame_state.set_coords(frame.slots, frame.coords)
+            if self.widget.publish_delta():
+                self.stats.frames_shown += 1
+            done = bool(info.get("settled"))
+            self.widget.update_status(settle={"progress": round(float(info.get("settle_progress", 0.0)), 3),
+                                              "seconds": round(time.monotonic() - t0, 2), "done": done},
+                                      frames_shown=self.stats.frames_shown,
+                                      engine={k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))})
+            if done or time.monotonic() >= end:
+                break
+        if not info.get("settled", True):
+            self.widget.add_note(f"the map was still settling when the {self.settle_s:g} s bound of the final pass "
+                                 f"ran out ({100 * float(info.get('settle_progress', 0.0)):.0f} %)")
 
     def _frame_done(self, final: bool) -> None:
         for listener in self.frame_listeners:  # e.g. the run recorder (store/recorder.py)
