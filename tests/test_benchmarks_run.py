@@ -50,3 +50,44 @@ def test_ray_scale_benchmark_json():
     assert {"local_s", "ray_init_s", "ray_first_s", "ray_warm_s", "speedup_warm", "capture_rows_per_s"} <= set(r)
     assert r["identical"] is True  # every seed's results equal between the backends
     assert r["capture_rows"] == r["capture_points"] == 600 and r["capture_dropped"] == 0
+
+
+def _last_json(cmd: list[str]) -> dict:
+    out = subprocess.run([sys.executable, *cmd], check=True, capture_output=True, text=True, timeout=240).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_real_overhead_benchmark_json():
+    import pytest
+
+    pytest.importorskip("stable_baselines3")  # the sb3_default configuration (torch comes with it)
+    r = _last_json([str(REPO / "benchmarks" / "real_overhead.py"), "--quick", "--json", "--pairs", "2"])
+    assert {"configs", "min_ratio", "torch_threads", "load_before", "load_after", "machine", "targets"} <= set(r)
+    assert set(r["configs"]) == {"quickstart", "sb3_default", "td"}
+    assert r["torch_threads"] >= 1 and r["machine"]["cpus"] >= 1
+    assert set(r["targets"]) == {"ratio", "frames_per_s", "final_knn_ratio", "settle_s"}
+    for name, c in r["configs"].items():
+        assert {"ratio", "pair_ratios", "hooked_steps_per_s", "plain_steps_per_s", "frames_per_s", "frames_shown",
+                "map_points", "capacity", "cost_reported", "final_knn_ratio", "settle_s", "worker",
+                "errors"} <= set(c), name
+        assert len(c["pair_ratios"]) == len(c["hooked_runs"]) == len(c["plain_runs"]) == 2, name
+        assert c["ratio"] > 0 and c["errors"] == 0, (name, c.get("error_messages"))
+        # the map draws what the buffer received, at most; frames during training depend on timing (a worker
+        # process may still be starting), so only the run's total is asserted
+        assert c["steps"] <= c["rows_inserted"] < c["steps"] + 10, name  # SB3 steps in whole train_freq rounds
+        assert 0 < c["map_points"] <= c["rows_inserted"], name
+        assert c["frames_shown"] >= 0 and c["frames_shown_total"] >= 1, name
+        assert 0 < c["knn_live"] <= 1 and 0 < c["knn_full"] <= 1 and c["final_knn_ratio"] > 0, name
+    assert r["configs"]["sb3_default"]["capacity"] == 1_000_000  # SB3's default buffer_size
+    assert r["configs"]["quickstart"]["capacity"] == r["configs"]["td"]["capacity"] == 20_000
+    assert r["min_ratio"] == min(c["ratio"] for c in r["configs"].values())
+
+
+def test_memory_benchmark_json():
+    r = _last_json([str(REPO / "benchmarks" / "memory.py"), "--quick", "--json", "--insertions", "1500"])
+    assert {"overhead_mb_1m", "kernel_mb", "child_mb", "map_points", "insertions", "target_mb"} <= set(r)
+    assert r["insertions"] == 1500 and r["capacity"] == 20_000 and r["target_mb"] == 1536
+    assert r["flushed"] and r["errors"] == [] and r["valid"]
+    assert 0 < r["map_points"] <= 1500  # every insertion is in its own slot; the map draws at most that many
+    assert abs(r["overhead_mb_1m"] - (r["kernel_mb"] + r["child_mb"])) <= 0.11
+    assert r["child_mb"] == 0 or r["worker"] == "process"

@@ -16,7 +16,8 @@ def test_cartpole_5000_transitions_end_as_5000_points(widget):
     buf = ReplayBuffer(10_000, seed=0)
     obs, _ = env.reset(seed=0)
     env.action_space.seed(0)
-    with TrainingHook(widget, buf, every=7) as hook:
+    # max_points above the rows inserted: every row is drawn (nothing sampled, nothing lost)
+    with TrainingHook(widget, buf, every=7, max_points=5000) as hook:
         for t in range(5000):
             a = env.action_space.sample()
             nxt, r, term, trunc, _ = env.step(a)

@@ -287,3 +287,89 @@ def test_large_buffer_defaults_iterations_and_publish_tolerance():
     assert big.iters_for(20_000) == 2 and big.iters_for(4_000) == 8 and big.iters_for(500) == 25
     assert big.publish_tol(20_000) < 0.1 / np.sqrt(20_000) + 1e-12 < big.move_tol
     assert small.publish_tol(1_000) == small.move_tol
+
+
+def settle_until_done(e, budget_s=0.5, max_calls=100, **kw):
+    """The caller's loop around ``LiveTSNE.settle``, bounded by a number of calls instead of the clock."""
+    frames = []
+    for _ in range(max_calls):
+        frames.append(e.settle(budget_s, **kw))
+        if frames[-1].info["settled"]:
+            break
+    return frames
+
+
+def test_settle_takes_a_map_stopped_in_early_exaggeration_to_a_converged_one():
+    """Training ended after ~40 iterations (still exaggerated: everything squeezed together) with a last batch not
+    yet drawn: the settle pass places that batch, leaves early exaggeration and converges, within a bounded number
+    of calls (a pass is at most settle_early_iter + settle_max_iter iterations, at least one block a call)."""
+    X, _ = blobs(1650, d=10, centres=6, seed=7, spread=1.0)
+    e = LiveTSNE(1650, seed=0, min_points=100)
+    e.add(np.arange(1500), X[:1500])
+    f = run_steps(e, 2)
+    assert f.info["phase"] == "exaggeration" and f.info["iterations"] < e.early_iter
+    before = knn_preservation_of(e.reducer.transform(X[:1500]), e.coords[:1500], k=10, sample=None)
+    e.add(np.arange(1500, 1650), X[1500:])  # the last batch, pending
+    frames = settle_until_done(e)
+    f = frames[-1]
+    assert f.info["settled"] and f.info["settle_progress"] == 1.0 and len(frames) < 100
+    assert f.info["pending"] == 0 and len(f.slots) == 1650 and np.isfinite(f.coords).all()
+    assert f.info["phase"] == "resting" and f.info["settle_iterations"] > 0
+    after = knn_preservation_of(e.reducer.transform(X[f.slots]), e.coords[f.slots], k=10, sample=None)
+    assert after > before + 0.2 and after > 0.35, (before, after)
+    g = e.step(0.1)  # a settled map rests: no more work, no more deltas
+    assert g.info["phase"] == "resting"
+    np.testing.assert_array_equal(f.coords, g.coords)
+    again = e.settle(0.5)  # nothing changed since: still settled, no work
+    assert again.info["settled"] and again.info["iterations"] == f.info["iterations"]
+
+
+def test_settle_progress_is_monotone_and_a_resting_map_still_settles():
+    """A map can rest (no change of its points for settle_iter iterations) before it has converged; settle runs
+    anyway. Progress never goes back, reaches 1.0 only when settled; new points start a new pass."""
+    X, _ = blobs(650, seed=4)
+    e = LiveTSNE(700, seed=0, min_points=100, early_iter=20, settle_iter=20)
+    e.add(np.arange(600), X[:600])
+    for _ in range(20):
+        f = e.step(0.1)
+        if f.info["phase"] == "resting":
+            break
+    assert f.info["phase"] == "resting"
+    np.testing.assert_array_equal(e.step(0.1).coords, f.coords)  # resting: step alone would not move it
+    resting = e.coords[:600].copy()
+    frames = settle_until_done(e, budget_s=0.01, n_jobs=2)  # tiny rounds: many progress reports
+    prog = [fr.info["settle_progress"] for fr in frames]
+    assert all(0.0 <= p <= 1.0 for p in prog) and prog == sorted(prog) and prog[-1] == 1.0
+    assert [fr.info["settled"] for fr in frames] == [False] * (len(frames) - 1) + [True]
+    assert len(frames) > 2 and all(p < 1.0 for p in prog[:-1])
+    assert frames[-1].info["settle_iterations"] > 0 and not np.allclose(e.coords[:600], resting)
+    e.add(np.arange(600, 650), X[600:])  # the point set changed: a new pass
+    f = e.settle(0.01)
+    assert not f.info["settled"] and f.info["settle_progress"] < 1.0 and f.info["pending"] == 0
+    assert settle_until_done(e)[-1].info["settled"]
+
+
+def test_settle_result_does_not_depend_on_the_round_budget():
+    """Convergence is checked every settle_block(N) iterations whatever the rounds: the budget only cuts the
+    same sequence of iterations into frames, so the settled map is the same."""
+    X, _ = blobs(500, seed=6)
+    maps = []
+    for budget in (1e-4, 1e6):
+        e = LiveTSNE(500, seed=0, min_points=100)
+        e.add(np.arange(500), X)
+        run_steps(e, 2)
+        frames = settle_until_done(e, budget_s=budget)
+        assert frames[-1].info["settled"]
+        maps.append((len(frames), e.coords[:500].copy(), e.iterations))
+    assert maps[0][0] > maps[1][0] == 1  # tiny rounds: several calls; a generous one: a single call
+    np.testing.assert_array_equal(maps[0][1], maps[1][1])
+    assert maps[0][2] == maps[1][2]
+
+
+def test_settle_in_the_pca_phase_is_settled_at_once():
+    X, _ = blobs(50)
+    e = LiveTSNE(1000, seed=0, min_points=100)
+    e.add(np.arange(50), X)
+    f = e.settle(0.5)
+    assert f.info["phase"] == "pca" and f.info["settled"] is True and f.info["settle_progress"] == 1.0
+    assert len(f.slots) == 50 and e.graph is None  # still PCA: nothing of t-SNE was built

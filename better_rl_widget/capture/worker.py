@@ -420,6 +420,8 @@ class LiveWorker:
         return True
 
     def stop(self, timeout: float = 30.0) -> None:
+        self.governor.update()
+        self.widget.update_status(**self.governor.info())  # the cost measured while training ran
         self.flush(timeout)
         with self._cond:
             self._stop = True
@@ -452,7 +454,9 @@ class LiveWorker:
             return
         t0 = time.monotonic()
         end = t0 + self.settle_s
-        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        # More openTSNE threads only where the other cores are idle: beside other jobs they were slower (2 cores).
+        n_jobs = cores if os.getloadavg()[0] < max(cores - 1, 0.5) else 1
         info: dict = {}
         while True:
             left = end - time.monotonic()

@@ -17,14 +17,21 @@ Per ``step``:
    point set has not changed for ``settle_iter`` iterations rests (no optimisation, no deltas) until it changes
    again.
 
+When training ends, :meth:`LiveTSNE.settle` runs a bounded final pass, round by round: it places what is pending,
+cuts a still-running early exaggeration short and optimises until the picture stops changing (or a cap), so the map
+a user is left with is a converged one, not a snapshot of the live compromise.
+
 Before ``min_points`` rows have arrived there is nothing t-SNE can do well: the stable :class:`PCAProjection`
 draws them, and t-SNE starts from exactly that picture (PCA coordinates rescaled, extent rescaled alike).
 Everything is deterministic for a given seed and stream: iteration counts are fixed (not timed), ties in the graph
-are broken by slot, openTSNE runs single-threaded (Barnes-Hut below 10k points, FFT above).
+are broken by slot, openTSNE runs single-threaded (Barnes-Hut below 10k points, FFT above; ``settle`` may use more
+threads, then floating-point sums may differ in the last bits; where a settle pass stops does not depend on
+its round budget).
 """
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from typing import Callable
@@ -92,6 +99,15 @@ def _joint_p(cols: np.ndarray, w: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr), shape=(n, n))
 
 
+def _shape_change(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean distance points moved from ``a`` to ``b`` (n, 2) once translation and scale are taken out, in units of
+    the map's rms radius: how much the picture changed, not how far the view has to re-frame."""
+    def norm(y):
+        y = y - y.mean(axis=0)
+        return y / (np.sqrt((y * y).sum(axis=1).mean()) or 1.0)
+    return float(np.linalg.norm(norm(b) - norm(a), axis=1).mean())
+
+
 class LiveTSNE:
     """The live t-SNE engine behind ``projection="tsne"`` (and ``"auto"``, which waits for more points)."""
 
@@ -101,7 +117,8 @@ class LiveTSNE:
                  move_tol: float = 2e-3, settle_iter: int = 400, n_jobs: int = 1,
                  negative_gradient_method: str = "auto", max_points: int = 50_000,
                  quality_every: int = 8, quality_sample: int = 300, max_recalibrate_per_step: int = 2000,
-                 refine_iter: int = 30, name: str = "tsne") -> None:
+                 refine_iter: int = 30, settle_early_iter: int = 25, settle_max_iter: int = 500,
+                 settle_tol: float = 3e-4, name: str = "tsne") -> None:
         if capacity <= 0:
             raise ValueError(f"capacity must be positive, got {capacity}")
         if perplexity is None:  # see LARGE_CAPACITY
@@ -124,6 +141,12 @@ class LiveTSNE:
         self.quality_every, self.quality_sample = int(quality_every), int(quality_sample)
         self.max_recalibrate_per_step = int(max_recalibrate_per_step)
         self.refine_iter = int(refine_iter)
+        # the final settle pass (see settle): at most settle_early_iter more exaggerated iterations, then at most
+        # settle_max_iter normal ones, fewer when the picture stops changing (settle_tol)
+        self.settle_early_iter, self.settle_max_iter = int(settle_early_iter), int(settle_max_iter)
+        self.settle_tol = float(settle_tol)
+        self._early_done = False  # a settle pass ended early exaggeration before early_iter iterations
+        self._settle: dict | None = None  # the settle pass in progress; a change of the point set starts a new one
         self.k = int(min(3 * perplexity, capacity - 1)) if capacity > 1 else 1
         self.reducer = Reducer(max_dim=max_dim, seed=seed)
         self.graph: KNNGraph | None = None
@@ -181,6 +204,7 @@ class LiveTSNE:
             self._drop[slots[self.graph.present[slots]]] = True
         if self._Z is not None and len(slots):
             self._Z[slots] = self.reducer.transform(X)
+        self._settle = None  # the point set changed: a settled map has to settle again
         self.present[slots] = True
         self.pending[slots] = True
         self.placed[slots] = False
@@ -194,6 +218,8 @@ class LiveTSNE:
         slots = slots[(slots >= 0) & (slots < self.capacity)]
         if self.graph is not None:
             self._drop[slots[self.graph.present[slots]]] = True
+        if self.present[slots].any():
+            self._settle = None
         self.present[slots] = False
         self.pending[slots] = False
         self.placed[slots] = False
@@ -206,13 +232,8 @@ class LiveTSNE:
         self.steps += 1
         self.notes = []
         if self._pre is not None:
-            too_big = self.capacity > self.max_points
-            if self.present.sum() < self.min_points or too_big:
-                frame = self._pre.step(budget_s)
-                frame.info.update(self._info(phase="pca", n=len(frame.slots)))
-                frame.info["projection"] = self.name
-                frame.info["note"] = (f"t-SNE off: capacity {self.capacity} > {self.max_points} points, showing PCA"
-                                      if too_big else f"PCA until {self.min_points} points")
+            frame = self._pca_frame(budget_s)
+            if frame is not None:
                 return frame
             self._start()
         assert self.graph is not None
@@ -224,7 +245,7 @@ class LiveTSNE:
         self.timings["graph_s"] += time.perf_counter() - t0
         active = np.flatnonzero(self.graph.present & self.placed)
         # A map whose points have not changed for settle_iter iterations rests (no CPU, no deltas) until they do.
-        if len(active) >= 4 and (self._quiet_iters < self.settle_iter or self.iterations < self.early_iter):
+        if len(active) >= 4 and (self._quiet_iters < self.settle_iter or self._early()):
             self._optimize(active)
         t0 = time.perf_counter()
         self._insert_pending()
@@ -239,6 +260,149 @@ class LiveTSNE:
         if self.quality_every > 0 and (self.steps % self.quality_every == 0 or self.knn_estimate is None) and n > 11:
             self.knn_estimate = self._estimate_quality(active)
         return self._frame(active)
+
+    def _pca_frame(self, budget_s: float) -> ProjectionFrame | None:
+        """The PCA picture while t-SNE cannot start (too few points, or a capacity beyond ``max_points``)."""
+        assert self._pre is not None
+        too_big = self.capacity > self.max_points
+        if self.present.sum() >= self.min_points and not too_big:
+            return None
+        frame = self._pre.step(budget_s)
+        frame.info.update(self._info(phase="pca", n=len(frame.slots)))
+        frame.info["projection"] = self.name
+        frame.info["note"] = (f"t-SNE off: capacity {self.capacity} > {self.max_points} points, showing PCA"
+                              if too_big else f"PCA until {self.min_points} points")
+        return frame
+
+    # -- the final settle pass (training has ended) --------------------------------------------------------
+    def settle(self, budget_s: float = 0.5, n_jobs: int = 1) -> ProjectionFrame:
+        """One bounded round (about ``budget_s`` of wall time) of a final settle pass; returns the frame like
+        :meth:`step`. Call it until ``frame.info["settled"]`` or the caller's own bound (e.g. 10 s) runs out::
+
+            end = time.monotonic() + 10.0
+            while not (frame := tsne.settle(min(0.5, end - time.monotonic()))).info["settled"] \
+                    and time.monotonic() < end: ...
+
+        ``frame.info`` adds ``"settle_progress"`` (0..1, never decreasing within a pass, 1.0 once settled),
+        ``"settled"`` and ``"settle_iterations"`` (iterations run by this pass). A pass: every pending row is placed first (like a drained :meth:`step`); a map still in
+        early exaggeration gets at most ``settle_early_iter`` more exaggerated iterations (openTSNE's schedule,
+        cut short) and then leaves it; normal iterations (openTSNE's ``optimize``, gains and momentum carried
+        over, every changed row's affinities re-calibrated) run until converged, resting or not.
+
+        Converged: the picture stopped changing, i.e. the mean displacement per iteration of the points, after
+        removing translation and scale (the view re-frames those), fell below ``settle_tol`` of the map's rms
+        radius (3e-4; a settled view is about 3.3 rms radii wide, so about 0.05 pixel an iteration on a 600-pixel
+        view), or ``settle_max_iter`` normal iterations (500, openTSNE's default optimisation phase) were run in
+        this pass, whichever comes first. On rolling CartPole buffers stopped after ~40 iterations, 3e-4 is
+        reached after ~100-200 normal iterations with kNN@10 at 0.97-0.99 of a full openTSNE fit (2e-4 gains
+        at most ~0.01 for ~1.5x the iterations, and iterations get dearer as the map expands).
+        The check runs every :meth:`settle_block` iterations (a function of N only), so where a pass stops does
+        not depend on the clock: ``budget_s`` only sets how many blocks a round runs (from the measured time of the
+        first block). A settled map rests (:meth:`step` optimises nothing) until its point set changes; then the
+        next call starts a new pass. Before ``min_points`` rows (the PCA phase) it returns the PCA frame, settled.
+
+        A round overruns ``budget_s`` by at most one placement chunk (``max_place_per_step`` rows, ~1 s at 20k
+        points on 2 cores) or one block of iterations, so a caller bound is best kept with
+        ``settle(min(0.5, end - now))``.
+
+        ``n_jobs``: openTSNE threads for this pass only (training is over); the live steps keep ``self.n_jobs``.
+        openTSNE threads Barnes-Hut (below 10k points) fully and only the attractive half of FFT: on 2 idle cores
+        an iteration took 18.5 -> 10.5 ms (BH, 5k points) and 44.5 -> 39.9 ms (FFT, 20k); with the other core busy
+        2 threads were slower than 1.
+        """
+        t0 = time.perf_counter()
+        if n_jobs < 0:  # scikit-learn's convention, as openTSNE's: -1 all cores
+            n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+        self.steps += 1
+        self.notes = []
+        if self._pre is not None:
+            frame = self._pca_frame(budget_s)
+            if frame is not None:
+                frame.info.update(settle_progress=1.0, settled=True)
+                return frame
+            self._start()
+        assert self.graph is not None
+        if self._settle is None:
+            self._settle = {"early_plan": None, "early": 0, "normal": 0, "progress": 0.0, "settled": False,
+                            "blocks": None, "first_disp": None, "disp": None}
+        st = self._settle
+        if not st["settled"]:
+            self._settle_round(st, t0, float(budget_s), int(n_jobs))
+        active = np.flatnonzero(self.graph.present)
+        if st["settled"] and len(active) > 11 and self.quality_every > 0:
+            self.knn_estimate = self._estimate_quality(active)
+        frame = self._frame(active)
+        frame.info.update(settle_progress=float(st["progress"]), settled=bool(st["settled"]),
+                          settle_iterations=st["early"] + st["normal"])
+        return frame
+
+    def settle_block(self, n: int) -> int:
+        """Iterations between two convergence checks of :meth:`settle` (about 100k point-iterations, 2..10): a
+        function of N only, never of the clock."""
+        return int(np.clip(round(100_000 / max(n, 1)), 2, 10))
+
+    def _settle_round(self, st: dict, t0: float, budget_s: float, n_jobs: int) -> None:
+        assert self.graph is not None
+        self._drop_removed()
+        placed = bool(self.pending.any())
+        while self.pending.any():  # everything pending is placed first, max_place_per_step rows at a time
+            self._insert_pending()
+            self._place(np.flatnonzero(self.graph.present))
+            if time.perf_counter() - t0 >= budget_s:
+                break
+        if self.pending.any():
+            self.notes.append("settling: placing pending rows")
+            return
+        if placed and time.perf_counter() - t0 >= budget_s:
+            return  # the placement used this round; the next one optimises (it has nothing left to place)
+        active = np.flatnonzero(self.graph.present)
+        if len(active) < 4:  # nothing to optimise (step says why)
+            st["settled"], st["progress"] = True, 1.0
+            return
+        if st["early_plan"] is None:
+            st["early_plan"] = min(self.early_iter - self.iterations, self.settle_early_iter) if self._early() else 0
+        block = self.settle_block(len(active))
+        total = st["early_plan"] + self.settle_max_iter
+        done_blocks = 0
+        while True:
+            early = st["early"] < st["early_plan"]
+            if not early:
+                self._early_done = self._early_done or self._early()  # the capped exaggeration phase is over
+            n_iter = min(block, (st["early_plan"] - st["early"]) if early else (self.settle_max_iter - st["normal"]))
+            if n_iter > 0:
+                before = self.coords[active].copy()
+                t_aff, tb = self.timings["affinity_s"], time.perf_counter()
+                ok = self._optimize(active, n_iter, n_jobs=n_jobs, recalibrate_all=True)
+                # the iterations' time (the first block's one-off re-calibration left out)
+                t_block = max(time.perf_counter() - tb - (self.timings["affinity_s"] - t_aff), 1e-6)
+                if early:
+                    st["early"] += n_iter
+                else:
+                    st["normal"] += n_iter
+                    disp = _shape_change(before, self.coords[active]) / n_iter if ok else float("inf")
+                    st["disp"] = disp
+                    if st["first_disp"] is None and np.isfinite(disp):
+                        st["first_disp"] = disp
+                    if disp < self.settle_tol:
+                        st["settled"] = True
+            if not early and st["normal"] >= self.settle_max_iter:
+                st["settled"] = True
+            # progress: the share of the bounded work done, or how far the displacement has come down towards
+            # the tolerance (log scale), whichever is further; never backwards
+            prog = (st["early"] + st["normal"]) / max(total, 1)
+            d0, d = st["first_disp"], st["disp"]
+            if d0 is not None and d is not None and np.isfinite(d) and d0 > self.settle_tol > 0:
+                towards = np.log(d0 / max(d, 1e-300)) / np.log(d0 / self.settle_tol)
+                prog = max(prog, (st["early_plan"] + self.settle_max_iter * float(np.clip(towards, 0, 1))) / total)
+            st["progress"] = 1.0 if st["settled"] else min(max(st["progress"], prog), 0.99)
+            if st["settled"]:
+                self._quiet_iters = max(self._quiet_iters, self.settle_iter)  # rest until the points change
+                return
+            done_blocks += 1
+            if st["blocks"] is None:  # this round's first block sets every later round's size
+                st["blocks"] = max(1, int(budget_s / (t_block * block / n_iter)))
+            if done_blocks >= st["blocks"] or time.perf_counter() - t0 + t_block > budget_s:
+                return
 
     def _start(self) -> None:
         """Leave the PCA phase: fit the reducer, build the graph, start from the PCA picture."""
@@ -362,7 +526,8 @@ class LiveTSNE:
         good = np.isfinite(out).all(axis=1)
         self.coords[new[good]] = out[good]
 
-    def _affinities(self, active: np.ndarray) -> sp.csr_matrix:
+    def _affinities(self, active: np.ndarray, *, recalibrate_all: bool = False,
+                    n_jobs: int | None = None) -> sp.csr_matrix:
         """openTSNE's joint P (same kernel and symmetrisation as ``openTSNE.affinity.joint_probabilities_nn``)
         from our graph, with a bounded amount of calibration per frame.
 
@@ -372,6 +537,7 @@ class LiveTSNE:
         neighbour every second: recalibrating all of them each frame would cost more than the optimisation).
         openTSNE's per-row perplexity search
         (``_tsne.compute_gaussian_perplexity``) is called directly so unchanged rows are not redone.
+        ``recalibrate_all`` (the settle pass) lifts the per-frame cap: every changed row is re-calibrated now.
         """
         assert self.graph is not None
         g = self.graph
@@ -386,14 +552,15 @@ class LiveTSNE:
         else:
             must = active[~self._calibrated[active]]
             stale = active[self._stale[active] & self._calibrated[active]]
-            if len(stale) > self.max_recalibrate_per_step:  # round-robin over slots, deterministic
+            if len(stale) > self.max_recalibrate_per_step and not recalibrate_all:  # round-robin, deterministic
                 start = np.searchsorted(stale, self._cursor)
                 stale = np.roll(stale, -start)[:self.max_recalibrate_per_step]
                 self._cursor = int(stale[-1]) + 1
             redo = np.union1d(must, stale)
         if len(redo):
             self._cond[redo] = np.asarray(_tsne.compute_gaussian_perplexity(
-                g.dist[redo].astype(np.float64), np.array([perp], np.float64), num_threads=self.n_jobs))
+                g.dist[redo].astype(np.float64), np.array([perp], np.float64),
+                num_threads=self.n_jobs if n_jobs is None else n_jobs))
             self._cnbr[redo] = g.nbr[redo]
             self._calibrated[redo] = True
             self._stale[redo] = False
@@ -419,22 +586,29 @@ class LiveTSNE:
         per_point = round(self.point_iters_per_step / max(n, 1))
         return int(np.clip(per_point, self.min_iter_per_step, self.max_iter_per_step))
 
-    def _optimize(self, active: np.ndarray) -> None:
+    def _early(self) -> bool:
+        """Still in early exaggeration (the first ``early_iter`` iterations, unless a settle pass ended it)."""
+        return self.iterations < self.early_iter and not self._early_done
+
+    def _optimize(self, active: np.ndarray, n_iter: int | None = None, *, n_jobs: int | None = None,
+                  recalibrate_all: bool = False) -> bool:
+        """``n_iter`` (default :meth:`iters_for`) iterations of all ``active`` points; False if they diverged."""
         t0 = time.perf_counter()
-        P = self._affinities(active)
+        n_jobs = self.n_jobs if n_jobs is None else int(n_jobs)
+        P = self._affinities(active, recalibrate_all=recalibrate_all, n_jobs=n_jobs)
         t1 = time.perf_counter()
         self.timings["affinity_s"] += t1 - t0
         n = len(active)
-        early = self.iterations < self.early_iter
+        early = self._early()
         exaggeration = EARLY_EXAGGERATION if early else 1.0
         if early:
             P = P.copy()  # optimize() scales P in place during exaggeration; keep the cached one exact
         method = self.method
         if method == "auto":  # Barnes-Hut wins below ~10k points on few cores, FFT above
             method = "bh" if n < 10_000 else "fft"
-        n_iter = self.iters_for(n)
+        n_iter = self.iters_for(n) if n_iter is None else int(n_iter)
         emb = TSNEEmbedding(self.coords[active], PrecomputedAffinities(P, normalize=False),
-                            negative_gradient_method=_GRADIENT[method], n_jobs=self.n_jobs, random_state=self.seed)
+                            negative_gradient_method=_GRADIENT[method], n_jobs=n_jobs, random_state=self.seed)
         emb.optimizer.gains = self._gains[active].copy()
         emb.optimizer.update = self._update[active].copy()
         emb.optimize(n_iter, inplace=True, exaggeration=exaggeration,
@@ -443,13 +617,14 @@ class LiveTSNE:
         if not np.isfinite(out).all():  # never publish a blow-up; restart these points' momentum instead
             self.notes.append("optimisation diverged; step discarded")
             self._update[active] = 0.0
-            return
+            return False
         self.coords[active] = out
         self._gains[active] = emb.optimizer.gains
         self._update[active] = emb.optimizer.update
         self.iterations += n_iter
         self._quiet_iters += n_iter
         self.timings["optimize_s"] += time.perf_counter() - t1
+        return True
 
     def _estimate_quality(self, active: np.ndarray) -> float:
         assert self.graph is not None
@@ -479,7 +654,7 @@ class LiveTSNE:
             tol = self.publish_tol(len(active)) * (self.extent[1] - self.extent[0])
             moved = np.abs(xy - self.published[active]).max(axis=1) > tol
             self.published[active[moved]] = xy[moved]
-        phase = "exaggeration" if self.iterations < self.early_iter else \
+        phase = "exaggeration" if self._early() else \
             "resting" if self._quiet_iters >= self.settle_iter else "tsne"
         info = self._info(phase=phase, n=len(active))
         return ProjectionFrame(active.astype(np.uint32), self.published[active].copy(), list(self.extent), info)
