@@ -1,6 +1,6 @@
 """better_rl_widget: see what a deep-RL agent gathers and learns while it trains."""
 
-from .capture import BackgroundRun, PrioritizedReplayBuffer, ReplayBuffer, TrainingHook
+from .capture import BackgroundRun, LiveOptions, PrioritizedReplayBuffer, ReplayBuffer, TrainingHook
 from .widget import BufferWidget
 
 
@@ -17,5 +17,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'better_rl_widget' has no attribute {name!r}")
 
 __version__ = "0.1.0"
-__all__ = ["BackgroundRun", "BufferWidget", "PolicyVisualizer", "PrioritizedReplayBuffer", "ReplayBuffer", "TrainingHook",
-           "__version__", "open_run", "seed_everything"]
+__all__ = ["BackgroundRun", "BufferWidget", "LiveOptions", "PolicyVisualizer", "PrioritizedReplayBuffer",
+           "ReplayBuffer", "TrainingHook", "__version__", "open_run", "seed_everything"]

@@ -24,16 +24,26 @@ SB3 = [
         "STEPS = int(os.environ.get(\"BRW_NOTEBOOK_STEPS\", 20_000))\n"
         "widget = BufferWidget()\n"
         "widget"),
-    new_markdown_cell("Two CartPole environments in parallel: their transitions stay separate slots and episodes."),
+    new_markdown_cell(
+        "Two CartPole environments in parallel, with SB3's own defaults — its replay buffer holds a million "
+        "transitions. The map draws an even sample of it by insertion age (`max_points`, 1,000 by default; the "
+        "status line says \"map: 1,000 of N slots, sampled by age\"), and a cost governor keeps the map within "
+        "`cost_budget` (5 %) of the training's CPU: it draws fewer frames rather than slow training down. The gauge "
+        "still describes the whole buffer. When `learn()` returns, a final pass settles the map (at most "
+        "`settle_s`, 10 s)."),
     new_code_cell(
         "env = make_vec_env(\"CartPole-v1\", n_envs=2, seed=0)\n"
-        "model = DQN(\"MlpPolicy\", env, buffer_size=10_000, learning_starts=500, seed=0, device=\"cpu\")\n"
-        "model.learn(STEPS, callback=BetterRLCallback(widget, every=10))"),
-    new_markdown_cell("The state the views draw is in Python too:"),
+        "model = DQN(\"MlpPolicy\", env, seed=0, device=\"cpu\")\n"
+        "model.learn(STEPS, callback=BetterRLCallback(widget))"),
+    new_markdown_cell(
+        "The state the views draw is in Python too. `widget.selection` and `widget.clicked_slot` name buffer "
+        "slots; `widget.clicked` is the point's id on the map."),
     new_code_cell(
         "from better_rl_widget.widget.codec import decode\n\n"
         "meta, rows = decode(widget.keyframe)\n"
         "print(\"points:\", len(rows[\"slots\"]), \"channels:\", sorted(meta[\"channels\"]))\n"
+        "print(\"map:\", widget.status[\"map\"], \"gauge:\", widget.gauge)\n"
+        "print(\"map cost (share of training CPU):\", widget.status.get(\"cost\"))\n"
         "print(\"largest |TD-error|:\", float(abs(rows[\"td_error\"]).max()))\n"
         "print(\"notes:\", widget.status.get(\"notes\", []))"),
     new_markdown_cell(

@@ -12,8 +12,10 @@ HERE = Path(os.environ.get("BRW_NOTEBOOKS_DIR") or Path(__file__).resolve().pare
 QUICKSTART = [
     new_markdown_cell(
         "# Quickstart: watch a DQN's replay buffer while it trains\n\n"
-        "A reference DQN learns `CartPole-v1`. Every transition it stores lands in the live map below: each point "
-        "is one buffer slot, placed by a 2-D projection of its observation: PCA while the buffer holds fewer than "
+        "A reference DQN learns `CartPole-v1`. The transitions it stores land in the live map below: each point "
+        "is one buffer slot (once the buffer holds more than `max_points`, 1,000 by default, an even sample of it by "
+        "insertion age; the status line says how many of how many), placed by a 2-D projection of its observation: "
+        "PCA while the buffer holds fewer than "
         "500 transitions, then a live t-SNE (openTSNE) that starts from the PCA picture and keeps evolving as "
         "transitions arrive and are evicted (`projection=\"auto\"`, the default; `\"pca\"` or `\"tsne\"` to "
         "choose). Colour by age, reward, action, episode or done; **click** a point to inspect it, **shift-drag** to lasso a group; scroll to zoom, drag "
@@ -25,14 +27,16 @@ QUICKSTART = [
         "widget"),
     new_markdown_cell(
         "Training runs in a background thread (`hook.run_in_background`), so the notebook stays responsive: clicks "
-        "and selections reach Python while the agent learns. `run.stop()` ends it early."),
+        "and selections reach Python while the agent learns. `run.stop()` ends it early. The map takes at most "
+        "`cost_budget` (5 %) of the training's CPU — measured, and shown in the status line — and draws fewer frames "
+        "rather than slow training down; when training ends it settles (at most `settle_s`, 10 s)."),
     new_code_cell(
         "agent = DQN(\"CartPole-v1\", DQNConfig(buffer_size=20_000), seed=0)\n"
         "hook = TrainingHook(widget, agent.buffer, every=10)\n"
         "run = hook.run_in_background(lambda stop: agent.learn(30_000, callback=hook.on_step, stop=stop))"),
     new_markdown_cell("What you clicked and selected is in Python, any time:"),
     new_code_cell(
-        "print(\"clicked slot:\", widget.clicked)\n"
+        "print(\"clicked slot:\", widget.clicked_slot)\n"
         "print(\"selected slots:\", len(widget.selection), widget.selection[:10])\n"
         "print(\"status:\", widget.status)"),
     new_markdown_cell(

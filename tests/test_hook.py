@@ -335,7 +335,7 @@ def test_flush_and_close_place_every_row_with_the_live_tsne(widget):
     buf = ReplayBuffer(2000)
     proj = make_projection("tsne", 2000, 0)
     proj.max_place_per_step = 200  # force several frames' worth of pending rows
-    hook = TrainingHook(widget, buf, every=1, projection=proj)
+    hook = TrainingHook(widget, buf, every=1, projection=proj, max_points=5000)  # every row drawn
     fill(buf, 1200)
     hook.on_step()
     assert hook.flush(120)

@@ -282,7 +282,7 @@ def test_the_analyses_run_on_a_live_hook():
 
     agent = DQN("CartPole-v1", DQNConfig(buffer_size=2_000, learning_starts=200), seed=0)
     widget = BufferWidget()
-    with TrainingHook(widget, agent.buffer, every=5, projection="pca", q_network=agent.q,
+    with TrainingHook(widget, agent.buffer, every=5, projection="pca", max_points=50_000, q_network=agent.q,
                       target_network=agent.q_target) as hook:
         agent.learn(1_500, callback=hook.on_step)
     table = buffer_table(hook)
@@ -309,7 +309,7 @@ def test_interpret_service_publishes_the_panels_data():
 
     agent = DQN("CartPole-v1", DQNConfig(buffer_size=2_000, learning_starts=200), seed=0)
     widget = BufferWidget()
-    hook = TrainingHook(widget, agent.buffer, every=5, projection="pca", q_network=agent.q,
+    hook = TrainingHook(widget, agent.buffer, every=5, projection="pca", max_points=50_000, q_network=agent.q,
                         target_network=agent.q_target)
     svc = widget.enable_interpret(hook, k=3, last=2, every_s=30.0)
     agent.learn(1_200, callback=hook.on_step)

@@ -109,7 +109,7 @@ class Collector:
 
 def test_remote_workers_stream_into_one_widget():
     widget = BufferWidget()
-    cap = RemoteCapture(widget, capacity=5_000, projection="pca", max_fps=20)
+    cap = RemoteCapture(widget, capacity=5_000, projection="pca", max_fps=20, max_points=5_000)
     refs = [collect.remote(cap.sink, w, 600) for w in range(3)]
     cap.watch(refs, ["w0", "w1", "w2"])
     assert cap.wait(timeout=120)
@@ -132,7 +132,7 @@ def test_remote_workers_stream_into_one_widget():
 
 def test_a_failed_and_a_killed_worker_are_reported_and_the_rest_go_on():
     widget = BufferWidget()
-    cap = RemoteCapture(widget, capacity=5_000, projection="pca", max_fps=20)
+    cap = RemoteCapture(widget, capacity=5_000, projection="pca", max_fps=20, max_points=5_000)
     forever = Collector.remote()
     refs = [collect.remote(cap.sink, 0, 400), collect.remote(cap.sink, 1, 400, fail_at=130),
             forever.run.remote(cap.sink, 2)]
@@ -164,7 +164,7 @@ def test_the_cartpole_collectors_example():
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     widget = BufferWidget()
-    cap = example.start(widget, workers=3, steps=600, projection="pca")
+    cap = example.start(widget, workers=3, steps=600, projection="pca", max_points=2_000)  # all rows drawn
     assert cap.wait(timeout=120)
     cap.close()
     got = cap.stats["received"]

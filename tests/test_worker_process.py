@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from better_rl_widget import BufferWidget, ReplayBuffer, TrainingHook  # noqa: E402
+from better_rl_widget import BufferWidget, LiveOptions, ReplayBuffer, TrainingHook  # noqa: E402
 from better_rl_widget.capture.engine import Engine, EngineInput  # noqa: E402
 from better_rl_widget.capture.engine_process import EngineProcess, EngineSpec  # noqa: E402
 from better_rl_widget.capture.estimator import TDEstimator  # noqa: E402
@@ -63,11 +63,9 @@ def test_the_engine_in_a_process_computes_exactly_what_it_computes_in_a_thread()
     q, tgt = _net(0), _net(1)
     est = TDEstimator(q, tgt, gamma=0.9, n_actions=2)
     mirror = BufferMirror(cap)
-    local = Engine(cap, make_projection("auto", cap, 7), mirror=mirror, estimator=est.export(), td_budget_s=30.0)
-    import cloudpickle
-
-    spec = EngineSpec(cap, "auto", 7, cloudpickle.dumps(est.export()), "auto", 30.0, 2.0, None, True, 0.1)
-    remote = EngineProcess(spec)
+    options = LiveOptions(seed=7, td_budget_s=30.0)
+    local = Engine(cap, make_projection("auto", cap, 7), options, mirror=mirror, estimator=est.export())
+    remote = EngineProcess(EngineSpec.pack(cap, options, est))
     try:
         for lo, hi in ((0, 300), (300, 700), (700, 900)):
             slots = np.arange(lo, hi)

@@ -10,6 +10,7 @@ SAC, TD3, DDPG: the twin critics, see ``capture/critic_estimator.py``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from stable_baselines3.common.buffers import ReplayBuffer as SB3ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 
 from ..capture.hook import TrainingHook
+from ..capture.options import LiveOptions, resolve_options
 from ..widget.buffer_widget import BufferWidget
 from ._episodes import EpisodeTracker
 
@@ -95,8 +97,8 @@ class BetterRLCallback(BaseCallback):
 
     DQN: TD-errors, Q, V and penultimate features from ``q_net``/``q_net_target``; SAC, TD3, DDPG: from the
     twin critics and the actor (:class:`~better_rl_widget.capture.critic_estimator.CriticEstimator`), all
-    computed off the training thread. ``hook_kwargs`` go to :class:`TrainingHook` (``every``, ``projection``,
-    ``max_fps``, ...).
+    computed off the training thread. ``hook_kwargs`` go to :class:`TrainingHook` (``options=LiveOptions(...)``,
+    or ``every``, ``projection``, ``max_fps``, ...); gamma and n_actions default to the model's.
     Problems are shown in the widget; nothing raises inside ``model.learn()``.
     """
 
@@ -107,7 +109,8 @@ class BetterRLCallback(BaseCallback):
         self.hook_kwargs = hook_kwargs
         self.hook: TrainingHook | None = None
         self.source: SB3BufferSource | None = None
-        if td_errors and hook_kwargs.get("worker", "auto") != "thread":
+        worker = hook_kwargs.get("worker", getattr(hook_kwargs.get("options"), "worker", "auto"))
+        if td_errors and worker != "thread":
             # The hook is built inside learn(): boot its worker process now, so its imports (seconds of CPU)
             # are not spent while the model trains.
             from ..capture.engine_process import prestart
@@ -127,6 +130,16 @@ class BetterRLCallback(BaseCallback):
             self.widget.report_error(f"BetterRLCallback: {exc}")
             return
         kw = dict(self.hook_kwargs)
+        given = set(kw)
+        try:  # one LiveOptions from options= and the option keywords; the rest (networks, record) stays in kw
+            options = resolve_options(kw.pop("options", None),
+                                      {k: kw.pop(k) for k in list(kw) if k in LiveOptions.names()})
+        except (TypeError, ValueError) as exc:
+            from ..capture.engine_process import discard_spare
+
+            discard_spare()
+            self.widget.report_error(f"BetterRLCallback: could not start the hook: {exc}")
+            return
         q_net = getattr(self.model, "q_net", None)
         kind = _actor_critic_kind(self.model)
         vec_normalize = getattr(self.model, "_vec_normalize_env", None)
@@ -136,30 +149,27 @@ class BetterRLCallback(BaseCallback):
             space = self.model.action_space
             kw.setdefault("q_network", q_net)
             kw.setdefault("target_network", getattr(self.model, "q_net_target", None))
-            kw.setdefault("gamma", float(self.model.gamma))
+            options = _model_default(options, given, "gamma", float(self.model.gamma))
             if isinstance(space, gym.spaces.Discrete):
-                kw.setdefault("n_actions", int(space.n))
+                options = _model_default(options, given, "n_actions", int(space.n))
             if vec_normalize is not None and "estimator" not in kw:
                 from ..capture.estimator import TDEstimator
 
                 q_network = kw.pop("q_network")
                 try:
-                    est = TDEstimator(q_network, kw.pop("target_network"), gamma=kw.pop("gamma"),
-                                      double=kw.pop("double_dqn", False), n_actions=kw.pop("n_actions", None),
-                                      refresh_s=kw.get("snapshot_every_s", 2.0),
-                                      feature_layer=kw.pop("feature_layer", None))
+                    est = TDEstimator.from_options(q_network, kw.pop("target_network"), options)
                     # No inspector saliency here: it would perturb raw frames the network never sees.
                     kw["estimator"] = VecNormalized(est, vec_normalize)
                 except Exception as exc:  # noqa: BLE001 - shown; the buffer is still streamed
                     self.widget.add_note(f"TD-errors off: {exc}")
         elif self.td_errors and kind is not None and "q_network" not in kw and "estimator" not in kw:
             try:
-                est = _critic_estimator(self.model, kind, kw.get("snapshot_every_s", 2.0))
+                est = _critic_estimator(self.model, kind, options.snapshot_every_s)
                 kw["estimator"] = est if vec_normalize is None else VecNormalized(est, vec_normalize)
             except Exception as exc:  # noqa: BLE001 - shown; the buffer is still streamed
                 self.widget.add_note(f"TD-errors off: {exc}")
         try:
-            self.hook = TrainingHook(self.widget, self.source, **kw)
+            self.hook = TrainingHook(self.widget, self.source, options=options, **kw)
         except Exception as exc:  # noqa: BLE001
             self.widget.report_error(f"BetterRLCallback: could not start the hook: {exc}")
             return
@@ -214,6 +224,17 @@ class VecNormalized:
 
     def features(self, obs: np.ndarray) -> np.ndarray | None:
         return self.inner.features(self.vec_normalize.normalize_obs(obs))
+
+
+def _model_default(options: LiveOptions, given: set[str], name: str, value: Any) -> LiveOptions:
+    """The model's value for an option the user did not set (not as a keyword, and ``options=`` left at the
+    default)."""
+    if name in given or getattr(options, name) != getattr(_DEFAULTS, name):
+        return options
+    return replace(options, **{name: value})
+
+
+_DEFAULTS = LiveOptions()
 
 
 def _actor_critic_kind(model: Any) -> str | None:

@@ -19,6 +19,7 @@ from ..analysis.returns import returns_to_go
 from ..embed.base import Projection, ProjectionFrame
 from ..embed.features import flatten_features
 from .mirror import BufferMirror
+from .options import LiveOptions
 
 if TYPE_CHECKING:  # torch is optional: only a hook with a q_network imports it
     from collections.abc import Callable
@@ -63,19 +64,22 @@ class Engine:
     """Estimates and projection for one map. ``mirror`` is shared with the kernel side in a thread (rows are
     already in it) and private in a process (``run`` applies the shipped rows first)."""
 
-    def __init__(self, capacity: int, projection: Projection, *, mirror: BufferMirror | None = None,
-                 step_budget_s: float = 0.1, estimator: TDEstimator | None = None, embed: str = "auto",
-                 td_budget_s: float = 0.05, returns_every_s: float = 2.0, gamma: float | None = None,
-                 td_needs_next: bool = True, projection_factory: Callable[[], Projection] | None = None) -> None:
+    def __init__(self, capacity: int, projection: Projection, options: LiveOptions, *,
+                 mirror: BufferMirror | None = None, estimator: TDEstimator | None = None, td_needs_next: bool = True,
+                 projection_factory: Callable[[], Projection] | None = None) -> None:
+        """Reads ``options``' step_budget_s, embed, td_budget_s, returns_every_s and gamma (the returns' discount
+        when there is no estimator; an estimator's own gamma wins). ``projection``: the built projection;
+        ``projection_factory`` builds a fresh one when the embedded rows change width (None: it cannot)."""
         self.capacity = int(capacity)
+        self.options = options
         self.projection = projection
         self.shared_mirror = mirror is not None
         self.mirror = mirror if mirror is not None else BufferMirror(capacity)
-        self.step_budget_s = step_budget_s
+        self.step_budget_s = options.step_budget_s
         self.estimator = estimator
         self.projection_factory = projection_factory
-        self.embed = embed
-        self.td_budget_s = float(td_budget_s)
+        self.embed = options.embed
+        self.td_budget_s = options.td_budget_s
         self.td_needs_next = td_needs_next
         self._td_cursor = 0
         self.td_sweep_s = 2.0
@@ -87,8 +91,8 @@ class Engine:
         self._rows_per_s = 5_000.0  # first guess; measured from then on
         self._embedding: str | None = None  # "features" or "obs", fixed by the first rows
         self._reported_disabled = False
-        self.returns_every_s = returns_every_s
-        self.gamma = estimator.gamma if estimator is not None else (0.99 if gamma is None else gamma)
+        self.returns_every_s = options.returns_every_s
+        self.gamma = estimator.gamma if estimator is not None else options.gamma
         self._last_returns = 0.0
         # What the map's "return" column holds (NaN until set; a new row in a slot does not change it).
         self.returns_shown = np.full(self.capacity, np.nan, np.float32)
@@ -139,7 +143,9 @@ class Engine:
             return lanes, np.array(Z[lanes], np.float32), np.array(p.published[lanes], np.float32)
         frame = p.step(0.0)
         lanes = np.asarray(frame.slots, np.int64)
-        obs = self.mirror.rows(lanes, ("obs",))["obs"] if len(lanes) else np.zeros((0, 1), np.float32)
+        if len(lanes) == 0:  # an empty map
+            return lanes, np.zeros((0, 0), np.float32), np.zeros((0, 2), np.float32)
+        obs = self.mirror.rows(lanes, ("obs",))["obs"]
         return lanes, flatten_features(obs).astype(np.float32), np.asarray(frame.coords, np.float32)
 
     def _fit_work(self, frame_cpu_s: float | None) -> None:

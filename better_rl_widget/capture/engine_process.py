@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .engine import EngineInput, EngineResult, format_error
+from .options import LiveOptions
 
 NICE = 5  # the child yields the CPU to the training thread when cores are scarce
 # Lower the priority before the imports (they take seconds of CPU on a busy machine). The child runs in its own
@@ -47,18 +48,28 @@ class EngineFailed(RuntimeError):
 
 @dataclass
 class EngineSpec:
-    """Everything the child needs to build its Engine (picklable)."""
+    """Everything the child needs to build its Engine (picklable: make one with :meth:`pack`)."""
 
     capacity: int
-    projection: str | bytes  # a name for make_projection, or a cloudpickled Projection object
-    seed: int
-    estimator: bytes | None  # a cloudpickled TDEstimator.export()
-    embed: str
-    td_budget_s: float
-    returns_every_s: float
-    gamma: float | None
-    td_needs_next: bool
-    step_budget_s: float
+    # Cloudpickled when options.projection is a Projection object (its class may live in a notebook cell).
+    options: LiveOptions | bytes
+    estimator: bytes | None = None  # a cloudpickled TDEstimator.export()
+    td_needs_next: bool = True
+
+    @classmethod
+    def pack(cls, capacity: int, options: LiveOptions, estimator: Any = None, td_needs_next: bool = True
+             ) -> EngineSpec:
+        """``estimator``: the live one (its CPU copy, ``export()``, travels). Cloudpickles what plain pickle may
+        not carry; raises when even that fails (the worker then stays a thread)."""
+        import cloudpickle
+
+        return cls(int(capacity), options if isinstance(options.projection, str) else cloudpickle.dumps(options),
+                   None if estimator is None else cloudpickle.dumps(estimator.export()), td_needs_next)
+
+    def load_options(self) -> LiveOptions:
+        import pickle
+
+        return self.options if isinstance(self.options, LiveOptions) else pickle.loads(self.options)
 
 
 class EngineProcess:
@@ -257,13 +268,13 @@ def _build(spec: EngineSpec) -> Any:
     from ..embed import make_projection
     from .engine import Engine
 
-    if isinstance(spec.projection, str):
-        name = spec.projection
-        projection = make_projection(name, spec.capacity, spec.seed)
-        factory = lambda: make_projection(name, spec.capacity, spec.seed)  # noqa: E731
+    options = spec.load_options()
+    if isinstance(options.projection, str):
+        name, cap, seed = options.projection, spec.capacity, options.seed
+        projection = make_projection(name, cap, seed)
+        factory = lambda: make_projection(name, cap, seed)  # noqa: E731
     else:
-        projection, factory = pickle.loads(spec.projection), None
+        projection, factory = options.projection, None
     estimator = None if spec.estimator is None else pickle.loads(spec.estimator)
-    return Engine(spec.capacity, projection, step_budget_s=spec.step_budget_s, estimator=estimator,
-                  embed=spec.embed, td_budget_s=spec.td_budget_s, returns_every_s=spec.returns_every_s,
-                  gamma=spec.gamma, td_needs_next=spec.td_needs_next, projection_factory=factory)
+    return Engine(spec.capacity, projection, options, estimator=estimator, td_needs_next=spec.td_needs_next,
+                  projection_factory=factory)

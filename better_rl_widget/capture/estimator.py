@@ -12,12 +12,16 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..analysis.td import q_values, td_errors
+
+if TYPE_CHECKING:
+    from .options import LiveOptions
 
 BATCH = 1024
 
@@ -66,6 +70,15 @@ class TDEstimator:
         self.snapshots = 0
         self._checked = False
         self._first_only = False  # during compute(): keep the features of the first forward, Q(s, ·)
+
+    @classmethod
+    def from_options(cls, q_network: nn.Module, target_network: nn.Module | None, options: LiveOptions
+                     ) -> TDEstimator:
+        """The estimator ``TrainingHook(q_network=...)`` turns on: gamma, double_dqn, n_actions, feature_layer and
+        the snapshot period (snapshot_every_s) from ``options``."""
+        o = options
+        return cls(q_network, target_network, gamma=o.gamma, double=o.double_dqn, n_actions=o.n_actions,
+                   refresh_s=o.snapshot_every_s, feature_layer=o.feature_layer)
 
     # -- snapshot -------------------------------------------------------------------------------------------
     def _snapshot(self) -> None:

@@ -1,19 +1,21 @@
-"""The cost governor: keeps the live map's CPU time within ``budget`` × the training's CPU time.
+"""The cost governor: keeps what the live map costs the training loop within ``budget`` (0.05 = 5 %).
 
-What is measured (Linux per-thread and per-process CPU clocks, no sampling profiler):
+What it measures is the training's own speed: the hook's step counter while a frame is being made (the worker
+thread, and the engine's child process when there is one, are busy) against while the map rests between frames
+(nothing of the map runs then: the child only works inside a frame's round trip). If training does ``r0`` steps
+a second while the map rests and ``r1`` while it works, a frame of ``t`` seconds costs ``t·(1 − r1/r0)`` seconds
+of training; the hook's copies on the training thread (timed where they happen) are added. ``cost`` is that
+lost time as a share of the wall time, over the last minute or so (exponentially weighted). It is the figure the
+same-run benchmark measures (``benchmarks/real_overhead.py``: 1 − steps/s with ÷ without the widget), and it
+holds whatever the cause — CPU taken from torch's spinning intra-op threads, the GIL held by a worker thread, or
+memory bandwidth. Until both kinds of window have been seen a frame is assumed to stall training completely.
 
-- the map's CPU: the worker thread (``time.pthread_getcpuclockid``), the engine's child process when there is one
-  (``/proc/<pid>/stat``), and the hook's copies on the training thread (timed where they happen);
-- the training's CPU: this process's CPU time minus the map's threads and copies.
+Frames are paid from a token bucket: each wall second earns ``budget`` seconds of credit, a frame spends its
+measured cost, and the next frame waits until the credit is back above zero. Budget beats frame rate: on a slow
+or busy machine the map draws fewer (and, through :meth:`frame_cpu_s`, cheaper) frames, never a slower training.
 
-``cost`` is their ratio over the last ``window_s`` seconds. On a machine whose cores training keeps busy (torch's
-intra-op threads spin on every core) a CPU-second the map takes is a CPU-second training does not get, so the
-ratio bounds the share of training throughput the map costs; where a core is idle it overstates it (the budget
-then errs on the safe side). ``benchmarks/real_overhead.py`` sets it against the measured steps/s ratio.
-
-Frames are paid from a token bucket: training's CPU earns ``budget`` × its CPU-seconds of credit, each frame
-spends what it measured, and the next frame waits until the credit is back above zero. Budget beats frame rate:
-on a slow or busy machine the map draws fewer frames, never more CPU.
+CPU clocks (the worker thread's, the child's, the training process's) are read too, for the status line and the
+torch-threads note, not for the budget.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import deque
+from collections.abc import Callable
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+HALF_LIFE_S = 30.0  # how fast old windows fade from the estimate
+PRIOR_SLOWDOWN = 1.0  # before measuring: a frame stalls training completely (the safe side)
+PRIOR_WEIGHT_S = 0.3  # ... and counts as this many seconds of frames against the measured ones
 
 
 def thread_cpu(ident: int | None) -> float:
@@ -48,107 +53,157 @@ def process_cpu(pid: int | None) -> float:
         return 0.0
 
 
-class CostGovernor:
-    """See the module doc. ``budget``: the map's CPU as a share of training's (0.05 = 5 %)."""
+class _Window:
+    """Exponentially weighted sums of wall seconds and training steps of one kind of window."""
 
-    def __init__(self, budget: float = 0.05, *, window_s: float = 10.0, max_credit_frames: float = 2.0) -> None:
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.steps = 0.0
+
+    def add(self, seconds: float, steps: float, decay: float) -> None:
+        self.seconds = self.seconds * decay + seconds
+        self.steps = self.steps * decay + steps
+
+    @property
+    def rate(self) -> float | None:
+        return self.steps / self.seconds if self.seconds > 0 else None
+
+
+class CostGovernor:
+    """See the module doc. ``budget``: the share of training time the map may cost (0.05 = 5 %)."""
+
+    def __init__(self, budget: float = 0.05, *, max_credit_s: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if not 0.0 < budget <= 1.0:
             raise ValueError(f"cost_budget must be in (0, 1], got {budget}")
         self.budget = float(budget)
-        self.window_s = float(window_s)
-        self.max_credit_frames = float(max_credit_frames)
-        self._lock = threading.Lock()
+        self.max_credit_s = float(max_credit_s)  # at most this much wall time's worth of credit: no bursts
+        self.clock = clock
+        self.step_count: Callable[[], int] | None = None  # the hook's step counter
         self.worker_ident: int | None = None
         self.child_pid: int | None = None
-        self._capture_cpu = 0.0  # CPU of the hook's copies on the training thread
+        self._lock = threading.Lock()
+        self._capture_cpu = 0.0
+        self._capture_seen = 0.0
+        self._active, self._idle = _Window(), _Window()
+        self._lost = 0.0  # weighted seconds of training lost
+        self._wall = 0.0  # weighted wall seconds
         self._credit = 0.0
-        self._frame_cpu = 0.0  # last frame's CPU, for the credit cap
-        self._frame_start = 0.0
-        self._samples: deque[tuple[float, float, float]] = deque()  # (wall, map cpu, training cpu)
-        self._last: tuple[float, float, float] | None = None
+        self._mark: tuple[float, int] | None = None  # (wall, steps) at the last frame boundary
+        self._last_wall: float | None = None
+        self._in_frame = False
         self._child_base = 0.0
+        self._cpu: list[tuple[float, float, float]] = []  # (wall, map cpu, training cpu), a few recent samples
         self.cost: float | None = None
 
-    # -- clocks ---------------------------------------------------------------------------------------------
+    # -- inputs ---------------------------------------------------------------------------------------------
     def add_capture_cpu(self, seconds: float) -> None:
-        """The hook's copy on the training thread took ``seconds`` of its CPU (counted as the map's)."""
+        """The hook's copy on the training thread took ``seconds`` (training time the map costs directly)."""
         self._capture_cpu += seconds
 
     def set_child(self, pid: int | None) -> None:
-        """A child engine process: its CPU from now on counts (its start-up, spent before training, does not)."""
-        with self._lock:
-            self.child_pid = pid
-            self._child_base = process_cpu(pid)
-            self._last = None
-            self._samples.clear()
+        self.child_pid = pid
+        self._child_base = process_cpu(pid)
 
-    def _clocks(self) -> tuple[float, float, float]:
-        worker = thread_cpu(self.worker_ident)
-        child = max(0.0, process_cpu(self.child_pid) - self._child_base)
-        own = time.process_time()
-        mapped = worker + child + self._capture_cpu
-        training = max(0.0, own - worker - self._capture_cpu)
-        return time.monotonic(), mapped, training
+    def _steps(self) -> int:
+        try:
+            return int(self.step_count()) if self.step_count is not None else 0
+        except Exception:  # noqa: BLE001 - a gone hook: no steps
+            return 0
 
-    # -- control --------------------------------------------------------------------------------------------
-    def update(self) -> None:
-        """Read the clocks: credit what training spent, debit what the map spent, refresh ``cost``."""
-        with self._lock:
-            now = self._clocks()
-            if self._last is not None:
-                d_map = now[1] - self._last[1]
-                d_train = now[2] - self._last[2]
-                cap = max(self.max_credit_frames * self._frame_cpu, 0.0)
-                self._credit = min(self._credit + self.budget * d_train - d_map, cap)
-            self._last = now
-            self._samples.append(now)
-            while len(self._samples) > 2 and now[0] - self._samples[1][0] >= self.window_s:
-                self._samples.popleft()
-            first = self._samples[0]
-            d_train = now[2] - first[2]
-            if now[0] - first[0] >= 1.0 and d_train > 0.05:
-                self.cost = (now[1] - first[1]) / d_train
-
+    # -- the frame boundaries (worker thread) ---------------------------------------------------------------
     def begin_frame(self) -> None:
-        self.update()
-        self._frame_start = self._last[1] if self._last is not None else 0.0
+        """The map rested since the last frame: an idle window."""
+        with self._lock:
+            self._boundary(active=False)
+            self._in_frame = True
 
     def end_frame(self) -> None:
-        """Remember the frame's CPU (caps the credit to about two frames, so an idle spell buys no burst)."""
-        self.update()
-        if self._last is not None:
-            self._frame_cpu = max(self._last[1] - self._frame_start, 1e-3)
+        """A frame was made since :meth:`begin_frame`: an active window; it is paid from the credit."""
+        with self._lock:
+            self._boundary(active=True)
+            self._in_frame = False
+
+    def _boundary(self, active: bool) -> None:
+        now, steps = self.clock(), self._steps()
+        self._accrue(now)
+        if self._mark is not None:
+            dt, ds = max(now - self._mark[0], 0.0), max(steps - self._mark[1], 0)
+            decay = 0.5 ** (dt / HALF_LIFE_S)
+            (self._active if active else self._idle).add(dt, ds, decay)
+            (self._idle if active else self._active).add(0.0, 0.0, decay)
+            lost = dt * self.slowdown() if active else 0.0
+            capture = self._capture_cpu - self._capture_seen
+            self._capture_seen = self._capture_cpu
+            self._lost = self._lost * decay + lost + capture
+            self._wall = self._wall * decay + dt
+            self._credit -= lost + capture
+            if self._wall >= 2.0:
+                self.cost = self._lost / self._wall
+        self._mark = (now, steps)
+
+    def _accrue(self, now: float) -> None:
+        if self._last_wall is not None:
+            self._credit = min(self._credit + self.budget * max(now - self._last_wall, 0.0),
+                               self.budget * self.max_credit_s)
+        self._last_wall = now
+
+    # -- estimates ------------------------------------------------------------------------------------------
+    def slowdown(self) -> float:
+        """1 − (training's speed while a frame is made) / (its speed while the map rests); the prior until
+        a few seconds of each were seen with training running."""
+        r1, r0 = self._active.rate, self._idle.rate
+        if r1 is None or r0 is None or self._active.seconds < 0.05 or self._idle.seconds < 1.0 or \
+                self._idle.steps < 50:
+            return PRIOR_SLOWDOWN
+        measured = min(max(1.0 - r1 / r0, 0.0), 1.0)
+        # The prior weighs as PRIOR_WEIGHT_S seconds of frames: a few short frames do not decide it alone.
+        a = self._active.seconds
+        return (measured * a + PRIOR_SLOWDOWN * PRIOR_WEIGHT_S) / (a + PRIOR_WEIGHT_S)
+
+    def update(self) -> None:
+        """Refresh the credit and the CPU samples (cheap; any thread)."""
+        with self._lock:
+            now = self.clock()
+            self._accrue(now)
+            if self._mark is not None and not self._in_frame:  # the map is resting: cost falls as time passes
+                dt = max(now - self._mark[0], 0.0)
+                decay = 0.5 ** (dt / HALF_LIFE_S)
+                wall = self._wall * decay + dt
+                if wall >= 2.0:
+                    self.cost = self._lost * decay / wall
+            worker = thread_cpu(self.worker_ident)
+            child = max(0.0, process_cpu(self.child_pid) - self._child_base)
+            sample = (time.monotonic(), worker + child + self._capture_cpu,
+                      max(0.0, time.process_time() - worker - self._capture_cpu))
+            self._cpu.append(sample)
+            while len(self._cpu) > 2 and sample[0] - self._cpu[1][0] >= 10.0:
+                self._cpu.pop(0)
 
     def wait_s(self) -> float:
-        """Seconds until the next frame may start (0: now). Estimated from training's recent CPU rate."""
+        """Seconds until the next frame may start (0: now)."""
         self.update()
         with self._lock:
-            if self._credit >= 0.0:
-                return 0.0
-            rate = self._training_rate()
-            if rate <= 1e-3:
-                return 0.5  # training is not running: look again later
-            return min(5.0, -self._credit / (self.budget * rate))
+            return 0.0 if self._credit >= 0.0 else min(5.0, -self._credit / self.budget)
 
-    def frame_cpu_s(self, fps: float = 1.0) -> float | None:
-        """The CPU one frame may take for ``fps`` frames a second within the budget (None until measured)."""
+    def frame_cpu_s(self, fps: float = 2.0) -> float | None:
+        """How long one frame may take so that ``fps`` frames a second fit the budget (with the prior slowdown
+        until it is measured). Sized for 2 a second: a frame's fixed part (new points' placement, affinities)
+        is small at the default map size, and a new row then reaches the screen within about half a second."""
         with self._lock:
-            if len(self._samples) < 2:
-                return None
-            return max(self.budget * self._training_rate() / fps, 1e-3)
+            s = self.slowdown()
+        return min(0.5, self.budget / (fps * max(s, 0.05)))
 
     def training_cores(self) -> float | None:
-        """Cores' worth of CPU training used over the window (None before a few seconds were measured)."""
+        """Cores' worth of CPU the training process used over the last seconds (None before 3 s were seen)."""
         with self._lock:
-            if len(self._samples) < 2 or self._samples[-1][0] - self._samples[0][0] < 3.0:
+            if len(self._cpu) < 2 or self._cpu[-1][0] - self._cpu[0][0] < 3.0:
                 return None
-            return self._training_rate()
-
-    def _training_rate(self) -> float:
-        if len(self._samples) < 2:
-            return 1.0
-        a, b = self._samples[0], self._samples[-1]
-        return (b[2] - a[2]) / max(b[0] - a[0], 1e-3)
+            a, b = self._cpu[0], self._cpu[-1]
+            return (b[2] - a[2]) / max(b[0] - a[0], 1e-3)
 
     def info(self) -> dict:
-        return {"cost": None if self.cost is None else round(float(self.cost), 4), "cost_budget": self.budget}
+        with self._lock:
+            s = self.slowdown()
+        return {"cost": None if self.cost is None else round(float(self.cost), 4), "cost_budget": self.budget,
+                "slowdown_in_frame": round(s, 3)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 import traceback
@@ -11,19 +12,18 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..embed import PROJECTIONS, Projection
-from ..widget.buffer_widget import BufferWidget
+from ..embed import Projection
+from .options import DEFAULT_MAX_POINTS, LiveOptions, resolve_options
 from .record import RecordBuffer
-from .sampler import SAMPLE_BY, MapSample
-from .worker import WORKERS, CaptureBatch, LiveWorker
+from .sampler import MapSample
+from .sink import MapSink, missing_members
+from .worker import CaptureBatch, LiveWorker
 
 if TYPE_CHECKING:
     from ..store import Recorder
 
 CAPTURED = ("obs", "action", "reward", "terminated", "truncated", "step", "episode", "episode_step")
-# The map draws at most this many buffer slots by default: what keeps a frame of the live t-SNE (and the kernel's
-# share of it) within the cost budget at about one frame a second on a 2-core laptop (docs/performance.md).
-DEFAULT_MAX_POINTS = 2_000
+__all__ = ["CAPTURED", "DEFAULT_MAX_POINTS", "BackgroundRun", "BufferSource", "TrainingHook"]
 
 
 @runtime_checkable
@@ -49,7 +49,7 @@ class BufferSource(Protocol):
 
 
 class TrainingHook:
-    """Streams a replay buffer into a :class:`BufferWidget` while training runs.
+    """Streams a replay buffer into a :class:`BufferWidget` (any :class:`~.sink.MapSink`) while training runs.
 
     Call :meth:`on_step` once per environment step (it is cheap: every ``every`` steps it copies only the rows
     inserted since the last copy). Estimates, projection and drawing happen in a background worker (a thread, and
@@ -57,14 +57,12 @@ class TrainingHook:
     into the training loop: problems go to ``widget.errors``.
     """
 
-    def __init__(self, widget: BufferWidget, buffer: BufferSource, *, every: int = 10,
-                 projection: str | Projection = "auto", max_fps: float = 4.0, seed: int = 0,
-                 q_network: Any = None, target_network: Any = None, gamma: float = 0.99, double_dqn: bool = False,
-                 n_actions: int | None = None, feature_layer: str | None = None, embed: str = "auto",
-                 td_budget_s: float = 0.02, snapshot_every_s: float = 2.0, record: Any = None,
-                 estimator: Any = None, worker: str = "auto", max_points: int = DEFAULT_MAX_POINTS,
-                 sample: str = "age", cost_budget: float = 0.05, settle_s: float = 10.0) -> None:
-        """``record``: a run directory (path or fsspec URL) to record into, see :meth:`record_to`.
+    def __init__(self, widget: MapSink, buffer: BufferSource, *, options: LiveOptions | None = None,
+                 q_network: Any = None, target_network: Any = None, estimator: Any = None, record: Any = None,
+                 **option_kwargs: Any) -> None:
+        """``options``: a :class:`~.options.LiveOptions` (every, projection, max_fps, worker, max_points, ...);
+        the same names given as keyword arguments override it (without ``options``: override the defaults).
+        ``record``: a run directory (path or fsspec URL) to record into, see :meth:`record_to`.
         ``q_network`` (a torch module mapping observations to one Q-value per action) turns on TD-errors,
         Q/V and features, computed in the worker from a CPU snapshot refreshed every ``snapshot_every_s``;
         ``estimator``: instead of a q_network, any object with TDEstimator's interface (e.g. a
@@ -76,24 +74,11 @@ class TrainingHook:
         if missing:
             raise TypeError(f"{type(buffer).__name__} cannot be streamed: it lacks {', '.join(missing)} "
                             "(see better_rl_widget.capture.hook.BufferSource)")
-        if not isinstance(widget, BufferWidget):
-            raise TypeError(f"widget must be a BufferWidget, got {type(widget).__name__}")
-        if int(every) < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        if embed not in ("auto", "obs", "features"):
-            raise ValueError(f"embed must be 'auto', 'obs' or 'features', got {embed!r}")
-        if worker not in WORKERS:
-            raise ValueError(f"worker must be one of {WORKERS}, got {worker!r}")
-        if isinstance(projection, str) and projection not in PROJECTIONS:
-            raise ValueError(f"unknown projection {projection!r}; available: {', '.join(PROJECTIONS)} or a "
-                             "Projection object")
-        if not isinstance(projection, (str, Projection)):
-            raise TypeError(f"projection must be one of {PROJECTIONS} or a Projection, got {type(projection).__name__}")
-        if sample not in SAMPLE_BY:
-            raise ValueError(f"sample must be one of {SAMPLE_BY}, got {sample!r}")
-        if not 0.0 < float(cost_budget) <= 1.0:
-            raise ValueError(f"cost_budget must be in (0, 1], got {cost_budget}")
-        if sample == "priority" and "priority" not in tuple(getattr(buffer, "optional_fields", ())):
+        if not isinstance(widget, MapSink):
+            raise TypeError(f"widget must be a BufferWidget (a better_rl_widget.capture.sink.MapSink), got "
+                            f"{type(widget).__name__}, which lacks {', '.join(missing_members(widget, MapSink))}")
+        self.options = o = resolve_options(options, option_kwargs)
+        if o.sample == "priority" and "priority" not in tuple(getattr(buffer, "optional_fields", ())):
             raise ValueError(f"sample='priority' needs a buffer that reports priorities; {type(buffer).__name__} "
                              "has no 'priority' in optional_fields (use sample='age')")
         if q_network is not None and estimator is not None:
@@ -101,11 +86,10 @@ class TrainingHook:
         if q_network is not None:
             from .estimator import TDEstimator  # imports torch, an optional dependency
 
-            estimator = TDEstimator(q_network, target_network, gamma=gamma, double=double_dqn, n_actions=n_actions,
-                                    refresh_s=snapshot_every_s, feature_layer=feature_layer)
+            estimator = TDEstimator.from_options(q_network, target_network, o)
         self.widget = widget
         self.buffer = buffer
-        self.every = int(every)
+        self.every = o.every
         self.capacity = int(buffer.capacity)
         self.step = 0
         self._seen = 0
@@ -115,13 +99,13 @@ class TrainingHook:
         self.optional_fields = tuple(getattr(buffer, "optional_fields", ()))
         has_next = bool(getattr(buffer, "has_next_obs", True))
         self.fields = CAPTURED + self.optional_fields + (("next_obs",) if estimator and has_next else ())
-        self.sample = MapSample(self.capacity, max_points, by=sample, seed=seed)
-        self.worker = LiveWorker(widget, self.sample.lanes, projection, max_fps=max_fps, estimator=estimator,
-                                 embed=embed, td_budget_s=td_budget_s, seed=seed, worker=worker,
-                                 td_needs_next=not (estimator is not None and not has_next), sample=self.sample,
-                                 cost_budget=cost_budget, settle_s=settle_s)
+        self.sample = MapSample(self.capacity, o.max_points, by=o.sample, seed=o.seed)
+        self.worker = LiveWorker(widget, self.sample.lanes, o, estimator=estimator, sample=self.sample,
+                                 td_needs_next=not (estimator is not None and not has_next))
         # Dropped without close(): stop the worker (and its process) rather than leave them running.
         weakref.finalize(self, self.worker.abandon)
+        me = weakref.ref(self)  # the governor times training by this hook's steps (a weak link: GC still works)
+        self.worker.governor.step_count = lambda: h.step if (h := me()) is not None else 0
         # A worker process imports torch and openTSNE (seconds of CPU): let that happen now, before training, so
         # it neither slows the first seconds of training nor delays the first frames.
         if not self.worker.ready.wait(timeout=60.0):
@@ -129,8 +113,9 @@ class TrainingHook:
         for note in (getattr(buffer, "note", ""),):
             if note:
                 widget.add_note(note)
-        if q_network is not None:  # image states: clicking one in the inspector shows its saliency maps
-            widget.enable_saliency(q_network)
+        enable_saliency = getattr(widget, "enable_saliency", None)  # widget-specific, not part of MapSink
+        if q_network is not None and enable_saliency is not None:  # image states: the inspector shows saliency
+            enable_saliency(q_network)
         if estimator is not None and not has_next:
             widget.add_note("TD-errors off: this buffer stores no next observations (e.g. SB3's "
                             "optimize_memory_usage=True); Q-values, V and features are still shown")
@@ -139,7 +124,7 @@ class TrainingHook:
             self.record_to(record)
 
     @classmethod
-    def for_loop(cls, widget: BufferWidget, capacity: int = 50_000, *, n_envs: int = 1,
+    def for_loop(cls, widget: MapSink, capacity: int = 50_000, *, n_envs: int = 1,
                  observation_space: Any = None, **kwargs: Any) -> TrainingHook:
         """A hook that keeps its own bounded mirror, for loops whose buffer is their own: call
         :meth:`record` once per environment step (batched over ``n_envs``)."""
@@ -308,6 +293,21 @@ class TrainingHook:
         """Run ``train(stop_event)`` in a thread so the notebook stays responsive (clicks reach Python
         while it trains); the hook is closed when it returns. See :class:`BackgroundRun`."""
         return BackgroundRun(train, self)
+
+
+def _advertised_signature(init: Callable) -> inspect.Signature:
+    """``__init__``'s signature with ``**option_kwargs`` spelled out as the LiveOptions fields and their defaults:
+    help(), IDEs and callers that check which options exist (``inspect.signature``) see every name."""
+    sig = inspect.signature(init)
+    params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    defaults = LiveOptions()
+    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=getattr(defaults, name),
+                                 annotation=LiveOptions.__dataclass_fields__[name].type)
+               for name in LiveOptions.names()]
+    return sig.replace(parameters=params)
+
+
+TrainingHook.__init__.__signature__ = _advertised_signature(TrainingHook.__init__)  # type: ignore[attr-defined]
 
 
 class BackgroundRun:

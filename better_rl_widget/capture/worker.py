@@ -3,8 +3,8 @@
 The training thread only appends to ``pending`` (under a lock); everything else happens in the worker thread.
 When it falls behind, the batches that piled up are merged and the newest row of each slot wins. The heavy part
 (TD-errors/Q/V/features, returns, projection: :mod:`.engine`) runs in this thread or in a child process
-(:mod:`.engine_process`, ``worker="process"``); the mirror, the frame state and the widget stay here. Any
-exception is reported to the widget and the worker carries on.
+(:mod:`.engine_process`, ``worker="process"``); the mirror, the frame state and the sink (the widget, see
+:mod:`.sink`) stay here. Any exception is reported to the sink and the worker carries on.
 """
 
 from __future__ import annotations
@@ -24,18 +24,16 @@ from threadpoolctl import threadpool_limits
 
 from ..embed import make_projection
 from ..embed.base import Projection
-from ..widget.buffer_widget import BufferWidget
 from .engine import ENGINE_FIELDS, Engine, EngineInput, EngineResult
 from .governor import CostGovernor
 from .mirror import BufferMirror
+from .options import LiveOptions
 from .sampler import MapSample
-from .summary import build_summary
+from .sink import MapSink
 
 if TYPE_CHECKING:  # torch is optional: only a hook with a q_network imports it
     from .engine_process import EngineProcess
     from .estimator import TDEstimator
-
-WORKERS = ("auto", "thread", "process")
 
 
 @dataclass
@@ -64,31 +62,26 @@ class WorkerStats:
 
 
 class LiveWorker:
-    """``projection``: a name (see :func:`~better_rl_widget.embed.make_projection`) or a Projection object.
-    ``worker``: where the engine runs — "thread", "process", or "auto" (a process when the projection is a name
-    and the estimator, if any, can be shipped; see docs/architecture.md for the measurements)."""
+    """Feeds ``sink`` a map of ``capacity`` lanes. ``options.projection``: a name (see
+    :func:`~better_rl_widget.embed.make_projection`) or a Projection object. ``options.worker``: where the engine
+    runs — "thread", "process", or "auto" (a process when the projection is a name and the estimator, if any, can
+    be shipped; see docs/architecture.md for the measurements). ``td_needs_next=False``: the rows carry no next
+    observation (Q and V only)."""
 
-    def __init__(self, widget: BufferWidget, capacity: int, projection: str | Projection, *, max_fps: float = 4.0,
-                 keyframe_interval_s: float = 10.0, step_budget_s: float = 0.1,
-                 estimator: TDEstimator | None = None, embed: str = "auto", td_budget_s: float = 0.05,
-                 returns_every_s: float = 2.0, gamma: float | None = None, seed: int = 0,
-                 worker: str = "auto", td_needs_next: bool = True, sample: MapSample | None = None,
-                 cost_budget: float = 0.05, settle_s: float = 10.0) -> None:
-        if max_fps <= 0:
-            raise ValueError(f"max_fps must be positive, got {max_fps}")
-        if worker not in WORKERS:
-            raise ValueError(f"worker must be one of {WORKERS}, got {worker!r}")
-        self.widget = widget
+    def __init__(self, sink: MapSink, capacity: int, options: LiveOptions, *, estimator: TDEstimator | None = None,
+                 sample: MapSample | None = None, td_needs_next: bool = True) -> None:
+        self.sink = sink
+        self.options = options
         self.capacity = int(capacity)  # lanes of the map (the buffer's slots when it is not sampled)
         self.sample = sample
         self._ring = sample is None or sample.identity  # lanes are ring slots: newer batches cover older ones
-        self.settle_s = float(settle_s)
-        self.governor = CostGovernor(cost_budget)
+        self.settle_s = options.settle_s
+        self.governor = CostGovernor(options.cost_budget)
         self.ready = threading.Event()  # the engine exists (a worker process has finished its imports)
         self._noted_threads = False
         self.final_embedding: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # kept by stop()
-        self.min_interval = 1.0 / max_fps
-        self.keyframe_interval_s = keyframe_interval_s
+        self.min_interval = 1.0 / options.max_fps
+        self.keyframe_interval_s = options.keyframe_interval_s
         self.mirror = BufferMirror(capacity)
         self.stats = WorkerStats()
         self._cond = threading.Condition()
@@ -102,11 +95,8 @@ class LiveWorker:
         self._rate: tuple[float, int] | None = None  # (time, total_inserted) for inserts/s
         self.hook_step = 0
         self.estimator = estimator
-        self._engine_kw = dict(step_budget_s=step_budget_s, estimator=estimator, embed=embed,
-                               td_budget_s=td_budget_s, returns_every_s=returns_every_s, gamma=gamma,
-                               td_needs_next=td_needs_next)
-        self._projection_spec, self._seed = projection, int(seed)
-        self.mode = _choose_mode(worker, projection, estimator)
+        self.td_needs_next = td_needs_next
+        self.mode = _choose_mode(options.worker, options.projection, estimator)
         self.engine: Engine | EngineProcess | None = None
         if self.mode == "thread":
             self.engine = self._thread_engine()
@@ -116,8 +106,8 @@ class LiveWorker:
         self._drain = False
         self._next_weights = 0.0
         self._ended = False  # stop() or the finaliser ran: a lost process is not replaced any more
-        self.frame_state = widget.attach(capacity, self.mirror.inspect,
-                                         slot_of=None if self._ring or sample is None else sample.slot_of)
+        self.frame_state = sink.attach(capacity, self.mirror.inspect,
+                                       slot_of=None if self._ring or sample is None else sample.slot_of)
         self.frame_listeners: list[Callable[[bool], None]] = []  # called after each frame, final=True at stop
         self._thread = threading.Thread(target=self._run, name="better_rl_widget-worker", daemon=True)
         self._thread.start()
@@ -128,23 +118,16 @@ class LiveWorker:
         return self.engine.projection if isinstance(self.engine, Engine) else None
 
     def _thread_engine(self) -> Engine:
-        spec = self._projection_spec
-        projection = make_projection(spec, self.capacity, self._seed)
-        factory = (lambda: make_projection(spec, self.capacity, self._seed)) if isinstance(spec, str) else None
-        return Engine(self.capacity, projection, mirror=self.mirror, projection_factory=factory, **self._engine_kw)
+        spec, cap, seed = self.options.projection, self.capacity, self.options.seed
+        projection = make_projection(spec, cap, seed)
+        factory = (lambda: make_projection(spec, cap, seed)) if isinstance(spec, str) else None
+        return Engine(cap, projection, self.options, mirror=self.mirror, estimator=self.estimator,
+                      td_needs_next=self.td_needs_next, projection_factory=factory)
 
     def _process_engine(self) -> EngineProcess:
-        import cloudpickle
-
         from .engine_process import EngineProcess, EngineSpec
 
-        kw = self._engine_kw
-        est = kw["estimator"]
-        spec = EngineSpec(self.capacity, self._projection_spec if isinstance(self._projection_spec, str)
-                          else cloudpickle.dumps(self._projection_spec), self._seed,
-                          None if est is None else cloudpickle.dumps(est.export()), kw["embed"], kw["td_budget_s"],
-                          kw["returns_every_s"], kw["gamma"], kw["td_needs_next"], kw["step_budget_s"])
-        return EngineProcess.start(spec)
+        return EngineProcess.start(EngineSpec.pack(self.capacity, self.options, self.estimator, self.td_needs_next))
 
     # -- training thread ----------------------------------------------------------------------------------
     def submit(self, batch: CaptureBatch) -> None:
@@ -208,7 +191,7 @@ class LiveWorker:
             except Exception as exc:  # noqa: BLE001 - never let the worker die; show it instead
                 if not self._ended:
                     tb = traceback.format_exc(limit=3)
-                    self.widget.report_error(f"worker: {type(exc).__name__}: {exc}\n{tb}")
+                    self.sink.report_error(f"worker: {type(exc).__name__}: {exc}\n{tb}")
                 with self._cond:
                     self._drain = False  # a failing projection must not be retried in a loop
             finally:
@@ -230,7 +213,7 @@ class LiveWorker:
             self.engine = self._process_engine()
             self.governor.set_child(self.engine.pid)  # its start-up (imports) is not the map's running cost
         except Exception as exc:  # noqa: BLE001 - e.g. an estimator whose networks cannot be pickled
-            self.widget.add_note(f"the worker runs in a thread: no worker process ({_short(exc)})")
+            self.sink.add_note(f"the worker runs in a thread: no worker process ({_short(exc)})")
             self.mode, self.engine = "thread", self._thread_engine()
         finally:
             with self._cond:
@@ -271,14 +254,14 @@ class LiveWorker:
         assert frame is not None
         fs.set_extent(frame.extent)
         fs.set_coords(frame.slots, frame.coords)
-        sent = self.widget.publish_delta()
-        self.widget.publish_summary(build_summary(fs))
+        sent = self.sink.publish_delta()
+        self.sink.publish_summary()
         self._frame_done(final=False)
         now = time.monotonic()
         if sent:
             self.stats.frames_shown += 1
         if now - self._last_keyframe >= self.keyframe_interval_s:
-            self.widget.publish_keyframe()
+            self.sink.publish_keyframe()
             self._last_keyframe = now
         if batches:
             lag = time.perf_counter() - batches[0].t_capture
@@ -286,7 +269,7 @@ class LiveWorker:
             self.stats.lags.append(lag)
             del self.stats.lags[:-1000]
             self._publish_stats(batches[-1], frame.info)
-            self.widget.record_history(int(batches[-1].hook_step))  # map history for the scrubber, when due
+            self.sink.record_history(int(batches[-1].hook_step))  # map history for the scrubber, when due
 
     def _apply_rows(self, slots: np.ndarray, rows: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict]:
         """Check rows into the mirror and the frame state; returns (valid slots, slots not drawn, rows to ship)."""
@@ -294,7 +277,7 @@ class LiveWorker:
         applied = self.mirror.apply(slots, rows)
         if applied.error:
             self.stats.rejected += len(applied.rejected)
-            self.widget.report_error(applied.error)
+            self.sink.report_error(applied.error)
         gone = np.concatenate([applied.non_finite, applied.rejected])
         self.stats.nan_skipped += len(applied.non_finite)
         if len(gone):
@@ -317,7 +300,7 @@ class LiveWorker:
             try:  # the live networks' weights, at the rate a thread would snapshot them
                 inp.weights = self.estimator.weights()
             except Exception as exc:  # noqa: BLE001 - the process keeps its last weights
-                self.widget.report_error(f"worker: could not read the network weights: {_short(exc)}")
+                self.sink.report_error(f"worker: could not read the network weights: {_short(exc)}")
             self._next_weights = time.monotonic() + self.estimator.refresh_s
         try:
             res = eng.run(inp)
@@ -334,8 +317,8 @@ class LiveWorker:
     def _fall_back(self, why: str) -> None:
         """The worker process is gone: go on in a thread, rebuilding the map from the mirror (a visible note)."""
         old = self.engine
-        self.widget.report_error(f"worker: {why}")
-        self.widget.add_note("the worker process stopped; the map goes on in a thread (rebuilt from the rows seen)")
+        self.sink.report_error(f"worker: {why}")
+        self.sink.add_note("the worker process stopped; the map goes on in a thread (rebuilt from the rows seen)")
         self.mode, self.engine = "thread", self._thread_engine()
         self.engine.returns_shown[:] = self.frame_state.column("return")
         if old is not None and not isinstance(old, Engine):
@@ -343,9 +326,9 @@ class LiveWorker:
 
     def _apply_result(self, res: EngineResult) -> None:
         for msg in res.errors:
-            self.widget.report_error(f"worker: {msg}")
+            self.sink.report_error(f"worker: {msg}")
         for note in res.notes:
-            self.widget.add_note(note)
+            self.sink.add_note(note)
         own = not isinstance(self.engine, Engine) or not self.engine.shared_mirror
         for name, (s, v) in res.fields.items():
             if own and name in ("td_error", "q", "value"):  # what the inspector shows
@@ -356,19 +339,19 @@ class LiveWorker:
 
     def _publish_stats(self, newest: CaptureBatch, info: dict) -> None:
         now = time.monotonic()
-        rate = self.widget.gauge.get("inserts_per_s", 0.0)
+        rate = self.sink.gauge.get("inserts_per_s", 0.0)
         if self._rate is not None and now - self._rate[0] > 1e-3:
             inst = (newest.total_inserted - self._rate[1]) / (now - self._rate[0])
             rate = inst if rate == 0.0 else 0.7 * rate + 0.3 * inst
         self._rate = (now, newest.total_inserted)
         sample = self.sample
         resident = newest.resident if newest.resident >= 0 else self.frame_state.size
-        self.widget.update_gauge(size=int(resident), capacity=sample.capacity if sample else self.capacity,
+        self.sink.update_gauge(size=int(resident), capacity=sample.capacity if sample else self.capacity,
                                  inserts_per_s=round(float(rate), 1), evictions=int(newest.evictions),
                                  total_inserted=int(newest.total_inserted))
         self._threads_note()
         s = self.stats
-        self.widget.update_status(frames_shown=s.frames_shown, frames_dropped=s.frames_dropped,
+        self.sink.update_status(frames_shown=s.frames_shown, frames_dropped=s.frames_dropped,
                                   worker_lag_s=round(s.worker_lag_s, 3), nan_skipped=s.nan_skipped,
                                   projection=str(info.get("projection", "")), hook_step=int(newest.hook_step),
                                   seq=int(self.frame_state.seq), worker=self.mode,
@@ -397,7 +380,7 @@ class LiveWorker:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         threads = int(torch.get_num_threads())
         if threads >= cores > 1 and rate > cores - 0.5:
-            self.widget.add_note(
+            self.sink.add_note(
                 f"training keeps {rate:.1f} of {cores} cores busy (torch's {threads} intra-op threads wait by "
                 "spinning): the map's CPU comes out of training's, within the cost budget. For a small network "
                 "torch.set_num_threads(1) may train as fast and leaves a core to the map; the choice is yours "
@@ -421,7 +404,7 @@ class LiveWorker:
 
     def stop(self, timeout: float = 30.0) -> None:
         self.governor.update()
-        self.widget.update_status(**self.governor.info())  # the cost measured while training ran
+        self.sink.update_status(**self.governor.info())  # the cost measured while training ran
         self.flush(timeout)
         with self._cond:
             self._stop = True
@@ -437,14 +420,14 @@ class LiveWorker:
                     self.frame_state.set_coords(res.frame.slots, res.frame.coords)
                 self._settle()
                 self.final_embedding = self.engine.embedding_snapshot()
-            self.widget.publish_summary(build_summary(self.frame_state))
+            self.sink.publish_summary()
         except Exception as exc:  # noqa: BLE001
-            self.widget.report_error(f"worker: final pass: {type(exc).__name__}: {exc}")
+            self.sink.report_error(f"worker: final pass: {type(exc).__name__}: {exc}")
         finally:
             self._end_process()
-        self.widget.publish_delta()
-        self.widget.publish_keyframe()
-        self.widget.record_history(force=True)  # the final map is always in the history
+        self.sink.publish_delta()
+        self.sink.publish_keyframe()
+        self.sink.record_history(force=True)  # the final map is always in the history
         self._frame_done(final=True)
 
     def _settle(self) -> None:
@@ -467,17 +450,17 @@ class LiveWorker:
             info = frame.info
             self.frame_state.set_extent(frame.extent)
             self.frame_state.set_coords(frame.slots, frame.coords)
-            if self.widget.publish_delta():
+            if self.sink.publish_delta():
                 self.stats.frames_shown += 1
             done = bool(info.get("settled"))
-            self.widget.update_status(settle={"progress": round(float(info.get("settle_progress", 0.0)), 3),
+            self.sink.update_status(settle={"progress": round(float(info.get("settle_progress", 0.0)), 3),
                                               "seconds": round(time.monotonic() - t0, 2), "done": done},
                                       frames_shown=self.stats.frames_shown,
                                       engine={k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))})
             if done or time.monotonic() >= end:
                 break
         if not info.get("settled", True):
-            self.widget.add_note(f"the map was still settling when the {self.settle_s:g} s bound of the final pass "
+            self.sink.add_note(f"the map was still settling when the {self.settle_s:g} s bound of the final pass "
                                  f"ran out ({100 * float(info.get('settle_progress', 0.0)):.0f} %)")
 
     def _frame_done(self, final: bool) -> None:
@@ -485,7 +468,7 @@ class LiveWorker:
             try:
                 listener(final)
             except Exception as exc:  # noqa: BLE001
-                self.widget.report_error(f"frame listener: {type(exc).__name__}: {exc}")
+                self.sink.report_error(f"frame listener: {type(exc).__name__}: {exc}")
 
     def abandon(self) -> None:
         """Stop at once, without a final pass: the hook was garbage-collected or the interpreter exits."""

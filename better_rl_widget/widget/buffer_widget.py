@@ -18,6 +18,7 @@ from .frame_state import FrameState
 from .history import MapHistory, replay_traits
 from .snapshot import MapSnapshot
 from .snapshot_codec import check_snapshot, encode_snapshot
+from .summary import build_summary
 from .thumbnails import Thumbnails
 
 log = logging.getLogger("better_rl_widget")
@@ -206,7 +207,7 @@ class BufferWidget(anywidget.AnyWidget):
         kwargs.setdefault("color_by", self.color_by)
         return export_html(path, snaps, title=self.title if title is None else title, **kwargs)
 
-    # -- wiring used by the hook / worker ---------------------------------------------------------------------
+    # -- wiring used by the hook / worker (capture.sink.MapSink) -----------------------------------------------
     def attach(self, capacity: int, inspect_fn: Callable[[int], tuple[dict, np.ndarray | None]], *,
                slot_of: Callable[[np.ndarray], np.ndarray] | None = None) -> FrameState:
         """Start a fresh map of ``capacity`` points; called by ``TrainingHook``. ``slot_of`` maps the map's point
@@ -259,16 +260,19 @@ class BufferWidget(anywidget.AnyWidget):
     def update_gauge(self, **fields: Any) -> None:
         self.gauge = {**self.gauge, **fields}
 
-    def publish_summary(self, blob: bytes | None) -> None:
-        """A new summary (worker thread); the influential list's thumbnails follow when its top-K set changed."""
+    def publish_summary(self) -> None:
+        """Rebuild the summary from the map's state (worker thread, after a frame); the influential list's
+        thumbnails follow when its top-K set changed."""
+        fs = self.frame_state
+        if fs is None:
+            return
+        blob = build_summary(fs)
         if blob is not None and blob != self.summary:
             self.summary = blob
-            fs = self.frame_state
-            if fs is not None:
-                try:
-                    self._thumbnails.refresh(blob, self._inspect_fn, lambda slots: fs.column("step", slots))
-                except Exception as exc:  # noqa: BLE001 - a thumbnail problem must not stop the map
-                    self.report_error(f"thumbnails: {type(exc).__name__}: {exc}")
+            try:
+                self._thumbnails.refresh(blob, self._inspect_fn, lambda slots: fs.column("step", slots))
+            except Exception as exc:  # noqa: BLE001 - a thumbnail problem must not stop the map
+                self.report_error(f"thumbnails: {type(exc).__name__}: {exc}")
 
     def add_note(self, message: str) -> None:
         """A visible remark that is not an error (a degraded mode, a flattening); shown once."""

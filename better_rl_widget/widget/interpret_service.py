@@ -183,7 +183,7 @@ class InterpretService:
                       skill_transitions=sk.transitions.astype(np.float32),
                       skill_extent=np.array(fs.extent, np.float32))
         # Calibration of Q(s, a) (or V) against the return that followed.
-        gamma = self.gamma if self.gamma is not None else getattr(self.hook.worker, "gamma", 0.99)
+        gamma = self.gamma if self.gamma is not None else float(getattr(getattr(self.hook, "options", None), "gamma", 0.99))
         value_col = "q" if "q" in table else ("value" if "value" in table else None)
         table = table.assign(**{"return": table_returns(table, gamma), "skill": sk.labels})
         if value_col is not None:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { engineText, statusText } from "../src/panels/status";
+import { engineText, mapText, statusText } from "../src/panels/status";
 
 describe("status line", () => {
   it("shows the live t-SNE engine state", () => {
@@ -15,5 +15,22 @@ describe("status line", () => {
     expect(engineText(undefined)).toBe("");
     expect(statusText({ projection: "pca" })).toContain("projection pca");
     expect(statusText({ projection: "pca" })).not.toContain("(");
+  });
+
+  it("says what a sampled map draws, what it costs and how far the final pass is", () => {
+    const s = statusText({
+      map: { points: 1000, capacity: 1_000_000, resident: 250_000, sampled_by: "age" },
+      cost: 0.0321,
+      settle: { progress: 0.4, done: false },
+    });
+    expect(s).toContain("map: 1,000 of 250,000 slots, sampled by age");
+    expect(s).toContain("map ≈ 3.2 % of training");
+    expect(s).toContain("settling the map 40 %");
+    expect(statusText({ settle: { progress: 1, done: true } })).not.toContain("settling");
+  });
+
+  it("says nothing about sampling when the whole buffer is drawn", () => {
+    expect(mapText({ points: 500, capacity: 800, resident: 500, sampled_by: "all" })).toBe("");
+    expect(mapText(undefined)).toBe("");
   });
 });

@@ -126,10 +126,13 @@ def test_quickstart_click_and_lasso_reach_python_while_training(jupyter_server, 
             "() => { const r = document.querySelector('.brw-root');"
             " return +r.dataset.selected > 0 && r.dataset.selectedPython === r.dataset.selected; }", timeout=30_000)
         n_selected = int(root.get_attribute("data-selected"))
-        py_n, py_dtype, py_valid, done = kernel_eval(
-            kc, "[len(widget.selection), str(widget.selection.dtype),"
-                " bool(set(widget.selection.tolist()) <= set(widget.frame_state.present_slots().tolist())), run.done]")
-        assert py_n == n_selected and py_dtype == "uint32" and py_valid
+        # The page selects map points; widget.selection names their buffer slots (the map draws a sample of
+        # the 20k-slot buffer), so it has at most as many (a point may leave the sample meanwhile).
+        py_n, py_dtype, py_valid, n_slots, done = kernel_eval(
+            kc, "[len(widget.selected_points), str(widget.selection.dtype),"
+                " bool(set(widget.selected_points.tolist()) <= set(widget.frame_state.present_slots().tolist())),"
+                " len(widget.selection), run.done]")
+        assert py_n == n_selected and py_dtype == "uint32" and py_valid and 0 < n_slots <= py_n
         assert done is False, "training had already finished: the lasso was not tested during training"
 
         # The status line shows live frames from the worker.

@@ -1,11 +1,13 @@
-"""Data for the priority histogram and the "influential states" list, as small binary arrays (protocol.md)."""
+"""Data for the priority histogram and the "influential states" list, as small binary arrays (protocol.md).
+
+Built by ``BufferWidget.publish_summary()`` from its own frame state (the worker only asks for it)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..widget.codec import encode
-from ..widget.frame_state import FrameState
+from .codec import encode
+from .frame_state import FrameState
 
 BINS = 32
 TOP_K = 20
