@@ -29,6 +29,9 @@ _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 HALF_LIFE_S = 30.0  # how fast old windows fade from the estimate
 PRIOR_SLOWDOWN = 1.0  # before measuring: a frame stalls training completely (the safe side)
 PRIOR_WEIGHT_S = 0.3  # ... and counts as this many seconds of frames against the measured ones
+PAUSE_EVERY_S = 15.0  # every so often the whole live path pauses (no frames, no copies) ...
+PAUSE_S = 2.0  # ... this long, to measure the training's speed without the widget
+PAUSE_HALF_LIFE_S = 90.0
 
 
 def thread_cpu(ident: int | None) -> float:
@@ -95,6 +98,15 @@ class CostGovernor:
         self._child_base = 0.0
         self._cpu: list[tuple[float, float, float]] = []  # (wall, map cpu, training cpu), a few recent samples
         self.cost: float | None = None
+        # Pause windows: the hook skips its copies and the worker draws nothing while ``paused``.
+        self.paused = False
+        self._pause_until = 0.0
+        self._next_pause: float | None = None
+        self._seg: tuple[float, int] | None = None  # start of the current run or pause segment
+        self._run_w, self._pause_w = _Window(), _Window()
+        self._pauses = 0
+        self._scale = 1.0  # outer loop: the frames' share of the budget, set from the paused windows
+        self.cost_total: float | None = None  # 1 - (speed outside pauses) / (speed in pauses)
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def add_capture_cpu(self, seconds: float) -> None:
@@ -144,7 +156,7 @@ class CostGovernor:
 
     def _accrue(self, now: float) -> None:
         if self._last_wall is not None:
-            self._credit = min(self._credit + self.budget * max(now - self._last_wall, 0.0),
+            self._credit = min(self._credit + self.budget * self._scale * max(now - self._last_wall, 0.0),
                                self.budget * self.max_credit_s)
         self._last_wall = now
 
@@ -181,10 +193,52 @@ class CostGovernor:
                 self._cpu.pop(0)
 
     def wait_s(self) -> float:
-        """Seconds until the next frame may start (0: now)."""
+        """Seconds until the next frame may start (0: now). Called before each frame; starts and ends the pause
+        windows (the training's speed with nothing of the widget running)."""
         self.update()
         with self._lock:
-            return 0.0 if self._credit >= 0.0 else min(5.0, -self._credit / self.budget)
+            now, steps = self.clock(), self._steps()
+            if self._seg is None:
+                self._seg, self._next_pause = (now, steps), now + PAUSE_EVERY_S / 3  # a first look early
+            if self.paused:
+                if now < self._pause_until:
+                    return self._pause_until - now
+                self._close_segment(now, steps)
+                self.paused, self._next_pause = False, now + PAUSE_EVERY_S
+                self._pauses += 1
+                self._outer_loop()
+            elif self._next_pause is not None and now >= self._next_pause and steps > self._seg[1]:
+                self._close_segment(now, steps)
+                self.paused, self._pause_until = True, now + PAUSE_S
+                return PAUSE_S
+            return 0.0 if self._credit >= 0.0 else min(5.0, -self._credit / (self.budget * self._scale))
+
+    def resume(self) -> None:
+        """A flush or close needs the live path now: end a pause window early (it is not counted)."""
+        with self._lock:
+            if self.paused:
+                self.paused = False
+                self._seg = (self.clock(), self._steps())
+                self._next_pause = self._seg[0] + PAUSE_EVERY_S
+
+    def _close_segment(self, now: float, steps: int) -> None:
+        assert self._seg is not None
+        dt, ds = max(now - self._seg[0], 0.0), max(steps - self._seg[1], 0)
+        decay = 0.5 ** (dt / PAUSE_HALF_LIFE_S)
+        (self._pause_w if self.paused else self._run_w).add(dt, ds, decay)
+        (self._run_w if self.paused else self._pause_w).add(0.0, 0.0, decay)
+        self._seg = (now, steps)
+        r_run, r_pause = self._run_w.rate, self._pause_w.rate
+        if self._pauses >= 1 and r_run is not None and r_pause and self._pause_w.steps >= 100:
+            self.cost_total = max(0.0, 1.0 - r_run / r_pause)
+
+    def _outer_loop(self) -> None:
+        """After each pause: if the whole live path cost more than the budget (things the frame windows do not
+        see: the copies, caches, a second process), give the frames less of it; if less, give back slowly."""
+        if self.cost_total is None or self._pauses < 2:
+            return
+        factor = self.budget / max(self.cost_total, 1e-3)
+        self._scale = min(1.0, max(0.05, self._scale * min(max(factor, 0.5), 1.25)))
 
     def frame_cpu_s(self, fps: float = 2.0) -> float | None:
         """How long one frame may take so that ``fps`` frames a second fit the budget (with the prior slowdown
@@ -205,5 +259,7 @@ class CostGovernor:
     def info(self) -> dict:
         with self._lock:
             s = self.slowdown()
-        return {"cost": None if self.cost is None else round(float(self.cost), 4), "cost_budget": self.budget,
-                "slowdown_in_frame": round(s, 3)}
+        cost = self.cost_total if self.cost_total is not None and self._pauses >= 2 else self.cost
+        return {"cost": None if cost is None else round(float(cost), 4), "cost_budget": self.budget,
+                "cost_frames": None if self.cost is None else round(float(self.cost), 4),
+                "slowdown_in_frame": round(s, 3), "pauses": self._pauses}

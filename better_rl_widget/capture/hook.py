@@ -106,6 +106,7 @@ class TrainingHook:
         weakref.finalize(self, self.worker.abandon)
         me = weakref.ref(self)  # the governor times training by this hook's steps (a weak link: GC still works)
         self.worker.governor.step_count = lambda: h.step if (h := me()) is not None else 0
+        self._governor = self.worker.governor
         # A worker process imports torch and openTSNE (seconds of CPU): let that happen now, before training, so
         # it neither slows the first seconds of training nor delays the first frames.
         if not self.worker.ready.wait(timeout=60.0):
@@ -152,7 +153,7 @@ class TrainingHook:
     def on_step(self, step: int | None = None) -> None:
         """Call once per environment step; copies new rows every ``every`` calls."""
         self.step = self.step + 1 if step is None else int(step)
-        if self._closed or self.step % self.every:
+        if self._closed or self.step % self.every or self._governor.paused:  # paused: see governor.py
             return
         self.capture()
 

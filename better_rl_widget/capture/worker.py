@@ -392,6 +392,7 @@ class LiveWorker:
         deadline = time.monotonic() + timeout
         with self._cond:
             self._last_frame = 0.0  # do not rate-limit a flush
+            self.governor.resume()
             self._force_new = True
             self._drain = True  # and place every pending row before returning
             self._cond.notify_all()
