@@ -24,7 +24,7 @@ from ._episodes import EpisodeTracker
 
 
 class SB3BufferSource:
-    """Reads an SB3 ``ReplayBuffer`` in place; call :meth:`sync` once per step (cost ∝ n_envs)."""
+    """Reads an SB3 ``ReplayBuffer`` in place; call :meth:`sync` before reading (cost ∝ rows written since)."""
 
     def __init__(self, rb: Any) -> None:
         if not isinstance(rb, SB3ReplayBuffer) or not isinstance(getattr(rb, "observations", None), np.ndarray):
@@ -57,9 +57,8 @@ class SB3BufferSource:
         if new == 0 and target is None:
             return
         envs = np.arange(self.n_envs)
-        for k in range(new):
-            row = (self._pos + k) % bs
-            self.tracker.written(row * self.n_envs + envs, rb.dones[row], envs)
+        rows = (self._pos + np.arange(new)) % bs  # in write order; each row holds one transition per env
+        self.tracker.written((rows[:, None] * self.n_envs + envs).ravel(), rb.dones[rows].ravel(), np.tile(envs, new))
         self._pos = rb.pos
         self._rows += new
 
@@ -184,13 +183,19 @@ class BetterRLCallback(BaseCallback):
             self.widget.add_note("TD-errors are one-step; this model trains on n-step returns")
 
     def _on_step(self) -> bool:
-        if self.hook is not None and self.source is not None:
-            try:
-                self.source.sync()
-            except Exception as exc:  # noqa: BLE001
-                self.hook._report(f"BetterRLCallback: {type(exc).__name__}: {exc}")
-                return True
-            self.hook.on_step()
+        hook, source = self.hook, self.source
+        if hook is not None and source is not None:
+            # Read the buffer's new rows only when the hook is about to copy them: one batched sync every few
+            # steps instead of a small one per step (per-step Python is training time the map costs). Often
+            # enough that SB3's write position cannot lap the last one read.
+            every = max(1, min(hook.every, source.rb.buffer_size // 2))
+            if (hook.step + 1) % every == 0:
+                try:
+                    source.sync()
+                except Exception as exc:  # noqa: BLE001
+                    hook._report(f"BetterRLCallback: {type(exc).__name__}: {exc}")
+                    return True
+            hook.on_step()
         return True
 
     def _on_training_end(self) -> None:

@@ -340,7 +340,7 @@ class BufferWidget(anywidget.AnyWidget):
 
     def _on_selection(self, _change: dict) -> None:
         slots = self.selection
-        self.update_status(selected=int(len(slots)))
+        self.update_status(selected=int(len(self.selected_points)))  # the view compares it with its own count
         for cb in list(self._select_callbacks):
             self._safe_call(cb, slots)
 

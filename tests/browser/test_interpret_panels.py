@@ -22,7 +22,7 @@ def test_interpret_panels_render_and_a_skill_click_highlights_its_points(jupyter
             "agent = DQN('CartPole-v1', DQNConfig(buffer_size=2_000, learning_starts=200), seed=0)\n"
             "widget = BufferWidget()\n"
             "hook = TrainingHook(widget, agent.buffer, projection='pca', q_network=agent.q,\n"
-            "                    target_network=agent.q_target, worker='thread')\n"
+            "                    target_network=agent.q_target, worker='thread', max_points=2_000)\n"
             "agent.learn(1_500, callback=hook.on_step)\n"
             "hook.close()\n"
             "svc = widget.enable_interpret(hook, k=3, last=2)\n"
@@ -63,8 +63,7 @@ def test_interpret_panels_render_and_a_skill_click_highlights_its_points(jupyter
             view_slots = sorted(root.evaluate("r => r.__brw.selectedSlots()"))
             want = kernel_eval(kc, "sorted(int(s) for s in widget.frame_state.present_slots() "
                                    "if widget.frame_state.column('skill', [s])[0] == 1)")
-            # The map draws a sample of the 2,000-slot buffer: the page selects map points, Python names their
-            # buffer slots too.
+            # The page selects map points; Python names them as points and as buffer slots.
             got, slots_ok = kernel_eval(kc, "[sorted(widget.selected_points.tolist()), "
                                             "bool((widget.selection == widget.buffer_slots(widget.selected_points)).all())]")
             assert view_slots == want == got and len(want) > 0 and slots_ok
