@@ -38,7 +38,7 @@ class LiveOptions:
     worker: str = "auto"  # where the engine runs: "thread", "process" or "auto" (docs/architecture.md)
     max_points: int = DEFAULT_MAX_POINTS  # buffer slots the map draws, at most (capture/sampler.py)
     sample: str = "age"  # which slots: "age" (even by insertion age) or "priority"
-    cost_budget: float = 0.05  # the map's CPU as a share of the training's (capture/governor.py)
+    cost_budget: float = 0.05  # the share of training time the map may cost, measured (capture/governor.py)
     settle_s: float = 10.0  # the final settle pass on close, at most (0: off)
     step_budget_s: float = 0.1  # seconds one projection step may take
     returns_every_s: float = 2.0  # returns-to-go are recomputed this often
