@@ -137,10 +137,10 @@ class Engine:
         """(lanes, the rows the projection embedded for them, their map coordinates): for measuring the map's
         quality against a full fit of the same rows (benchmarks/real_overhead.py)."""
         p = self.projection
-        graph, Z = getattr(p, "graph", None), getattr(p, "_Z", None)
-        if graph is not None and Z is not None:  # live t-SNE: its reduced rows, as its optimisation saw them
-            lanes = np.flatnonzero(graph.present & p.placed)
-            return lanes, np.array(Z[lanes], np.float32), np.array(p.published[lanes], np.float32)
+        embedded = getattr(p, "embedded", None)
+        got = embedded() if embedded is not None else None
+        if got is not None:  # live t-SNE: its reduced rows, as its optimisation saw them
+            return got
         frame = p.step(0.0)
         lanes = np.asarray(frame.slots, np.int64)
         if len(lanes) == 0:  # an empty map

@@ -135,12 +135,9 @@ class MapSample:
             s, lane = int(slots[i]), int(old[i])
             if member[i]:
                 if lane < 0:
-                    if not self._free:
-                        self.overflow += 1
+                    lane = self._take_lane(s)
+                    if lane < 0:
                         continue
-                    lane = self._free.pop()
-                    self._slot_lane[s] = lane
-                    self.lane_slot[lane] = s
                 self._lane_key[lane] = keys[i]
                 self._lane_weight[lane] = weight[i]
                 out_slots.append(s)
@@ -178,12 +175,9 @@ class MapSample:
         for s in np.asarray(slots, np.int64).tolist():
             if self._slot_lane[s] >= 0:
                 continue
-            if not self._free:
-                self.overflow += 1
+            lane = self._take_lane(s)
+            if lane < 0:
                 continue
-            lane = self._free.pop()
-            self._slot_lane[s] = lane
-            self.lane_slot[lane] = s
             self._lane_key[lane] = weyl_keys(np.array([s]), self.offset)[0]
             out_s.append(s)
             out_l.append(lane)
@@ -201,6 +195,17 @@ class MapSample:
         mean = self._p_sum / self._p_n if self._p_n else 1.0
         w = np.where(ok, p / mean if mean > 0 else 1.0, 0.0)
         return np.minimum(w, 1.0 / max(self.theta, 1e-12))
+
+    def _take_lane(self, slot: int) -> int:
+        """A free lane for ``slot`` (-1 and counted in ``overflow`` when none is free)."""
+        assert self._slot_lane is not None
+        if not self._free:
+            self.overflow += 1
+            return -1
+        lane = self._free.pop()
+        self._slot_lane[slot] = lane
+        self.lane_slot[lane] = slot
+        return lane
 
     def _release(self, lane: int) -> None:
         assert self._slot_lane is not None

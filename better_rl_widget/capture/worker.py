@@ -377,7 +377,7 @@ class LiveWorker:
         if torch is None or rate is None:
             return
         self._noted_threads = True
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = _cores()
         threads = int(torch.get_num_threads())
         if threads >= cores > 1 and rate > cores - 0.5:
             self.sink.add_note(
@@ -438,7 +438,7 @@ class LiveWorker:
             return
         t0 = time.monotonic()
         end = t0 + self.settle_s
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = _cores()
         # More openTSNE threads only where the other cores are idle: beside other jobs they were slower (2 cores).
         n_jobs = cores if os.getloadavg()[0] < max(cores - 1, 0.5) else 1
         info: dict = {}
@@ -498,6 +498,11 @@ def _choose_mode(worker: str, projection: str | Projection, estimator: object) -
     return "process" if isinstance(projection, str) and shippable and estimator is not None else "thread"
 
 
+def _cores() -> int:
+    """Cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
@@ -523,9 +528,13 @@ def _merge_batches(batches: list[CaptureBatch]) -> CaptureBatch:
         when = np.concatenate([np.full(len(g), i) for g, i in gone])
         last = _last_occurrence(lanes)  # removals are in batch order: the last one of each lane
         lanes, when = lanes[last], when[last]
-        row_when = dict(zip(slots.tolist(), order.tolist(), strict=True))
-        after = np.array([when[j] > row_when.get(int(lane), -1) for j, lane in enumerate(lanes.tolist())], bool)
-        removed = lanes[after]
+        # the batch of each lane's newest row (-1: none), looked up in the slot-sorted rows
+        row_when = np.full(len(lanes), -1)
+        if len(slots):
+            srt = np.argsort(slots, kind="stable")
+            pos = np.minimum(np.searchsorted(slots[srt], lanes), len(slots) - 1)
+            row_when = np.where(slots[srt][pos] == lanes, order[srt][pos], -1)
+        removed = lanes[when > row_when]
         if len(removed):  # rows written before their lane left: dropped with it
             stay = ~np.isin(slots, removed)
             slots, rows = slots[stay], {k: v[stay] for k, v in rows.items()}

@@ -336,6 +336,14 @@ class LiveTSNE:
                           settle_iterations=st["early"] + st["normal"])
         return frame
 
+    def embedded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(slots, the reduced rows the optimisation sees, their drawn coordinates) of the placed points; None in
+        the PCA phase."""
+        if self.graph is None or self._Z is None:
+            return None
+        slots = np.flatnonzero(self.graph.present & self.placed)
+        return slots, np.array(self._Z[slots], np.float32), np.array(self.published[slots], np.float32)
+
     def settle_block(self, n: int) -> int:
         """Iterations between two convergence checks of :meth:`settle` (about 100k point-iterations, 2..10): a
         function of N only, never of the clock."""
