@@ -104,8 +104,17 @@ class Engine:
 
     # -- one frame -----------------------------------------------------------------------------------------
     def run(self, inp: EngineInput) -> EngineResult:
-        """Apply ``inp`` and do one frame's work; exceptions propagate (the caller reports them)."""
-        self._out = out = EngineResult()
+        """Apply ``inp`` and do one frame's work. Exceptions propagate (the caller reports them) carrying the
+        frame's notes so far as ``engine_notes`` (e.g. why TD-errors switched off just before)."""
+        self._out = EngineResult()
+        try:
+            return self._run(inp)
+        except Exception as exc:
+            exc.engine_notes = [*self._out.notes, *self._out.errors]  # type: ignore[attr-defined]
+            raise
+
+    def _run(self, inp: EngineInput) -> EngineResult:
+        out = self._out
         if inp.weights is not None and self.estimator is not None:
             self.estimator.load_weights(inp.weights)
         if len(inp.removed):
@@ -221,7 +230,7 @@ class Engine:
             self._new_rows += len(valid)
             if self.embed != "obs" and self._embedding != "obs":
                 return  # placed once their features exist
-        self.projection.add(valid, self._embedding_rows(self.mirror.rows(valid, ("obs",))["obs"]))
+        self._place(valid)
 
     def _flush_new(self, force: bool = False) -> None:
         if not self._new:
@@ -244,7 +253,7 @@ class Engine:
             self._embedding = "features"
             self.projection.add(slots, out.features)
         else:
-            self.projection.add(slots, self._embedding_rows(self.mirror.rows(slots, ("obs",))["obs"]))
+            self._place(slots)
 
     def _compute(self, chunk: np.ndarray, want_features: bool = False):  # -> Estimates | None
         assert self.estimator is not None
@@ -264,18 +273,29 @@ class Engine:
         return out
 
     # -- what the projection embeds -----------------------------------------------------------------------
-    def _embedding_rows(self, obs: np.ndarray) -> np.ndarray:
+    def _place(self, slots: np.ndarray) -> None:
+        # The rows first, then `self.projection`: computing them can replace the projection (_switch_to_obs).
+        rows = self._embedding_rows(self.mirror.rows(slots, ("obs",))["obs"])
+        if rows is not None:
+            self.projection.add(slots, rows)
+
+    def _embedding_rows(self, obs: np.ndarray) -> np.ndarray | None:
+        """The rows the projection embeds for ``obs``; None when features just became unavailable (the switch to
+        observations re-placed every row in the mirror, these too)."""
         if self._embedding is None:
             use = self.embed != "obs" and self.estimator is not None
             self._embedding = "features" if use else "obs"
+        if self._embedding == "none":  # features went away and the user's projection cannot be rebuilt
+            return None
         if self._embedding == "features":
             assert self.estimator is not None
             feats = self.estimator.features(obs)
             if feats is not None:
                 return feats
-            self._switch_to_obs()
             if self.estimator.features_off:
                 self._note(self.estimator.features_off)
+            self._switch_to_obs()
+            return None
         return flatten_features(obs)
 
     def _switch_to_obs(self) -> None:
@@ -283,6 +303,7 @@ class Engine:
         self._embedding = "obs"
         present = np.flatnonzero(self.mirror.present)
         if self.projection_factory is None:
+            self._embedding = "none"
             self._out.errors.append("features became unavailable and the projection object cannot be rebuilt; "
                                     "new points are not placed")
             return

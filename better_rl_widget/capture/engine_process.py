@@ -19,12 +19,14 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import weakref
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 from .engine import EngineInput, EngineResult, format_error
+from .governor import process_cpu
 from .options import LiveOptions
 
 NICE = 5  # the child yields the CPU to the training thread when cores are scarce
@@ -73,7 +75,12 @@ class EngineSpec:
 
 
 class EngineProcess:
-    """A proxy with the Engine's ``run``; each call is one round trip (the caller's thread waits without the GIL)."""
+    """A proxy with the Engine's ``run``; each call is one round trip (the caller's thread waits without the GIL).
+    A round trip in which the child gets no CPU for ``stall_s`` seconds (stopped, deadlocked) or that takes longer
+    than ``round_trip_s`` ends with :class:`EngineDied`, like a crash: the worker goes on in a thread."""
+
+    stall_s = 20.0  # a working child always gets some CPU, even niced beside busy cores
+    round_trip_s = 600.0  # the longest honest call is the final pass (its TD sweep is bounded at 30 s)
 
     def __init__(self, spec: EngineSpec | None) -> None:
         """Start a child and wait until it has imported what an engine needs; with ``spec``, build the engine."""
@@ -129,14 +136,23 @@ class EngineProcess:
         return self._recv()
 
     def _recv(self) -> Any:
+        watch = _Watchdog(self.proc.pid, self.stall_s, self.round_trip_s)
         try:
             while not self.conn.poll(0.2):
                 if self.proc.poll() is not None or self.abandoned:
                     break
+                hung = watch.hung()
+                if hung:
+                    self.proc.kill()  # stopped or stuck: it will not answer; what it holds is in our mirror too
+                    self.proc.wait()
+                    raise EngineDied(f"the worker process {hung}; it was killed")
             else:
                 kind, payload = self.conn.recv()
                 if kind == "error":
-                    raise EngineFailed(payload)
+                    message, notes = payload if isinstance(payload, tuple) else (payload, [])
+                    failed = EngineFailed(message)
+                    failed.engine_notes = notes  # type: ignore[attr-defined]
+                    raise failed
                 return payload
         except (EOFError, OSError) as exc:
             raise EngineDied(self._why(exc)) from None
@@ -163,6 +179,30 @@ class EngineProcess:
         except (OSError, subprocess.TimeoutExpired):
             pass
         self._finalizer()
+
+
+class _Watchdog:
+    """Tells a child that is computing from one that is not: its CPU clock (``/proc``; where there is none, only
+    the overall deadline counts)."""
+
+    def __init__(self, pid: int, stall_s: float, limit_s: float) -> None:
+        self.pid, self.stall_s, self.limit_s = pid, stall_s, limit_s
+        self.t0 = self.t_progress = time.monotonic()
+        self.has_clock = os.path.exists(f"/proc/{pid}/stat")
+        self.cpu = process_cpu(pid)
+
+    def hung(self) -> str:
+        """Why the child is taken for hung, or ""."""
+        now = time.monotonic()
+        if now - self.t0 > self.limit_s:
+            return f"did not answer within {self.limit_s:g} s"
+        if self.has_clock:
+            cpu = process_cpu(self.pid)
+            if cpu != self.cpu:
+                self.cpu, self.t_progress = cpu, now
+            elif now - self.t_progress > self.stall_s:
+                return f"made no progress for {self.stall_s:g} s (stopped or hung)"
+        return ""
 
 
 _SPARE: EngineProcess | None = None
@@ -237,7 +277,7 @@ def child_main(fd: int) -> None:
         try:
             reply: tuple = ("ok", engine.run(payload))
         except Exception as exc:  # noqa: BLE001 - the parent reports it like a worker-thread exception
-            reply = ("error", format_error(exc))
+            reply = ("error", (format_error(exc), getattr(exc, "engine_notes", [])))
         try:
             conn.send(reply)
         except OSError:

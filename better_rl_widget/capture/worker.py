@@ -49,6 +49,7 @@ class CaptureBatch:
     # Lanes that left the map's sample (a sampled map of a large buffer, see sampler.py); not re-filled here.
     removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     resident: int = -1  # rows in the buffer (the gauge describes the whole buffer, not the drawn sample)
+    attempts: int = 0  # frames that failed with this batch in them
 
 
 @dataclass
@@ -57,6 +58,7 @@ class WorkerStats:
     frames_dropped: int = 0
     nan_skipped: int = 0
     rejected: int = 0
+    rows_lost: int = 0  # rows whose frame failed twice (each reported)
     worker_lag_s: float = 0.0
     lags: list[float] = field(default_factory=list)
 
@@ -190,8 +192,11 @@ class LiveWorker:
                     self._process(batches)
             except Exception as exc:  # noqa: BLE001 - never let the worker die; show it instead
                 if not self._ended:
+                    for note in getattr(exc, "engine_notes", ()):  # what the frame found before it failed
+                        self.sink.add_note(note)
                     tb = traceback.format_exc(limit=3)
                     self.sink.report_error(f"worker: {type(exc).__name__}: {exc}\n{tb}")
+                    self._retry_once(batches)
                 with self._cond:
                     self._drain = False  # a failing projection must not be retried in a loop
             finally:
@@ -200,6 +205,22 @@ class LiveWorker:
                     self._busy = False
                     self._cond.notify_all()
                 self._last_frame = time.monotonic()
+
+    def _retry_once(self, batches: list[CaptureBatch]) -> None:
+        """A failed frame's rows get one more frame (a passing fault loses nothing); rows whose second frame fails
+        too are given up, counted and reported (a fault that repeats must not loop)."""
+        again = [b for b in batches if b.attempts == 0]
+        lost = sum(len(b.slots) for b in batches if b.attempts > 0)
+        for b in again:
+            b.attempts += 1
+        with self._cond:
+            self._pending[:0] = again
+            self._pending_rows += sum(len(b.slots) for b in again)
+        if lost:
+            self.stats.rows_lost += lost
+            self.sink.report_error(f"worker: {lost} rows are not on the map: two frames with them failed "
+                                   f"({self.stats.rows_lost} so far)")
+            self.sink.update_status(rows_lost=self.stats.rows_lost)
 
     def _unthrottled(self) -> bool:
         """A flush, close or stop does not wait for the frame interval or the cost budget."""
@@ -541,7 +562,7 @@ def _merge_batches(batches: list[CaptureBatch]) -> CaptureBatch:
             updates = _drop_slots(updates, removed)
     last_b = batches[-1]
     return CaptureBatch(slots, rows, batches[0].t_capture, last_b.hook_step, last_b.total_inserted,
-                        last_b.evictions, updates, removed, last_b.resident)
+                        last_b.evictions, updates, removed, last_b.resident, max(b.attempts for b in batches))
 
 
 def _last_occurrence(slots: np.ndarray) -> np.ndarray:
