@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 import time
 import traceback
@@ -22,6 +23,7 @@ from .worker import CaptureBatch, LiveWorker
 if TYPE_CHECKING:
     from ..store import Recorder
 
+log = logging.getLogger(__name__)
 CAPTURED = ("obs", "action", "reward", "terminated", "truncated", "step", "episode", "episode_step")
 __all__ = ["CAPTURED", "DEFAULT_MAX_POINTS", "BackgroundRun", "BufferSource", "TrainingHook"]
 
@@ -95,6 +97,9 @@ class TrainingHook:
         self._seen = 0
         self._last_error = ""
         self._closed = False
+        self._closed_at: int | None = None  # total_inserted when close() ran: later rows are counted, not drawn
+        self.rows_after_close = 0
+        self._after_close_shown = 0.0
         self._has_changes = callable(getattr(buffer, "take_changes", None))
         self.optional_fields = tuple(getattr(buffer, "optional_fields", ()))
         has_next = bool(getattr(buffer, "has_next_obs", True))
@@ -153,12 +158,18 @@ class TrainingHook:
     def on_step(self, step: int | None = None) -> None:
         """Call once per environment step; copies new rows every ``every`` calls."""
         self.step = self.step + 1 if step is None else int(step)
-        if self._closed or self.step % self.every or self._governor.paused:  # paused: see governor.py
+        if self._closed:
+            self._after_close()
+            return
+        if self.step % self.every or self._governor.paused:  # paused: see governor.py
             return
         self.capture()
 
     def capture(self) -> None:
         """Copy the rows inserted since the last capture and queue them for the worker (never raises)."""
+        if self._closed:
+            self._after_close()
+            return
         t0 = time.thread_time()
         try:
             self._capture()
@@ -227,6 +238,32 @@ class TrainingHook:
         gone = np.unique(np.concatenate(removed)) if removed else np.zeros(0, np.int64)
         return lanes, read, gone[~np.isin(gone, lanes)], updates
 
+    def _after_close(self, refresh: bool = False) -> None:
+        """Rows that reach a closed hook are never drawn (its worker has stopped): count them, say so once."""
+        try:
+            total = int(self.buffer.total_inserted)
+        except Exception:  # noqa: BLE001 - nothing to count with; training must go on
+            return
+        if self._closed_at is None or total <= self._closed_at:
+            return
+        first = self.rows_after_close == 0
+        self.rows_after_close = total - self._closed_at
+        now = time.monotonic()
+        if first:
+            self._tell_sink("report_error", "rows added after hook.close() are not drawn: this hook has stopped "
+                            "(counted in the status as rows_after_close); create a new TrainingHook to keep "
+                            "streaming")
+        # A loop that keeps going after close() would otherwise send a status message every step.
+        if first or refresh or now - self._after_close_shown >= 0.5:
+            self._after_close_shown = now
+            self._tell_sink("update_status", rows_after_close=self.rows_after_close)
+
+    def _tell_sink(self, method: str, *args: Any, **kwargs: Any) -> None:
+        try:
+            getattr(self.widget, method)(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the widget may be gone; the log still has it
+            log.warning("better_rl_widget: widget.%s(%s) failed: %s", method, args[0] if args else kwargs, exc)
+
     def _report(self, msg: str, detail: str = "") -> None:
         if msg != self._last_error:
             self._last_error = msg
@@ -239,6 +276,9 @@ class TrainingHook:
         by a thread of its own; ``options`` go to :class:`~better_rl_widget.store.Recorder`."""
         from ..store import Recorder, RunWriter, run_manifest
 
+        if self._closed:
+            raise RuntimeError("this hook is closed: nothing more reaches its map or a record; call record_to "
+                               "before training (or pass record=PATH to TrainingHook)")
         if self.recorder is not None:
             raise RuntimeError(f"this hook already records to {self.recorder.path}")
         self.recorder = rec = Recorder(RunWriter(path, manifest or run_manifest(config={"every": self.every,
@@ -269,15 +309,27 @@ class TrainingHook:
 
     # -- control --------------------------------------------------------------------------------------------
     def flush(self, timeout: float = 30.0) -> bool:
-        """Capture now and wait until the map shows everything inserted so far."""
+        """Capture now and wait until the map shows everything inserted so far. After close(): False when rows
+        arrived since (they are not drawn, see :meth:`close`)."""
+        if self._closed:
+            self._after_close(refresh=True)
+            return self.rows_after_close == 0
         self.capture()
         return self.worker.flush(timeout)
 
     def close(self) -> None:
-        """Final capture, final frame and keyframe, stop the worker. Idempotent."""
+        """Final capture, final frame and keyframe, stop the worker. Idempotent. Rows added later are not drawn:
+        they are counted in ``rows_after_close`` (and the widget's status) and reported once."""
         if self._closed:
+            self._after_close(refresh=True)
             return
+        try:
+            before = int(self.buffer.total_inserted)
+        except Exception:  # noqa: BLE001 - without it, later rows cannot be counted; closing goes on
+            before = None
         self.capture()
+        # What the final capture saw (it may have seen rows added while closing): later rows are counted.
+        self._closed_at = None if before is None else max(before, self._seen)
         self._closed = True
         self.worker.stop()
         if self.recorder is not None:
@@ -293,6 +345,8 @@ class TrainingHook:
     def run_in_background(self, train: Callable[[threading.Event], Any]) -> BackgroundRun:
         """Run ``train(stop_event)`` in a thread so the notebook stays responsive (clicks reach Python
         while it trains); the hook is closed when it returns. See :class:`BackgroundRun`."""
+        if self._closed:
+            raise RuntimeError("this hook is closed; create a new TrainingHook for another run")
         return BackgroundRun(train, self)
 
 

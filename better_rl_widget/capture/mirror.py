@@ -34,13 +34,20 @@ class BufferMirror:
         obs = np.asarray(rows["obs"])
         empty = np.zeros(0, np.int64)
         spec = (tuple(obs.shape[1:]), obs.dtype)
+        first = ", ".join(str(int(s)) for s in slots[:5]) + (" …" if len(slots) > 5 else "")
         with self._lock:
+            if obs.dtype.kind not in "biufc":  # objects/strings: nothing to embed; must not become the spec either
+                self.present[slots] = False
+                msg = (f"observations at slot(s) {first} have dtype {obs.dtype} (e.g. ragged lists or Python "
+                       "objects), which cannot be mirrored or drawn; these rows are not drawn. Store numeric arrays "
+                       "of one shape (np.asarray(obs, np.float32)); for Dict/Tuple observations use "
+                       "TrainingHook.for_loop(..., observation_space=env.observation_space), which flattens them")
+                return Applied(empty, empty, np.asarray(slots, np.int64), msg)
             if self.obs_spec is None:
                 self.obs_spec = spec
                 self.obs = np.zeros((self.capacity, *spec[0]), spec[1])
-            if spec != self.obs_spec or obs.dtype == object:
+            if spec != self.obs_spec:
                 want, got = self.obs_spec, spec
-                first = ", ".join(str(int(s)) for s in slots[:5]) + (" …" if len(slots) > 5 else "")
                 msg = (f"observation shape/dtype changed mid-run at slot(s) {first}: got shape {got[0]} dtype {got[1]}, "
                        f"expected shape {want[0]} dtype {want[1]} (from the first snapshot); these rows are not drawn")
                 self.present[slots] = False

@@ -3,6 +3,10 @@
 Priorities are ``p_i = (|δ_i| + ε)^α``; a slot is sampled with probability ``p_i / Σp`` and its importance
 weight is ``(N · P(i))^-β / max_j w_j``. The tree is a flat array (leaves at ``[size, 2·size)``), so updating
 and sampling a whole batch is a handful of numpy operations per tree level rather than a Python loop per item.
+
+Priorities stay float64 in the buffer (1e300 is not inf). ``update_priorities`` refuses, with a ValueError naming the
+slots, what would make sampling wrong: slots outside the buffer or not written yet, NaN/inf TD-errors, and
+priorities so large that the sum over the whole buffer could overflow float64 (``p^α > 0.9e308 / capacity``).
 """
 
 from __future__ import annotations
@@ -35,9 +39,12 @@ class SumTree:
         if len(idx) == 0:
             return
         if idx.min() < 0 or idx.max() >= self.capacity:
-            raise IndexError(f"sum-tree index out of range [0, {self.capacity})")
-        if not np.all(np.isfinite(values)) or values.min() < 0:
-            raise ValueError("priorities must be finite and non-negative")
+            out = idx[(idx < 0) | (idx >= self.capacity)]
+            raise IndexError(f"sum-tree leaves {_few(out)} out of range [0, {self.capacity})")
+        bad = ~np.isfinite(values) | (values < 0)
+        if bad.any():
+            raise ValueError(f"priorities must be finite and non-negative; got {_few(values[bad])} at "
+                             f"leaves {_few(idx[bad])}")
         node = idx + self.size
         self.tree[node] = values  # duplicates: numpy keeps the last write
         node = np.unique(node // 2)
@@ -111,19 +118,41 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         return out
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
-        indices = np.asarray(indices, np.int64).ravel()
+        """Set the priorities of written slots from TD-errors: ``p = |δ| + ε`` (signed δ is fine).
+        Raises ValueError, changing nothing, for slots not written yet, non-finite δ or overflowing ``p^α``."""
+        raw = np.asarray(indices)
+        if raw.size and raw.dtype.kind not in "iu":
+            raise ValueError(f"indices must be integer slot ids, got dtype {raw.dtype}: {_few(raw.ravel())}")
+        indices = raw.astype(np.int64).ravel()
         td = np.abs(np.asarray(td_errors, np.float64).ravel())
         if indices.shape != td.shape:
             raise ValueError(f"indices {indices.shape} and td_errors {td.shape} must have the same length")
-        if not np.all(np.isfinite(td)):
-            raise ValueError("td_errors contain NaN or inf; priorities left unchanged")
+        n = len(self)
+        bad = (indices < 0) | (indices >= n)
+        if bad.any():
+            written = f"slots 0..{n - 1} of {self.capacity} are written" if n else "the buffer is empty"
+            raise ValueError(f"slots {_few(indices[bad])} hold no transition ({written}); pass the indices sample() "
+                             "returned; priorities left unchanged")
+        bad = ~np.isfinite(td)
+        if bad.any():
+            raise ValueError(f"td_errors contain NaN or inf at slots {_few(indices[bad])}; priorities left unchanged")
         p = td + self.eps
-        self.max_priority = max(self.max_priority, float(p.max()))
-        self.tree.update(indices, p ** self.alpha)
+        with np.errstate(over="ignore"):
+            w = p ** self.alpha
+        # New rows get the largest priority: even a buffer full of it must sum to a finite total (with a margin).
+        limit = np.finfo(np.float64).max / (2 * self.capacity)
+        bad = ~(w <= limit)
+        if bad.any():
+            raise ValueError(f"priorities too large at slots {_few(indices[bad])} (|td_error| {_few(td[bad])}): "
+                             f"(|δ| + ε)^α must stay <= {limit:.3g} so the sum over all {self.capacity} slots "
+                             "stays finite in float64; priorities left unchanged")
+        self.max_priority = max(self.max_priority, float(p.max())) if len(p) else self.max_priority
+        self.tree.update(indices, w)
         self._reprioritised.append(indices)
 
     def priorities(self, slots: np.ndarray) -> np.ndarray:
-        return self.tree[slots].astype(np.float32)
+        """Sampling weights ``p^α`` of ``slots``, float64 (float32 would turn weights above 3.4e38 into inf)."""
+        return self.tree[slots].copy()
 
     def read(self, slots, fields=None) -> dict[str, np.ndarray]:
         names = list(fields) if fields is not None else None
@@ -147,3 +176,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         else:
             rep = np.zeros(0, np.int64)
         return written, rep
+
+
+def _few(values: np.ndarray, k: int = 5) -> str:
+    """The first ``k`` values for an error message."""
+    v = np.asarray(values).ravel()
+    text = ", ".join(f"{x:.6g}" if isinstance(x, float) else str(x) for x in v[:k].tolist())
+    return f"[{text}{', …' if len(v) > k else ''}]"
