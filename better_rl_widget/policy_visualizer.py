@@ -35,10 +35,15 @@ class PolicyVisualizer:
 
     def __init__(self, checkpoint_path: str | Path, env_name: str, agent_class: Any, *, episodes: int = 5,
                  seed: int = 0, max_steps: int = 1000, tsne_per_checkpoint: int = 300, perplexity: float = 30.0,
-                 progress: bool = True, env_kwargs: dict | None = None, backend: str = "local") -> None:
+                 progress: bool = True, env_kwargs: dict | None = None, backend: str = "local",
+                 trust_checkpoints: bool = False) -> None:
         """``backend="ray"`` rolls the checkpoints out as Ray tasks, one per checkpoint (``pip install
         'better_rl_widget[ray]'``; the checkpoint files must be readable where the tasks run). The same
-        ``seed`` gives the same rows and figures on either backend."""
+        ``seed`` gives the same rows and figures on either backend.
+
+        Stable-Baselines3 checkpoints are read without unpickling anything from them (a crafted ``.zip`` could
+        run code); ``trust_checkpoints=True`` loads them with SB3's own ``load`` instead, for trusted files whose
+        objects the safe reader refuses (e.g. a custom policy class)."""
         from .scale.backend import check_backend
 
         self.backend = check_backend(backend)
@@ -56,12 +61,13 @@ class PolicyVisualizer:
         self.perplexity = float(perplexity)
         self.progress = progress
         self.env_kwargs = env_kwargs
+        self.trust_checkpoints = bool(trust_checkpoints)
 
     @cached_property
     def rollouts(self) -> Rollouts:
         r = rollout_all(self.checkpoints, self.agent_class, self.env_name, episodes=self.episodes, seed=self.seed,
                         max_steps=self.max_steps, progress=self.progress, env_kwargs=self.env_kwargs,
-                        backend=self.backend)
+                        backend=self.backend, trust=self.trust_checkpoints)
         for name, why in r.failed.items():
             log.warning("PolicyVisualizer: checkpoint %s was skipped: %s", name, why)
         return r

@@ -86,6 +86,7 @@ class EngineProcess:
         """Start a child and wait until it has imported what an engine needs; with ``spec``, build the engine."""
         import cloudpickle  # noqa: F401 - fail here (thread fallback) rather than in the child
 
+        # Safe to unpickle from: an unnamed socket pair (no address, no listener); only our child inherits its end.
         ours, theirs = socket.socketpair()
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                "NUMBA_NUM_THREADS": "1"}

@@ -15,11 +15,17 @@ from typing import Any
 
 import numpy as np
 
+from .sb3_safe import is_sb3_class, load_sb3
 
-def load_agent(agent_class: Any, path: str) -> Any:
+
+def load_agent(agent_class: Any, path: str, trust: bool = False) -> Any:
+    """``agent_class.load(path)``; SB3 algorithms through ``sb3_safe`` (nothing in the file is unpickled) unless
+    ``trust``."""
     load = getattr(agent_class, "load", None)
     if not callable(load):
         raise TypeError(f"{getattr(agent_class, '__name__', agent_class)!r} has no load(path) class method")
+    if not trust and is_sb3_class(agent_class):
+        return load_sb3(agent_class, path)
     return load(path)
 
 

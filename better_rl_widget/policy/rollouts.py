@@ -145,14 +145,16 @@ def _envs(env_name: str, episodes: int, env_kwargs: dict | None) -> tuple[gym.En
 
 
 def rollout_checkpoint(ci: int, ckpt: Checkpoint, agent_class: Any, env_name: str, episodes: int, seed: int,
-                       max_steps: int, env_kwargs: dict | None = None, envs: tuple | None = None) -> dict:
+                       max_steps: int, env_kwargs: dict | None = None, trust: bool = False,
+                       envs: tuple | None = None) -> dict:
     """All episodes of one checkpoint: the unit both backends run. Returns its rows, or ``{"failed": why}``
-    (one bad checkpoint must not stop the others). ``envs``: (env, vector env) to reuse; made here if None."""
+    (one bad checkpoint must not stop the others). ``envs``: (env, vector env) to reuse; made here if None.
+    ``trust``: load with the agent class's own ``load`` even where that can run code from the file (SB3)."""
     own = envs is None
     env, vec = _envs(env_name, episodes, env_kwargs) if own else envs
     try:
         discrete = isinstance(env.action_space, gym.spaces.Discrete)
-        agent = load_agent(agent_class, str(ckpt.path))
+        agent = load_agent(agent_class, str(ckpt.path), trust)
         act = action_fn(agent)
         values = value_fn(agent)
         gamma = _gamma_of(agent)
@@ -187,7 +189,7 @@ def rollout_checkpoint(ci: int, ckpt: Checkpoint, agent_class: Any, env_name: st
 
 def rollout_all(checkpoints: list[Checkpoint], agent_class: Any, env_name: str, *, episodes: int, seed: int,
                 max_steps: int, progress: bool = True, env_kwargs: dict | None = None,
-                backend: str = "local") -> Rollouts:
+                backend: str = "local", trust: bool = False) -> Rollouts:
     """Roll out every checkpoint. ``backend="ray"``: one Ray task per checkpoint (each makes its own envs; the
     checkpoint files must be readable where the task runs); the same seeds give the same rows as locally."""
     ep_rows: list[dict] = []
@@ -195,7 +197,7 @@ def rollout_all(checkpoints: list[Checkpoint], agent_class: Any, env_name: str, 
     obs_chunks: list[np.ndarray] = []
     act_chunks: list[np.ndarray] = []
     failed: dict[str, str] = {}
-    args = (agent_class, env_name, episodes, seed, max_steps, env_kwargs)
+    args = (agent_class, env_name, episodes, seed, max_steps, env_kwargs, trust)
     if backend == "local":
         env, vec = _envs(env_name, episodes, env_kwargs)
         discrete = isinstance(env.action_space, gym.spaces.Discrete)
