@@ -11,12 +11,29 @@ import io
 import json
 import os
 import uuid
+from functools import cached_property
 from typing import Any
 
 import fsspec
 import numpy as np
 
 TMP_MARK = ".tmp-"
+
+
+class UnsafePath(ValueError):
+    """A path inside a run that would lead out of the run folder (absolute, ``..``, a URL, a link outside)."""
+
+
+def safe_rel(rel: Any) -> str:
+    """``rel`` when it is a plain relative path below the run root; otherwise :class:`UnsafePath`.
+
+    Paths come from ``index.json``, which anyone can edit: they must never name a file outside the run."""
+    if not isinstance(rel, str) or not rel:
+        raise UnsafePath(f"{rel!r} is not a relative path")
+    if rel.startswith("/") or any(c in rel for c in ("\\", ":", "\0")) or \
+            any(part in ("", ".", "..") for part in rel.split("/")):
+        raise UnsafePath(f"{rel!r} leads outside the run folder or is not a plain relative path")
+    return rel
 
 
 class RunFiles:
@@ -29,7 +46,22 @@ class RunFiles:
         self.local = "file" in _protocols(self.fs)
 
     def _full(self, rel: str) -> str:
-        return f"{self.root}/{rel}"
+        return f"{self.root}/{safe_rel(rel)}"
+
+    def check_inside(self, rel: str) -> None:
+        """:class:`UnsafePath` when ``rel`` leads outside the root (on a local disk, through a link too)."""
+        self._check_inside(self._full(rel))
+
+    def _check_inside(self, full: str) -> None:
+        # On a local disk a symbolic link below the root may still point anywhere.
+        if self.local:
+            root = self._real_root
+            if os.path.commonpath([os.path.realpath(full), root]) != root:
+                raise UnsafePath(f"{full} links outside the run folder {root}")
+
+    @cached_property
+    def _real_root(self) -> str:
+        return os.path.realpath(self.root)
 
     def exists(self, rel: str) -> bool:
         return bool(self.fs.exists(self._full(rel)))
@@ -58,7 +90,19 @@ class RunFiles:
             self.fs.mv(tmp, final)
 
     def read_bytes(self, rel: str) -> bytes:
-        return bytes(self.fs.cat_file(self._full(rel)))
+        full = self._full(rel)
+        self._check_inside(full)
+        return bytes(self.fs.cat_file(full))
+
+    def listing(self) -> dict[str, dict[str, Any]]:
+        """Every file (and link) below the root: relative path → fsspec info (size, islink), from one listing."""
+        try:
+            found = self.fs.find(self.root, detail=True)
+        except FileNotFoundError:
+            return {}
+        n = len(self.root) + 1
+        return {str(p)[n:]: info for p, info in found.items()
+                if info.get("type") != "directory" and str(p).startswith(self.root + "/")}
 
     def write_json(self, rel: str, obj: Any, *, compact: bool = False) -> None:
         text = json.dumps(obj, separators=(",", ":")) if compact else json.dumps(obj, indent=1)

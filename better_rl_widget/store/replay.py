@@ -16,19 +16,32 @@ if TYPE_CHECKING:
 
 def widget_from_run(cls: type[BufferWidget], run: Run, **kwargs: Any) -> BufferWidget:
     """``cls.replay(snapshots)`` (the time scrubber) where the widget has it; otherwise the last recorded map."""
-    snaps = run.snapshots()
-    if not snaps:
-        raise ValueError(f"{run.path} holds no map snapshots (was it recorded with a hook that drew frames?)")
+    items = run.snapshot_items()
+    if not items:
+        why = " (every snapshot chunk is damaged)" if run.snapshot_info().shape[0] else ""
+        raise ValueError(f"{run.path} holds no readable map snapshots{why} (was it recorded with a hook that drew "
+                         "frames?)")
+    snaps = [s for _, s in items]
     capacity = recorded_capacity(run)
     replay = getattr(cls, "replay", None)
     if callable(replay):
         kwargs.setdefault("title", str(run.manifest.get("name") or ""))
-        return replay(snaps, capacity=capacity, **kwargs)
-    widget = cls(**kwargs)
-    show_snapshot(widget, snaps[-1], _sample_rows(run, len(snaps) - 1), capacity=capacity)
-    widget.add_note(f"recorded run: the last of {len(snaps)} maps (step {snaps[-1].step}); clicks show the "
-                    "recorded sample of buffer rows")
+        widget = replay(snaps, capacity=capacity, **kwargs)
+    else:
+        widget = cls(**kwargs)
+        show_snapshot(widget, snaps[-1], _sample_rows(run, items[-1][0]), capacity=capacity)
+        widget.add_note(f"recorded run: the last of {len(snaps)} maps (step {snaps[-1].step}); clicks show the "
+                        "recorded sample of buffer rows")
+    if run.damaged:
+        widget.add_note(damage_note(run))
     return widget
+
+
+def damage_note(run: Run) -> str:
+    """One line naming the damaged files a replay or export skipped."""
+    named = [f"{f} ({why})" for f, why in list(run.damaged.items())[:5]]
+    more = f" and {len(run.damaged) - 5} more (run.damaged)" if len(run.damaged) > 5 else ""
+    return f"recorded run: {len(run.damaged)} damaged file(s) skipped: {', '.join(named)}{more}"
 
 
 def show_snapshot(widget: BufferWidget, snap: MapSnapshot, rows: dict[str, np.ndarray] | None = None,

@@ -144,8 +144,11 @@ def reproduce(path: str | os.PathLike[str], out: str | os.PathLike[str] | None =
     if out is None:
         target = os.path.join(target, "run")
     fn(target, **{**m.get("config", {}), "progress": progress})
-    result = compare_runs(open_run(path), open_run(target))
-    result.notes = version_notes(m, open_run(target).manifest)
+    old, new = open_run(path), open_run(target)
+    result = compare_runs(old, new)
+    result.notes = version_notes(m, new.manifest) + [
+        f"{label} run: damaged files skipped, so their records are missing: {', '.join(r.damaged)}"
+        for label, r in (("recorded", old), ("rerun", new)) if r.damaged]
     return result
 
 

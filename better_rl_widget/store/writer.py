@@ -21,6 +21,7 @@ import io
 import os
 import threading
 import time
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,8 +99,10 @@ class RunWriter:
         self._add_chunk("snapshots", "snapshots", "", "npz", npz_bytes(arrays), meta)
 
     def _add_chunk(self, name: str, kind: str, folder: str, ext: str, data: bytes, meta: dict[str, Any]) -> None:
-        if not name or "/" in name or name.startswith("."):
+        if not name or any(c in name for c in '/\\:\0') or name.startswith("."):
             raise ValueError(f"bad stream name {name!r}: use letters, digits and underscores")
+        # The checksum lets a reader tell changed bytes from intact ones (Parquet pages carry none).
+        crc = zlib.crc32(data)
         with self._lock:
             if self.closed:
                 raise RuntimeError(f"run {self.path} is closed")
@@ -110,7 +113,7 @@ class RunWriter:
             k = stream["sealed"] + len(stream["chunks"])
             rel = f"{folder}/{name}/{k:06d}.{ext}" if folder else f"{name}/{k:06d}.{ext}"
             self.files.write_atomic(rel, data)
-            stream["chunks"].append({"file": rel, "bytes": len(data), **meta})
+            stream["chunks"].append({"file": rel, "bytes": len(data), "crc32": crc, **meta})
             if len(stream["chunks"]) >= SEGMENT:
                 # Seal the entries into an immutable segment file so index.json (rewritten per chunk) stays small
                 # however long the run; the index names the segment only once it is written.
