@@ -20,18 +20,25 @@ from .snapshot import MapSnapshot
 from .snapshot_codec import check_snapshot, encode_snapshot
 from .summary import build_summary
 from .thumbnails import Thumbnails
+from .view_messages import MAX_ID, MAX_SEQ, BadMessage, int_field, message_type, str_field
 
 log = logging.getLogger("better_rl_widget")
 
 _STATIC = Path(__file__).resolve().parent.parent / "static"
 MAX_ERRORS = 50
+MAX_SELECTION = 2**24  # points a lasso may send when no map is attached (a replay); else the map's capacity
 
 
 def _bytes_from_json(value: Any, _widget: Any) -> bytes:
     # Binary trait values from the browser arrive as memoryview; traitlets.Bytes wants bytes.
     if value is None:
         return b""
-    return value.tobytes() if isinstance(value, memoryview) else bytes(value)
+    if isinstance(value, memoryview):
+        return value.tobytes()
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    # Not bytes(value): a JSON number there would allocate that many bytes.
+    raise traitlets.TraitError(f"expected binary data, got a JSON {type(value).__name__}")
 
 
 _binary = {"from_json": _bytes_from_json}
@@ -288,22 +295,59 @@ class BufferWidget(anywidget.AnyWidget):
         self.update_status(last_error=message)
 
     # -- messages from the views --------------------------------------------------------------------------
-    def _on_custom_msg(self, _widget: Any, content: dict, _buffers: list) -> None:
-        # (not `_handle_msg`: that name is ipywidgets' own comm dispatcher)
-        if isinstance(content, dict) and content.get("type") == "request_keyframe":
-            self.keyframe_requests += 1
-            self.publish_keyframe()
-        elif isinstance(content, dict) and content.get("type") == "saliency" and self._saliency is None:
-            self.saliency = encode({"slot": int(content.get("slot", -1)), "method": content.get("method"),
-                                    "message": "saliency is off: call widget.enable_saliency(q_network)"}, {})
-        elif isinstance(content, dict) and content.get("type") == "request_snapshot":
-            self._send_snapshot(content.get("id"))
+    def reject_message(self, reason: str) -> None:
+        """A message from a view that does not follow the protocol: logged and shown, never raised."""
+        self.report_error(f"ignored a message from the view: {reason}")
 
-    def _send_snapshot(self, snapshot_id: Any) -> None:
+    def set_state(self, sync_data: dict) -> None:
+        # Trait updates from a view: a malformed one is refused whole (traitlets rolls it back) and reported.
         try:
-            sid = int(snapshot_id)
-        except (TypeError, ValueError):
-            return
+            super().set_state(sync_data)
+        except Exception as exc:  # noqa: BLE001 - the view is another program; the kernel must go on
+            self.reject_message(f"trait update {sorted(map(str, sync_data))[:8]}: {type(exc).__name__}: {exc}")
+
+    def _point_limit(self) -> int:
+        """Map point ids are below this: the attached map's capacity, else any uint32."""
+        return MAX_ID + 1 if self.frame_state is None else self.frame_state.capacity
+
+    @traitlets.validate("clicked")
+    def _check_clicked(self, proposal: dict) -> int:
+        slot = proposal["value"]
+        if slot != -1 and not 0 <= slot < self._point_limit():
+            raise traitlets.TraitError(f"clicked point {slot} is not -1 or in [0, {self._point_limit()})")
+        return slot
+
+    @traitlets.validate("selection_bytes")
+    def _check_selection(self, proposal: dict) -> bytes:
+        raw = proposal["value"]
+        limit = self._point_limit()
+        if len(raw) % 4:
+            raise traitlets.TraitError(f"selection of {len(raw)} bytes is not uint32 point ids")
+        if len(raw) // 4 > (MAX_SELECTION if self.frame_state is None else limit):  # checked before reading it
+            raise traitlets.TraitError(f"selection of {len(raw) // 4} points is more than the map holds")
+        if raw and int(np.frombuffer(raw, "<u4").max()) >= limit:
+            raise traitlets.TraitError(f"selection holds a point id >= {limit}, the map's capacity")
+        return raw
+
+    def _on_custom_msg(self, _widget: Any, content: Any, _buffers: list) -> None:
+        # (not `_handle_msg`: that name is ipywidgets' own comm dispatcher)
+        try:
+            kind = message_type(content)
+            if kind == "request_keyframe":
+                int_field(content, "seq", -1, MAX_SEQ, default=-1)
+                self.keyframe_requests += 1
+                self.publish_keyframe()
+            elif kind == "saliency" and self._saliency is None:
+                slot = int_field(content, "slot", -1, MAX_ID, default=-1)
+                method = str_field(content, "method", default="perturbation")
+                self.saliency = encode({"slot": slot, "method": method,
+                                        "message": "saliency is off: call widget.enable_saliency(q_network)"}, {})
+            elif kind == "request_snapshot":
+                self._send_snapshot(int_field(content, "id", 0, MAX_ID))
+        except BadMessage as exc:
+            self.reject_message(str(exc))
+
+    def _send_snapshot(self, sid: int) -> None:
         snap = self.history.get(sid)
         try:
             blob = None if snap is None else encode_snapshot(snap, snapshot_id=sid)

@@ -64,30 +64,94 @@ def encode(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> bytes:
 
 
 def decode(blob: bytes | bytearray | memoryview) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Inverse of :func:`encode`: ``(meta, arrays)``; arrays are read-only views into ``blob``."""
-    buf = memoryview(blob).cast("B")
+    """Inverse of :func:`encode`: ``(meta, arrays)``; arrays are read-only views into ``blob``.
+
+    Anything that is not a well-formed BRW1 container raises :class:`CodecError`, never another exception.
+    Sizes a header claims are checked against the bytes present before anything is allocated.
+    """
+    try:
+        buf = memoryview(blob).cast("B")
+    except TypeError as exc:
+        raise CodecError(f"not a bytes-like BRW1 blob: {exc}") from exc
     if len(buf) < 8 or bytes(buf[0:4]) != MAGIC:
         raise CodecError("not a BRW1 blob (bad magic)")
     (header_len,) = struct.unpack("<I", buf[4:8])
     if 8 + header_len > len(buf):
-        raise CodecError("truncated BRW1 header")
-    try:
-        header = json.loads(bytes(buf[8 : 8 + header_len]))
-    except ValueError as exc:
-        raise CodecError(f"BRW1 header is not JSON: {exc}") from exc
+        raise CodecError(f"truncated BRW1 header: {header_len} bytes claimed, {len(buf) - 8} present")
+    header = _parse_header(buf[8 : 8 + header_len])
+    data_start = 8 + header_len + _pad(8 + header_len)
     arrays: dict[str, np.ndarray] = {}
-    for name, spec in header.get("arrays", {}).items():
-        dtype = spec["dtype"]
-        if dtype not in DTYPES:
-            raise CodecError(f"array {name!r}: unknown dtype {dtype!r}")
-        dt = np.dtype(dtype).newbyteorder("<")
-        shape = tuple(int(s) for s in spec["shape"])
-        count = int(np.prod(shape, dtype=np.int64))
-        offset = int(spec["offset"])
-        if offset + count * dt.itemsize > len(buf):
-            raise CodecError(f"array {name!r} runs past the end of the blob")
-        arrays[name] = np.frombuffer(buf, dtype=dt, count=count, offset=offset).reshape(shape)
-    return header.get("meta", {}), arrays
+    blocks: list[tuple[int, int, str]] = []
+    for name, spec in header["arrays"].items():
+        dt, shape, offset, nbytes = _check_spec(name, spec, data_start, len(buf))
+        blocks.append((offset, offset + nbytes, name))
+        arrays[name] = np.frombuffer(buf, dtype=dt, count=nbytes // dt.itemsize, offset=offset).reshape(shape)
+    _check_disjoint(blocks)
+    return header["meta"], arrays
+
+
+# numpy 1.x's dimension limit; the encoders never write deeper arrays.
+_MAX_DIMS = 32
+# Largest byte count both decoders handle exactly (JS numbers are doubles).
+_MAX_NBYTES = 2**53 - 1
+
+
+def _parse_header(raw: memoryview) -> dict[str, Any]:
+    try:
+        header = json.loads(bytes(raw).decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise CodecError(f"BRW1 header is not UTF-8 JSON: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(header, dict):
+        raise CodecError(f"BRW1 header is a JSON {type(header).__name__}, not an object")
+    header.setdefault("meta", {})
+    header.setdefault("arrays", {})
+    for key in ("meta", "arrays"):
+        if not isinstance(header[key], dict):
+            raise CodecError(f"BRW1 header field {key!r} is a {type(header[key]).__name__}, not an object")
+    return header
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _show(v: Any) -> str:
+    # Header values can be as long as the header: keep error messages short.
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_spec(name: str, spec: Any, data_start: int, total: int) -> tuple[np.dtype, tuple[int, ...], int, int]:
+    """(dtype, shape, offset, byte count) of one array entry, or CodecError saying what is wrong with it."""
+    if not isinstance(spec, dict):
+        raise CodecError(f"array {name!r}: entry is a {type(spec).__name__}, not an object")
+    dtype, shape, offset = spec.get("dtype"), spec.get("shape"), spec.get("offset")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise CodecError(f"array {name!r}: unknown dtype {_show(dtype)}")
+    dt = np.dtype(dtype).newbyteorder("<")
+    if not isinstance(shape, list) or len(shape) > _MAX_DIMS or not all(_is_int(d) and d >= 0 for d in shape):
+        raise CodecError(f"array {name!r}: bad shape {_show(shape)} (a list of at most {_MAX_DIMS} integers >= 0)")
+    nonzero = dt.itemsize
+    for d in shape:  # bounded even when a zero makes the array empty: numpy refuses larger shapes
+        nonzero *= max(d, 1)
+        if nonzero > _MAX_NBYTES:
+            raise CodecError(f"array {name!r}: shape {_show(shape)} is too large")
+    nbytes = 0 if 0 in shape else nonzero
+    if not _is_int(offset) or offset < data_start or offset % _ALIGN:
+        raise CodecError(f"array {name!r}: bad offset {_show(offset)} (a multiple of 8, at least {data_start})")
+    if offset + nbytes > total:
+        raise CodecError(f"array {name!r}: block [{offset}, {offset + nbytes}) runs past the end of the blob "
+                         f"({total} bytes)")
+    return dt, tuple(shape), offset, nbytes
+
+
+def _check_disjoint(blocks: list[tuple[int, int, str]]) -> None:
+    # Overlapping blocks would let a small blob decode into more data than it holds.
+    end, last = 0, ""
+    for start, stop, name in sorted(b for b in blocks if b[1] > b[0]):
+        if start < end:
+            raise CodecError(f"array {name!r} overlaps array {last!r}")
+        end, last = stop, name
 
 
 def fixture_frames() -> dict[str, bytes]:

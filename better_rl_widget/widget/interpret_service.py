@@ -20,6 +20,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .codec import encode
+from .view_messages import MAX_SEQ, BadMessage, float_field, int_field, str_field
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,12 +78,17 @@ class InterpretService:
 
     # -- requests -------------------------------------------------------------------------------------------
     def _on_msg(self, _w: Any, content: Any, _buffers: list) -> None:
-        if not isinstance(content, dict):
-            return
-        if content.get("type") == "interpret":
-            self.configure(**{k: content[k] for k in ("k", "last", "episode") if k in content})
-        elif content.get("type") == "influence":
-            self.request_influence(str(content.get("group", "td")), float(content.get("budget_s", 20.0)))
+        kind = content.get("type") if isinstance(content, dict) else None  # the widget reports malformed envelopes
+        try:
+            if kind == "interpret":
+                self.configure(k=int_field(content, "k", 1, 1000, default=None),
+                               last=int_field(content, "last", 1, 10**6, default=None),
+                               episode=int_field(content, "episode", -1, MAX_SEQ, default=None))
+            elif kind == "influence":
+                self.request_influence(str_field(content, "group", default="td"),
+                                       float_field(content, "budget_s", 0.0, 3600.0, default=20.0))
+        except BadMessage as exc:
+            self.widget.reject_message(str(exc))
 
     def configure(self, *, k: int | None = None, last: int | None = None, episode: int | None = None) -> None:
         """Change what the panels show and refresh now. ``episode`` (or ``last`` = N newest episodes) picks the

@@ -14,6 +14,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .codec import encode
+from .view_messages import MAX_ID, BadMessage, int_field, str_field
 
 if TYPE_CHECKING:
     import torch
@@ -61,17 +62,26 @@ class SaliencyService:
         widget.on_msg(self._on_msg)
 
     def _on_msg(self, _w: Any, content: Any, _buffers: list) -> None:
-        if isinstance(content, dict) and content.get("type") == "thumbnail_saliency":
-            self.set_thumbnails(bool(content.get("on")))
-            return
-        if not (isinstance(content, dict) and content.get("type") == "saliency"):
-            return
+        kind = content.get("type") if isinstance(content, dict) else None  # the widget reports malformed envelopes
+        try:
+            if kind == "thumbnail_saliency":
+                on = content.get("on")
+                if not isinstance(on, bool):
+                    raise BadMessage(f"'thumbnail_saliency' message: on = {str(on)[:40]!r} is not a boolean")
+                self.set_thumbnails(on)
+            elif kind == "saliency":
+                slot = int_field(content, "slot", -1, MAX_ID, default=-1)
+                self._request(slot, str_field(content, "method", default="perturbation"))
+        except BadMessage as exc:
+            self.widget.reject_message(str(exc))
+
+    def _request(self, slot: int, method: str) -> None:
         with self._lock:
             self._latest += 1
             self._clicks_waiting += 1
             ticket = self._latest
         self._click.set()
-        self._pool.submit(self._answer, ticket, int(content.get("slot", -1)), str(content.get("method", "perturbation")))
+        self._pool.submit(self._answer, ticket, slot, method)
 
     # -- the influential list's thumbnails ----------------------------------------------------------------------
     def set_thumbnails(self, on: bool) -> None:
@@ -156,7 +166,7 @@ class SaliencyService:
 
     def request(self, slot: int, method: str = "perturbation") -> None:
         """What a click in the view does; also usable from Python."""
-        self._on_msg(None, {"type": "saliency", "slot": slot, "method": method}, [])
+        self._request(int(slot), str(method))
 
     def _answer(self, ticket: int, slot: int, method: str) -> None:
         with self._lock:

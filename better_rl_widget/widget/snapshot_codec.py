@@ -84,11 +84,16 @@ def decode_snapshot(blob: bytes | bytearray | memoryview) -> MapSnapshot:
     for name in ("slots", "x", "y"):
         if name not in arrays:
             raise CodecError(f"snapshot blob has no {name!r} array")
-    fields = {k: v.copy() for k, v in arrays.items() if k not in RESERVED}
-    xy = np.stack([arrays["x"], arrays["y"]], axis=1).astype(np.float32)
-    extent = tuple(float(v) for v in meta["extent"])
-    return MapSnapshot(step=int(meta["step"]), time_s=float(meta["time_s"]), slots=arrays["slots"].copy(), xy=xy,
-                       extent=extent, fields=fields)  # type: ignore[arg-type]
+    try:
+        fields = {k: v.copy() for k, v in arrays.items() if k not in RESERVED}
+        xy = np.stack([arrays["x"], arrays["y"]], axis=1).astype(np.float32)
+        extent = tuple(float(v) for v in meta["extent"])
+        if len(extent) != 4:
+            raise ValueError(f"extent has {len(extent)} values, expected 4")
+        return MapSnapshot(step=int(meta["step"]), time_s=float(meta["time_s"]), slots=arrays["slots"].copy(),
+                           xy=xy, extent=extent, fields=fields)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # a missing or mistyped meta field, ragged rows
+        raise CodecError(f"malformed snapshot blob: {type(exc).__name__}: {exc}") from exc
 
 
 def snapshot_nbytes(snap: MapSnapshot) -> int:

@@ -79,7 +79,16 @@ function align8(n: number): number {
 export function asBytes(src: DataView | ArrayBuffer | ArrayBufferView): Uint8Array {
   if (src instanceof Uint8Array) return src;
   if (ArrayBuffer.isView(src)) return new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+  // Not `new Uint8Array(x)` for anything else: a number there allocates that many bytes.
+  if (!(src instanceof ArrayBuffer)) throw new CodecError(`not binary data: ${typeof src}`);
   return new Uint8Array(src);
+}
+
+/** numpy 1.x's dimension limit; the encoders never write deeper arrays. */
+const MAX_DIMS = 32;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /**
@@ -102,6 +111,34 @@ function product(shape: number[]): number {
   return n;
 }
 
+/** Validated shape of one header entry, or CodecError (same rules as codec.py). */
+function checkShape(name: string, shape: unknown, itemBytes: number): number[] {
+  if (!Array.isArray(shape) || shape.length > MAX_DIMS || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new CodecError(`array ${name}: bad shape ${String(JSON.stringify(shape)).slice(0, 60)}`);
+  }
+  let nonzero = itemBytes; // bounded even when a zero dimension makes the array empty, as numpy requires
+  for (const d of shape as number[]) {
+    nonzero *= Math.max(d, 1);
+    if (nonzero > Number.MAX_SAFE_INTEGER) throw new CodecError(`array ${name}: shape ${JSON.stringify(shape).slice(0, 60)} is too large`);
+  }
+  return (shape as number[]).slice();
+}
+
+function parseHeader(bytes: Uint8Array, headerLen: number): { meta: Record<string, unknown>; arrays: Record<string, unknown> } {
+  let header: unknown;
+  try {
+    header = parseJsonLenient(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+  } catch (err) {
+    throw new CodecError(`header is not UTF-8 JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!isPlainObject(header)) throw new CodecError("header is not a JSON object");
+  const meta = header.meta ?? {};
+  const arrays = header.arrays ?? {};
+  if (!isPlainObject(meta)) throw new CodecError("header.meta is not an object");
+  if (!isPlainObject(arrays)) throw new CodecError("header.arrays is not an object");
+  return { meta, arrays };
+}
+
 /** Decode a BRW1 blob. `src` may start at any byteOffset. */
 export function decode<M = Record<string, unknown>>(src: DataView | ArrayBuffer | ArrayBufferView): Decoded<M> {
   const bytes = asBytes(src);
@@ -112,31 +149,33 @@ export function decode<M = Record<string, unknown>>(src: DataView | ArrayBuffer 
   }
   const headerLen = (bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! << 24)) >>> 0;
   if (8 + headerLen > total) throw new CodecError(`header length ${headerLen} exceeds blob size ${total}`);
-  const headerText = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
-  const header = parseJsonLenient(headerText) as { meta?: unknown; arrays?: unknown };
-  if (header === null || typeof header !== "object") throw new CodecError("header is not a JSON object");
-  const specs = (header.arrays ?? {}) as Record<string, { dtype?: unknown; shape?: unknown; offset?: unknown }>;
-  if (typeof specs !== "object" || specs === null) throw new CodecError("header.arrays is not an object");
+  const { meta, arrays: specs } = parseHeader(bytes, headerLen);
   const dataStart = align8(8 + headerLen);
 
-  const arrays: Record<string, DecodedArray> = {};
+  const entries: Block[] = [];
   for (const name of Object.keys(specs)) {
-    const spec = specs[name]!;
+    const spec = specs[name];
+    if (!isPlainObject(spec)) throw new CodecError(`array ${name}: entry is not an object`);
+    // A "__proto__" key would set the result's prototype instead of adding an array.
+    if (name === "__proto__") throw new CodecError("array name __proto__ is not allowed");
     const dtype = spec.dtype;
-    if (!isDType(dtype)) throw new CodecError(`array ${name}: unsupported dtype ${String(dtype)}`);
-    const shape = spec.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-      throw new CodecError(`array ${name}: bad shape ${JSON.stringify(shape)}`);
-    }
+    if (!isDType(dtype)) throw new CodecError(`array ${name}: unsupported dtype ${String(dtype).slice(0, 60)}`);
+    const shape = checkShape(name, spec.shape, itemSize(dtype));
     const offset = spec.offset;
-    if (typeof offset !== "number" || !Number.isInteger(offset) || offset < dataStart || offset % 8 !== 0) {
-      throw new CodecError(`array ${name}: bad offset ${String(offset)}`);
+    if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < dataStart || offset % 8 !== 0) {
+      throw new CodecError(`array ${name}: bad offset ${String(offset).slice(0, 60)}`);
     }
-    const Ctor = CTORS[dtype];
-    const count = product(shape as number[]);
-    const nbytes = count * Ctor.BYTES_PER_ELEMENT;
+    const count = product(shape);
+    const nbytes = count * itemSize(dtype);
+    // The header's claim against the bytes present, before anything is allocated.
     if (offset + nbytes > total) throw new CodecError(`array ${name}: block [${offset}, ${offset + nbytes}) exceeds blob size ${total}`);
+    entries.push({ name, dtype, shape, offset, count, nbytes });
+  }
+  checkDisjoint(entries);
 
+  const arrays: Record<string, DecodedArray> = {};
+  for (const { name, dtype, shape, offset, count, nbytes } of entries) {
+    const Ctor = CTORS[dtype];
     const absOffset = bytes.byteOffset + offset;
     let data: TypedArray;
     if (Ctor.BYTES_PER_ELEMENT === 1 || (LITTLE_ENDIAN_HOST && absOffset % Ctor.BYTES_PER_ELEMENT === 0)) {
@@ -148,9 +187,27 @@ export function decode<M = Record<string, unknown>>(src: DataView | ArrayBuffer 
     } else {
       data = readBigEndianHost(bytes, offset, dtype, count);
     }
-    arrays[name] = { dtype, shape: (shape as number[]).slice(), data };
+    arrays[name] = { dtype, shape, data };
   }
-  return { meta: (header.meta ?? {}) as M, arrays };
+  return { meta: meta as M, arrays };
+}
+
+interface Block {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  offset: number;
+  count: number;
+  nbytes: number;
+}
+
+/** Overlapping blocks would let a small blob decode (and a state copy) more data than it holds. */
+function checkDisjoint(entries: Block[]): void {
+  const blocks = entries.filter((b) => b.nbytes > 0).sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < blocks.length; i++) {
+    const prev = blocks[i - 1]!;
+    if (blocks[i]!.offset < prev.offset + prev.nbytes) throw new CodecError(`array ${blocks[i]!.name} overlaps array ${prev.name}`);
+  }
 }
 
 function readBigEndianHost(bytes: Uint8Array, offset: number, dtype: DType, count: number): TypedArray {

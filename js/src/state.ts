@@ -7,6 +7,9 @@
  * row into the hole so the columns stay dense and can be drawn as-is.
  */
 import { type Decoded, type DecodedArray, type DType, type TypedArray, typedArrayFor } from "./codec";
+import { checkFrame, REQUIRED_COLUMNS } from "./frame_check";
+
+export { REQUIRED_COLUMNS };
 
 export type ChannelKind = "continuous" | "categorical";
 
@@ -26,8 +29,6 @@ export interface FrameMeta {
   [extra: string]: unknown;
 }
 
-/** Columns every frame carries besides `slots` (and `removed` in deltas). */
-export const REQUIRED_COLUMNS = ["x", "y", "step", "episode", "action", "reward", "done"] as const;
 /** Optional float32 columns. Any other per-row array in a frame is kept too. */
 export const OPTIONAL_COLUMNS = ["td_error", "priority"] as const;
 
@@ -73,13 +74,21 @@ export type ColorValues =
       nanCount: number;
     };
 
-/** Slot → row index: an Int32Array sized by capacity, with a Map for stray slots. */
+/**
+ * Most rows / slot-index entries allocated up front from `meta.capacity`, a
+ * number the header merely claims; past it, columns grow with the rows that
+ * arrive and stray slots go to a Map.
+ */
+const PRESIZE_ROWS = 1 << 16;
+const PRESIZE_SLOTS = 1 << 20;
+
+/** Slot → row index: an Int32Array sized by capacity (at most PRESIZE_SLOTS), with a Map for stray slots. */
 class SlotIndex {
   private dense: Int32Array;
   private overflow = new Map<number, number>();
 
   constructor(capacity: number) {
-    this.dense = new Int32Array(Math.max(0, capacity)).fill(-1);
+    this.dense = new Int32Array(Math.min(Math.max(0, capacity), PRESIZE_SLOTS)).fill(-1);
   }
 
   get(slot: number): number {
@@ -95,18 +104,12 @@ class SlotIndex {
   }
 }
 
-const REQUIRED = new Set<string>(REQUIRED_COLUMNS);
-
 /**
- * Whether `arr` is a per-row column of a frame with `n` rows. Other arrays
- * (not 1-D of length n) are ignored, except that a malformed required column
- * is an error.
+ * Whether `arr` is a per-row column of a frame with `n` rows; other arrays
+ * (not 1-D of length n) are ignored (checkFrame refused malformed required ones).
  */
-function isRowArray(name: string, arr: DecodedArray, n: number, kind: string): boolean {
-  if (NON_ROW_ARRAYS.has(name)) return false;
-  if (arr.shape.length === 1 && arr.data.length === n) return true;
-  if (REQUIRED.has(name)) throw new Error(`${kind} array ${name} has shape [${arr.shape.join(", ")}], expected [${n}]`);
-  return false;
+function isRowArray(name: string, arr: DecodedArray, n: number): boolean {
+  return !NON_ROW_ARRAYS.has(name) && arr.shape.length === 1 && arr.data.length === n;
 }
 
 function toNumberOr(v: unknown, fallback: number): number {
@@ -187,24 +190,21 @@ export class PointState {
    * only required columns are x and y: a recorded run may lack the others).
    */
   applyKeyframe(frame: Decoded<FrameMeta>, required: readonly string[] = REQUIRED_COLUMNS): void {
+    checkFrame(frame, required); // throws CodecError before anything changes
     const meta = frame.meta;
-    const slots = frame.arrays.slots;
-    if (!slots) throw new Error("keyframe has no slots array");
-    for (const name of required) {
-      if (!frame.arrays[name]) throw new Error(`keyframe has no ${name} array`);
-    }
+    const slots = frame.arrays.slots!;
     const n = slots.data.length;
     this.updateMeta(meta);
     this.generation = toNumberOr(meta.generation, this.generation);
     this.capacity = Math.max(0, Math.floor(toNumberOr(meta.capacity, n)));
 
-    this.rowCapacity = Math.max(this.capacity, n, 1);
+    this.rowCapacity = Math.max(Math.min(this.capacity, PRESIZE_ROWS), n, 1);
     this.index = new SlotIndex(Math.max(this.capacity, 1));
     this.slots = new Uint32Array(this.rowCapacity);
     this.slots.set(slots.data);
     this.columns.clear();
     for (const [name, arr] of Object.entries(frame.arrays)) {
-      if (!isRowArray(name, arr, n, "keyframe")) continue;
+      if (!isRowArray(name, arr, n)) continue;
       const data = typedArrayFor(arr.dtype, this.rowCapacity);
       data.set(arr.data);
       this.columns.set(name, { dtype: arr.dtype, data });
@@ -225,6 +225,7 @@ export class PointState {
    * every delta is a gap.
    */
   applyDelta(frame: Decoded<FrameMeta>): DeltaResult {
+    checkFrame(frame, []); // throws CodecError before anything changes
     const seq = frame.meta.seq;
     if (this.gapSeq !== null) return { outcome: "ignored", requestKeyframe: false };
     if (this.hasKeyframe && seq <= this.seq) return { outcome: "stale", requestKeyframe: false };
@@ -236,9 +237,20 @@ export class PointState {
     const removed = frame.arrays.removed;
     if (removed) this.removeSlots(removed.data);
     this.updateMeta(frame.meta);
-    if (typeof frame.meta.capacity === "number" && Number.isFinite(frame.meta.capacity)) this.capacity = frame.meta.capacity;
+    if (typeof frame.meta.capacity === "number") this.capacity = frame.meta.capacity; // checkFrame: an integer >= 0
     this.seq = seq;
     return { outcome: "applied", requestKeyframe: false };
+  }
+
+  /**
+   * A delta was refused (malformed): the state may miss its rows, so ignore
+   * deltas until the next keyframe (Python's seq never trails ours, so any
+   * answer to the request ends the gap). True once per gap: ask for a keyframe.
+   */
+  rejectDelta(): boolean {
+    if (this.gapSeq !== null) return false;
+    this.gapSeq = this.seq;
+    return true;
   }
 
   private updateMeta(meta: FrameMeta): void {
@@ -289,7 +301,7 @@ export class PointState {
     const rowArrays: [Column, TypedArray][] = [];
     const covered = new Set<string>();
     for (const [name, arr] of Object.entries(arrays)) {
-      if (isRowArray(name, arr, m, "delta")) covered.add(name);
+      if (isRowArray(name, arr, m)) covered.add(name);
     }
     // Count new rows first so columns grow once.
     let fresh = 0;

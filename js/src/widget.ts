@@ -37,7 +37,8 @@ import { SaliencyPanel } from "./panels/saliency";
 import { StatusLine, type StatusTrait } from "./panels/status";
 import { Toolbar } from "./panels/toolbar";
 import { Scatter } from "./scatter";
-import { type FrameMeta, PointState } from "./state";
+import { PointState } from "./state";
+import { receiveDelta, receiveKeyframe } from "./receive";
 import { type LoadedSnapshot, parseHistoryIndex, Scrub, SnapshotLoader } from "./history";
 import { Scrubber } from "./panels/scrubber";
 import { fmtInt } from "./panels/format";
@@ -288,20 +289,19 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   }
 
   // ------------------------------------------------------------- frames
+  /** A message from Python that does not follow the protocol: logged and shown, the view goes on. */
+  function refuse(what: string, err: unknown): void {
+    console.warn(`better_rl_widget: bad ${what}`, err);
+    status.setLocalError(`bad ${what}: ${errorText(err)}`);
+  }
+
   function loadKeyframe(): void {
-    const blob = m.get("keyframe");
-    if (!isBytes(blob) || blob.byteLength === 0) return;
-    try {
-      const frame = decode<FrameMeta>(blob);
-      if (frame.meta.kind !== "keyframe") throw new Error(`expected a keyframe, got kind ${String(frame.meta.kind)}`);
-      state.applyKeyframe(frame);
-      setData("seq", state.seq);
-      status.setLocalError(null);
-      liveChanged();
-    } catch (err) {
-      console.error("better_rl_widget: bad keyframe", err);
-      status.setLocalError(`bad keyframe: ${errorText(err)}`);
-    }
+    const got = receiveKeyframe(state, m.get("keyframe")); // logs its own refusals
+    if (got.error) status.setLocalError(got.error);
+    if (!got.applied) return;
+    setData("seq", state.seq);
+    status.setLocalError(null);
+    liveChanged();
   }
 
   let lastRequest = -Infinity;
@@ -326,28 +326,19 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   }
 
   function onCustom(msg: unknown, buffers: unknown): void {
-    if (msg && typeof msg === "object" && (msg as { type?: unknown }).type === "snapshot") {
+    const type = msg && typeof msg === "object" ? (msg as { type?: unknown }).type : undefined;
+    if (type === "snapshot") {
       onSnapshot(msg as { id?: unknown }, buffers);
-      return;
-    }
-    if (!msg || typeof msg !== "object" || (msg as { type?: unknown }).type !== "delta") return;
-    const buf = Array.isArray(buffers) ? (buffers[0] as unknown) : undefined;
-    if (!isBytes(buf)) {
-      status.setLocalError("delta message without a buffer");
-      return;
-    }
-    try {
-      const frame = decode<FrameMeta>(buf);
-      if (frame.meta.kind !== "delta") throw new Error(`expected a delta, got kind ${String(frame.meta.kind)}`);
-      const res = state.applyDelta(frame);
-      if (res.requestKeyframe) requestKeyframe();
-      if (res.outcome === "applied") {
+    } else if (type === "delta") {
+      const got = receiveDelta(state, buffers); // logs its own refusals
+      if (got.error) status.setLocalError(got.error);
+      if (got.requestKeyframe) requestKeyframe();
+      if (got.applied) {
         setData("seq", state.seq);
         liveChanged();
       }
-    } catch (err) {
-      console.error("better_rl_widget: bad delta", err);
-      status.setLocalError(`bad delta: ${errorText(err)}`);
+    } else {
+      console.warn("better_rl_widget: ignored a message of unknown type", msg);
     }
   }
 
@@ -407,8 +398,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
         if (again) show(again);
       }
     } catch (err) {
-      console.error("better_rl_widget: bad snapshot", err);
-      status.setLocalError(`bad snapshot: ${errorText(err)}`);
+      refuse("snapshot", err);
     }
   }
 
@@ -419,7 +409,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
       if (scrub.setEntries(index.entries)) scrubTo(scrub.position);
       else renderScrubber();
     } catch (err) {
-      status.setLocalError(`bad history index: ${errorText(err)}`);
+      refuse("history index", err);
     }
   }
 
@@ -441,8 +431,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
       }
       inspector.update(isBytes(blob) ? blob : null, state);
     } catch (err) {
-      console.error("better_rl_widget: bad inspection", err);
-      status.setLocalError(`bad inspection: ${errorText(err)}`);
+      refuse("inspection", err);
     }
     setData("inspected", inspector.slot);
     saliency.setTarget(inspector.slot, inspector.imageCanvases());
@@ -453,7 +442,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     try {
       saliency.update(isBytes(blob) ? blob : null);
     } catch (err) {
-      status.setLocalError(`bad saliency: ${errorText(err)}`);
+      refuse("saliency", err);
     }
     setData("saliency", Number(saliency.el.dataset.slot ?? -1));
   }
@@ -484,7 +473,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
       summaryNow = parseSummary(m.get("summary") as DataView | null);
       influential.update(summaryNow);
     } catch (err) {
-      status.setLocalError(`bad summary: ${errorText(err)}`);
+      refuse("summary", err);
     }
   }
 
@@ -506,7 +495,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
         raggedPart(a?.path_slots as Uint32Array, a?.path_offsets as Uint32Array, i)));
       drawPaths();
     } catch (err) {
-      status.setLocalError(`bad interpret data: ${errorText(err)}`);
+      refuse("interpret data", err);
     }
   }
 
@@ -514,7 +503,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     try {
       influential.updateThumbnails(parseThumbnails(m.get("thumbnails") as DataView | null));
     } catch (err) {
-      status.setLocalError(`bad thumbnails: ${errorText(err)}`);
+      refuse("thumbnails", err);
     }
   }
 
