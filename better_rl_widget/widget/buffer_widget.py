@@ -13,6 +13,7 @@ import anywidget
 import numpy as np
 import traitlets
 
+from .assets import asset
 from .codec import encode
 from .frame_state import FrameState
 from .history import MapHistory, replay_traits
@@ -24,7 +25,6 @@ from .view_messages import MAX_ID, MAX_SEQ, BadMessage, int_field, message_type,
 
 log = logging.getLogger("better_rl_widget")
 
-_STATIC = Path(__file__).resolve().parent.parent / "static"
 MAX_ERRORS = 50
 MAX_SELECTION = 2**24  # points a lasso may send when no map is attached (a replay); else the map's capacity
 
@@ -51,8 +51,8 @@ class BufferWidget(anywidget.AnyWidget):
     ``clicked`` / :attr:`selection` and fire :meth:`on_click` / :meth:`on_select` callbacks.
     """
 
-    _esm = _STATIC / "widget.js"
-    _css = _STATIC / "widget.css"
+    _esm = asset("widget.js")
+    _css = asset("widget.css")
 
     keyframe = traitlets.Bytes(b"").tag(sync=True, **_binary)
     inspection = traitlets.Bytes(b"").tag(sync=True, **_binary)

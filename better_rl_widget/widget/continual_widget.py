@@ -8,20 +8,19 @@ Feed it from :class:`better_rl_widget.analysis.PlasticityTracker` (``on_record=w
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import numpy as np
 import traitlets
 
+from .assets import asset
 from .codec import encode
 
-_STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 class ContinualWidget(anywidget.AnyWidget):
-    _esm = _STATIC / "continual_widget.js"
+    _esm = asset("continual_widget.js")
 
     series = traitlets.Bytes(b"").tag(sync=True)
 

@@ -11,7 +11,6 @@ Traits carry BRW1 blobs (docs/protocol.md), never JSON lists of numbers:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -19,14 +18,14 @@ import numpy as np
 import traitlets
 
 from ..envs.gridworld import GridWorld
+from .assets import asset
 from .codec import encode
 
-_STATIC = Path(__file__).resolve().parent.parent / "static"
 NO_MOVE = 255
 
 
 class GridWorldWidget(anywidget.AnyWidget):
-    _esm = _STATIC / "grid_widget.js"
+    _esm = asset("grid_widget.js")
 
     layout = traitlets.Bytes(b"").tag(sync=True)
     frame = traitlets.Bytes(b"").tag(sync=True)
