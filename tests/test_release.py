@@ -38,12 +38,14 @@ def _ours() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("better_rl_widget")]
 
 
-@pytest.mark.parametrize("worker", ["thread", "process"])
-def test_a_closed_widget_and_hook_are_collected_and_leave_nothing_running(worker):
+@pytest.mark.parametrize("worker,record", [("thread", False), ("process", False), ("process", True)])
+def test_a_closed_widget_and_hook_are_collected_and_leave_nothing_running(worker, record, tmp_path):
     before = _children()
     w = BufferWidget()
     buf = ReplayBuffer(300)
     hook = TrainingHook(w, buf, q_network=nn.Linear(4, 2), n_actions=2, worker=worker)
+    if record:
+        hook.record_to(tmp_path / "run")
     fill(buf, 300)
     hook.on_step()
     assert hook.flush(60)

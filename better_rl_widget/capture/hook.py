@@ -108,7 +108,7 @@ class TrainingHook:
         self.worker = LiveWorker(widget, self.sample.lanes, o, estimator=estimator, sample=self.sample,
                                  td_needs_next=not (estimator is not None and not has_next))
         # Dropped without close(): stop the worker (and its process) rather than leave them running.
-        weakref.finalize(self, self.worker.abandon)
+        self._finalizer = weakref.finalize(self, self.worker.abandon)  # detached by close(): nothing left to stop
         me = weakref.ref(self)  # the governor times training by this hook's steps (a weak link: GC still works)
         self.worker.governor.step_count = lambda: h.step if (h := me()) is not None else 0
         self._governor = self.worker.governor
@@ -157,7 +157,14 @@ class TrainingHook:
 
     def on_step(self, step: int | None = None) -> None:
         """Call once per environment step; copies new rows every ``every`` calls."""
-        self.step = self.step + 1 if step is None else int(step)
+        if step is None:
+            self.step += 1
+        else:
+            try:
+                self.step = int(step)
+            except (TypeError, ValueError, OverflowError):  # e.g. NaN: the loop must not stop for a counter
+                self.step += 1
+                self._report(f"on_step: step={step!r} is not an integer; this call counts as the next step")
         if self._closed:
             self._after_close()
             return
@@ -197,6 +204,8 @@ class TrainingHook:
             if len(read) and not rows:
                 return
             if rows:
+                self._check_read(rows, len(read), CAPTURED)
+            if rows:
                 rows["done"] = np.logical_or(rows["terminated"], rows.pop("truncated")).astype(np.uint8)
                 if not self.sample.identity:
                     rows["slot"] = read  # the inspector names the buffer's slot
@@ -217,6 +226,7 @@ class TrainingHook:
         got: dict[str, np.ndarray] = {}
         if len(rep) and self.optional_fields:
             got = {k: np.asarray(v) for k, v in self.buffer.read(rep, self.optional_fields).items()}
+            self._check_read(got, len(rep))
         if sample.identity:
             return slots, slots, np.zeros(0, np.int64), {k: (rep, v) for k, v in got.items()}
         prio = None
@@ -237,6 +247,17 @@ class TrainingHook:
             updates = {k: (rl[keep], v[keep]) for k, v in got.items()}
         gone = np.unique(np.concatenate(removed)) if removed else np.zeros(0, np.int64)
         return lanes, read, gone[~np.isin(gone, lanes)], updates
+
+    def _check_read(self, rows: dict[str, Any], n: int, required: tuple[str, ...] = ()) -> None:
+        """What ``read`` returned must be one row per slot: named here rather than failing later in the worker
+        (where a batch's rows would be lost without saying which field was wrong)."""
+        missing = [k for k in required if k not in rows]
+        wrong = [f"{k!r} with shape {np.shape(v)}" for k, v in rows.items() if np.ndim(v) == 0 or len(v) != n]
+        if missing or wrong:
+            what = (f"no {', '.join(map(repr, missing))}" if missing else "") + \
+                ("; " if missing and wrong else "") + (", ".join(wrong) if wrong else "")
+            raise ValueError(f"{type(self.buffer).__name__}.read() returned {what} for {n} slots: each field "
+                             "needs one row per slot (see BufferSource)")
 
     def _after_close(self, refresh: bool = False) -> None:
         """Rows that reach a closed hook are never drawn (its worker has stopped): count them, say so once."""
@@ -285,8 +306,13 @@ class TrainingHook:
                                                                                       "capacity": self.capacity})),
                                        **options)
         rec.on_error = self.widget.report_error  # a failing disk shows in the widget; training goes on
-        self.worker.frame_listeners.append(
-            lambda final: rec.on_frame(self.worker.frame_state, self.worker.mirror, self.step, final))
+        worker, me = self.worker, weakref.ref(self)  # weak: the finaliser above holds the worker, not the hook
+
+        def on_frame(final: bool) -> None:
+            hook = me()
+            rec.on_frame(worker.frame_state, worker.mirror, hook.step if hook is not None else 0, final)
+
+        worker.frame_listeners.append(on_frame)
         return rec
 
     def log_metrics(self, step: int, **values: Any) -> None:
@@ -332,6 +358,7 @@ class TrainingHook:
         self._closed_at = None if before is None else max(before, self._seen)
         self._closed = True
         self.worker.stop()
+        self._finalizer.detach()
         if self.recorder is not None:
             self.recorder.close()
         self.widget.update_status(running=False)
