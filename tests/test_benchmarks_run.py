@@ -91,3 +91,11 @@ def test_memory_benchmark_json():
     assert 0 < r["map_points"] <= 1500  # every insertion is in its own slot; the map draws at most that many
     assert abs(r["overhead_mb_1m"] - (r["kernel_mb"] + r["child_mb"])) <= 0.11
     assert r["child_mb"] == 0 or r["worker"] == "process"
+
+
+def test_soak_benchmark_json():
+    r = _last_json([str(REPO / "benchmarks" / "soak.py"), "--quick", "--json"])
+    assert {"steps", "rss_peak_mb", "rss_growth_after_warmup_mb", "released", "image"} <= set(r)
+    assert r["steps"] == 6_000 and r["vector"]["errors"] == [] and r["image"]["errors"] == []
+    assert r["vector"]["map_points"] > 0 and r["image"]["map_points"] > 0 and r["image"]["flushed"]
+    assert r["released"] == {"threads_left": [], "children_left": [], "widget_collected": True}
