@@ -17,6 +17,13 @@ describe("status line", () => {
     expect(statusText({ projection: "pca" })).not.toContain("(");
   });
 
+  it("counts rows that are not drawn, only when there are some", () => {
+    const s = statusText({ rows_lost: 1200, rows_after_close: 7 });
+    expect(s).toContain("rows not drawn (failed frames) 1,200");
+    expect(s).toContain("rows after close (not drawn) 7");
+    expect(statusText({ rows_lost: 0, rows_after_close: 0 })).not.toContain("rows");
+  });
+
   it("says what a sampled map draws, what it costs and how far the final pass is", () => {
     const s = statusText({
       map: { points: 1000, capacity: 1_000_000, resident: 250_000, sampled_by: "age" },

@@ -21,6 +21,10 @@ export interface StatusTrait {
   /** Measured share of the training's CPU the live map takes (0.03 = 3 %), and the budget it is held to. */
   cost?: number;
   cost_budget?: number;
+  /** Rows kept off the map because two frames with them failed (each failure is reported). */
+  rows_lost?: number;
+  /** Rows the buffer received after the hook was closed: counted, not drawn. */
+  rows_after_close?: number;
   /** The final settle pass after training: progress 0..1. */
   settle?: { progress?: number; seconds?: number; done?: boolean };
 }
@@ -83,6 +87,10 @@ export function statusText(s: StatusTrait): string {
   if (typeof s.cost === "number" && Number.isFinite(s.cost)) parts.push(`map ≈ ${Math.round(s.cost * 1000) / 10} % of training`);
   if (s.settle && typeof s.settle.progress === "number" && !s.settle.done) {
     parts.push(`settling the map ${Math.round(s.settle.progress * 100)} %`);
+  }
+  if (typeof s.rows_lost === "number" && s.rows_lost > 0) parts.push(`rows not drawn (failed frames) ${fmtInt(s.rows_lost)}`);
+  if (typeof s.rows_after_close === "number" && s.rows_after_close > 0) {
+    parts.push(`rows after close (not drawn) ${fmtInt(s.rows_after_close)}`);
   }
   if (s.hook_step !== undefined && s.hook_step !== null) parts.push(`hook step ${fmtInt(s.hook_step)}`);
   if (Array.isArray(s.notes)) for (const n of s.notes) if (typeof n === "string" && n) parts.push(`note: ${n}`);
