@@ -118,7 +118,13 @@ class TorchRLBufferSource:
                     continue
                 if name == "terminated" and key not in td.keys(include_nested=True):
                     key = self.keys["done"]
-                v = _np(td.get(key))
+                raw = td.get(key)
+                if not isinstance(raw, torch.Tensor):  # numpy would iterate a TensorDict into a bare StopIteration
+                    inner = list(raw.keys()) if hasattr(raw, "keys") else type(raw).__name__
+                    raise TypeError(f"TorchRL adapter: {key!r} holds {type(raw).__name__} {inner}, not a tensor; the "
+                                    f"map needs one array per row: flatten the {name} into one tensor, or pass "
+                                    f"keys={{{name!r}: (...)}} naming one tensor entry")
+                v = _np(raw)
                 if name in ("reward", "terminated", "truncated", "action") and v.ndim == 2 and v.shape[1] == 1:
                     v = v[:, 0]
                 if name == "action" and v.ndim == 2 and v.dtype.kind in "iub" and v.shape[1] > 1:
@@ -135,7 +141,8 @@ class TorchRLBufferSource:
         try:
             tree = self._sampler._sum_tree
             index = torch.as_tensor(slots, dtype=torch.long, device=self._sampler.device)  # CUDA trees too
-            return _np(torch.as_tensor(tree[index])).astype(np.float32)
+            # one slot: the tree returns a Python float, and a 0-d array would break the batch it joins
+            return _np(torch.as_tensor(tree[index])).astype(np.float32).reshape(len(slots))
         except Exception as exc:  # noqa: BLE001 - rows still go through, without priorities
             self._read_failed = True
             log.warning("better_rl_widget: TorchRL priorities off: could not read the sum-tree (%s: %s)",

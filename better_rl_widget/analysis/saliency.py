@@ -63,7 +63,12 @@ def to_chw(obs: np.ndarray, layout: Layout = "auto") -> tuple[np.ndarray, str]:
         raise SaliencyError(f"unknown layout {layout!r}")
     if chw.dtype.kind not in "biuf":
         raise SaliencyError(f"image dtype {chw.dtype} is not numeric")
-    return chw.astype(np.float64), layout
+    chw = chw.astype(np.float64)
+    if not np.isfinite(chw).all():  # a NaN pixel spreads through the blur into every score: a map of NaN
+        c, i, j = np.unravel_index(int(np.flatnonzero(~np.isfinite(chw))[0]), chw.shape)
+        raise SaliencyError(f"the frame holds NaN/inf values ({int((~np.isfinite(chw)).sum())} of them, first at "
+                            f"channel {c}, pixel ({i}, {j})): saliency needs a finite frame")
+    return chw, layout
 
 
 def _native(x: torch.Tensor, layout: str) -> torch.Tensor:
@@ -155,20 +160,22 @@ def _perturbation_maps(f: Callable[[torch.Tensor], torch.Tensor], obs: np.ndarra
     c, h, w = chw.shape
     masks = _masks(h, w, float(r), int(d))  # (K, H, W)
     blurred = np.stack([gaussian_filter(ch, sigma=BLUR_SIGMA) for ch in chw])  # G(I), once per frame
-    dev = torch.device(device) if device is not None else _device_of(f)
+    dev = _usable_device(torch.device(device) if device is not None else _device_of(f))
     I = torch.as_tensor(chw, dtype=torch.float32, device=dev)
     G = torch.as_tensor(blurred, dtype=torch.float32, device=dev)
     M = torch.tensor(masks, dtype=torch.float32, device=dev)  # a copy: the cached masks are read-only
     scores = torch.empty(len(heads), len(masks), dtype=torch.float64, device=dev)
     with torch.no_grad():
         out0 = f(_native(I[None], layout))
-        bases = [hd(out0).reshape(1, -1) for hd in heads]
+        _check_outputs(out0)
+        # float64 before the difference is squared: outputs of 1e20 and more would overflow float32 to inf
+        bases = [hd(out0).reshape(1, -1).double() for hd in heads]
         for s in range(0, len(M), batch_size):
             m = M[s:s + batch_size, None]  # (B, 1, H, W): the same mask on every frame of the stack
             perturbed = torch.addcmul(I[None], m, (G - I)[None])  # I·(1−M) + G·M
             out = f(_native(perturbed, layout))
             for k, (hd, base) in enumerate(zip(heads, bases, strict=True)):
-                scores[k, s:s + len(m)] = 0.5 * ((hd(out).reshape(len(m), -1) - base) ** 2).sum(dim=1).double()
+                scores[k, s:s + len(m)] = 0.5 * ((hd(out).reshape(len(m), -1).double() - base) ** 2).sum(dim=1)
     ii, jj = grid_centres(h, w, d)
     grids = scores.cpu().numpy().reshape(len(heads), len(ii), len(jj))
     return [_upsample(g, h, w) for g in grids]
@@ -180,16 +187,17 @@ def perturbation_saliency_reference(f: Callable[[torch.Tensor], torch.Tensor], o
     chw, layout = to_chw(obs, layout)
     _check(chw, r, d)
     c, h, w = chw.shape
-    dev = _device_of(f)
+    dev = _usable_device(_device_of(f))
     with torch.no_grad():
-        base = f(_native(torch.as_tensor(chw, dtype=torch.float32, device=dev)[None], layout)).reshape(-1)
+        base = f(_native(torch.as_tensor(chw, dtype=torch.float32, device=dev)[None], layout)).reshape(-1).double()
         ii, jj = grid_centres(h, w, d)
         grid = np.zeros((len(ii), len(jj)))
         for a, i in enumerate(ii):
             for b, j in enumerate(jj):
                 m = _mask(h, w, int(i), int(j), r)
                 perturbed = chw * (1 - m) + np.stack([gaussian_filter(ch, sigma=BLUR_SIGMA) for ch in chw]) * m
-                out = f(_native(torch.as_tensor(perturbed, dtype=torch.float32, device=dev)[None], layout)).reshape(-1)
+                out = f(_native(torch.as_tensor(perturbed, dtype=torch.float32, device=dev)[None],
+                                layout)).reshape(-1).double()
                 grid[a, b] = 0.5 * float(((out - base) ** 2).sum())
     return _upsample(grid, h, w)
 
@@ -213,11 +221,13 @@ def gradient_saliency(model: torch.nn.Module, obs: np.ndarray, *, target: int | 
     from captum.attr import IntegratedGradients, Saliency
 
     chw, layout = to_chw(obs, layout)
-    dev = _device_of(model)
+    dev = _usable_device(_device_of(model))
     x = _native(torch.as_tensor(chw, dtype=torch.float32, device=dev)[None], layout).contiguous().requires_grad_(True)
     if target is None:
         with torch.no_grad():
-            target = int(model(x).reshape(1, -1).argmax(dim=1).item())
+            out = model(x)
+            _check_outputs(out)
+            target = int(out.reshape(1, -1).argmax(dim=1).item())
     if method == "saliency":
         attr = Saliency(model).attribute(x, target=target, abs=True)
     elif method == "integrated_gradients":
@@ -236,3 +246,23 @@ def _device_of(f: Callable) -> torch.device:
         for p in params():
             return p.device
     return torch.device("cpu")
+
+
+def _usable_device(dev: torch.device) -> torch.device:
+    """``dev`` if tensors can be made there; else a SaliencyError naming it (torch's own is a bare AssertionError
+    for "cuda" without CUDA, and a meta network has no values to compute with)."""
+    if dev.type == "meta":
+        raise SaliencyError("the network's parameters are on the 'meta' device (shapes only, no values): load its "
+                            "weights before asking for saliency")
+    try:
+        torch.empty(0, device=dev)
+    except (AssertionError, RuntimeError) as exc:
+        raise SaliencyError(f"device {str(dev)!r} is not available here ({type(exc).__name__}: {exc}); pass "
+                            "device='cpu' or move the network") from exc
+    return dev
+
+
+def _check_outputs(out: torch.Tensor) -> None:
+    if isinstance(out, torch.Tensor) and not bool(torch.isfinite(out).all()):
+        raise SaliencyError("the network's outputs for this frame are NaN or inf (diverged weights?): no saliency "
+                            "can be measured against them")

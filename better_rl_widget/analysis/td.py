@@ -36,6 +36,7 @@ def td_errors(q_net: nn.Module, target_net: nn.Module | None, obs: np.ndarray, a
               double: bool = False, device: torch.device | str = "cpu") -> TDResult:
     """TD-errors for discrete-action Q-networks that map a batch of observations to ``[n, n_actions]``."""
     target_net = q_net if target_net is None else target_net
+    _check_device(torch.device(device), q_net, target_net)
     s = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=device)
     s2 = torch.as_tensor(np.asarray(next_obs), dtype=torch.float32, device=device)
     a = torch.as_tensor(np.asarray(action).reshape(len(s), -1)[:, 0].astype(np.int64), device=device)
@@ -57,3 +58,19 @@ def td_errors(q_net: nn.Module, target_net: nn.Module | None, obs: np.ndarray, a
     delta = r + gamma * (1.0 - term) * next_v - q_sa
     return TDResult(delta.float().cpu().numpy(), q_sa.float().cpu().numpy(),
                     q_all.max(dim=1).values.float().cpu().numpy())
+
+
+def _check_device(dev: torch.device, *nets: nn.Module) -> None:
+    """A ValueError naming the device, instead of torch's bare AssertionError ("cuda" without CUDA) or a mismatch
+    found deep inside the first layer."""
+    try:
+        torch.empty(0, device=dev)
+    except (AssertionError, RuntimeError) as exc:
+        raise ValueError(f"device {str(dev)!r} is not available here ({type(exc).__name__}: {exc})") from exc
+    for net in nets:
+        on = {p.device for p in net.parameters()}
+        if "meta" in {d.type for d in on}:
+            raise ValueError(f"{type(net).__name__} has parameters on the 'meta' device (no values to compute with)")
+        if on and dev not in on and not (dev.type == "cuda" and {d.type for d in on} == {"cuda"}):
+            raise ValueError(f"{type(net).__name__}'s parameters are on {sorted(map(str, on))}, but the batch is "
+                             f"put on {str(dev)!r}: pass device= the network's device")

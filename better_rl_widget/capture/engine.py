@@ -250,10 +250,19 @@ class Engine:
         if not want:
             return  # already placed from observations
         if out is not None and out.features is not None:
+            if not np.isfinite(out.features).all(axis=1).any():
+                self._features_diverged()  # re-places every row, these too, from observations
+                return
             self._embedding = "features"
             self.projection.add(slots, out.features)
         else:
             self._place(slots)
+
+    def _features_diverged(self) -> None:
+        """Every feature row is NaN/inf (a diverged q_network): the projection would reject them all and the map
+        would stop growing, so the map embeds observations instead, as when the network fails."""
+        self._note("features off: the q_network's features are NaN or inf for every new row (diverged weights?)")
+        self._switch_to_obs()
 
     def _compute(self, chunk: np.ndarray, want_features: bool = False):  # -> Estimates | None
         assert self.estimator is not None
@@ -268,6 +277,9 @@ class Engine:
         fields = {"q": out.q, "value": out.value}
         if self.td_needs_next:
             fields["td_error"] = out.td_error
+        if not np.isfinite(out.q).all():  # the mirror holds finite observations only: the network itself diverged
+            self._note("the q_network returns NaN or inf Q-values for some of the buffer's observations (diverged "
+                       "weights?): those rows' TD-errors, Q and V are NaN")
         self.mirror.set_fields(out.slots, fields)
         self._set(out.slots, fields)
         return out
@@ -290,6 +302,9 @@ class Engine:
         if self._embedding == "features":
             assert self.estimator is not None
             feats = self.estimator.features(obs)
+            if feats is not None and len(feats) and not np.isfinite(feats).all(axis=1).any():
+                self._features_diverged()
+                return None
             if feats is not None:
                 return feats
             if self.estimator.features_off:

@@ -11,6 +11,9 @@ priorities so large that the sum over the whole buffer could overflow float64 (`
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from .replay_buffer import ReplayBuffer
@@ -80,6 +83,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     def __init__(self, capacity: int, *, alpha: float = 0.6, beta: float = 0.4, eps: float = 1e-6,
                  seed: int | None = None) -> None:
         super().__init__(capacity, seed=seed)
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in (alpha, beta, eps)):  # a NaN alpha would make every priority NaN
+            raise ValueError(f"alpha, beta and eps must be finite numbers; got alpha={alpha!r}, beta={beta!r}, "
+                             f"eps={eps!r}")
         if alpha < 0 or beta < 0 or eps <= 0:
             raise ValueError(f"need alpha >= 0, beta >= 0, eps > 0; got alpha={alpha}, beta={beta}, eps={eps}")
         self.alpha, self.beta, self.eps = float(alpha), float(beta), float(eps)

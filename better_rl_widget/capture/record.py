@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .replay_buffer import ReplayBuffer
+from .replay_buffer import ReplayBuffer, _array
 
 
 class RecordBuffer(ReplayBuffer):
@@ -21,13 +21,14 @@ class RecordBuffer(ReplayBuffer):
         self.n_envs = int(n_envs)
         self.space = observation_space
         self.flattens = False
+        self.flat_size = 0
         self.note = ""
         if observation_space is not None:
             import gymnasium as gym
 
             if isinstance(observation_space, (gym.spaces.Dict, gym.spaces.Tuple)):
                 self.flattens = True
-                size = gym.spaces.flatdim(observation_space)
+                self.flat_size = size = gym.spaces.flatdim(observation_space)
                 self.note = (f"{type(observation_space).__name__} observations are flattened to {size} values "
                              "(gymnasium.spaces.flatten): the inspector shows the flat vector")
         self._env_episode = np.arange(self.n_envs, dtype=np.int64)
@@ -38,19 +39,37 @@ class RecordBuffer(ReplayBuffer):
         if self.flattens:
             import gymnasium as gym
 
-            return gym.spaces.flatten(self.space, obs)
+            try:
+                flat = np.asarray(gym.spaces.flatten(self.space, obs))
+            except Exception as exc:  # e.g. a missing key: gymnasium's KeyError names the key, not the space
+                raise ValueError(f"observation {_preview(obs)} does not fit observation_space {self.space} "
+                                 f"({type(exc).__name__}: {exc})") from exc
+            if flat.size != self.flat_size:  # flatten does not check the parts' shapes: columns would shift
+                raise ValueError(f"observation {_preview(obs)} flattens to {flat.size} values, but observation_space "
+                                 f"{self.space} has {self.flat_size}")
+            return flat
         if isinstance(obs, (dict, tuple)):
             raise TypeError("Dict/Tuple observations need observation_space=env.observation_space so they can be "
                             "flattened with gymnasium.spaces.flatten")
-        return np.asarray(obs)
+        return _array("obs", obs)
 
     def record(self, obs, action, reward, next_obs, terminated, truncated) -> None:
         if self.n_envs == 1:
             items = [(obs, action, reward, next_obs, terminated, truncated)]
         else:
+            # Every argument carries the env axis; without it obs[e] would silently be one number of one env's row.
+            args = {"action": action, "reward": reward, "terminated": terminated, "truncated": truncated}
+            if not self.flattens:
+                args = {"obs": obs, "next_obs": next_obs, **args}
+            for name, value in args.items():
+                _check_env_axis(name, value, self.n_envs)
             if self.flattens:  # gymnasium vector envs give a dict/tuple of batched arrays: split per env
-                obs = _split(obs, self.n_envs)
-                next_obs = _split(next_obs, self.n_envs)
+                try:
+                    obs = _split(obs, self.n_envs)
+                    next_obs = _split(next_obs, self.n_envs)
+                except (IndexError, TypeError) as exc:
+                    raise ValueError(f"with n_envs={self.n_envs} each part of a Dict/Tuple observation needs a "
+                                     f"leading axis of {self.n_envs} ({type(exc).__name__}: {exc})") from exc
             items = [(obs[e], np.asarray(action)[e], np.asarray(reward)[e], next_obs[e], np.asarray(terminated)[e],
                       np.asarray(truncated)[e]) for e in range(self.n_envs)]
         for e, (o, a, r, o2, te, tr) in enumerate(items):
@@ -73,3 +92,18 @@ def _split(obs, n: int) -> list:
         return [tuple(_split(v, n)[e] if isinstance(v, (dict, tuple)) else np.asarray(v)[e] for v in obs)
                 for e in range(n)]
     return [np.asarray(obs)[e] for e in range(n)]
+
+
+def _check_env_axis(name: str, value, n: int) -> None:
+    try:
+        shape = np.shape(value)
+    except ValueError:  # ragged
+        shape = None
+    if not shape or shape[0] != n:
+        raise ValueError(f"{name} has shape {shape}: with n_envs={n} every argument of record() needs a leading "
+                         f"axis of {n} (one entry per env)")
+
+
+def _preview(obs) -> str:
+    text = repr(obs)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -14,6 +14,7 @@ them).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,7 +27,9 @@ class ReplayBuffer:
     """Uniform ring buffer. Insertion ``i`` goes to slot ``i % capacity``; ``total_inserted`` counts all."""
 
     def __init__(self, capacity: int, *, seed: int | None = None) -> None:
-        if int(capacity) <= 0:
+        # Not int(capacity) alone: it turns 2.5 into 2 without a word and NaN into an error that names no argument.
+        if isinstance(capacity, bool) or not isinstance(capacity, numbers.Real) or not math.isfinite(capacity) \
+                or capacity != int(capacity) or capacity <= 0:
             raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
         self.capacity = int(capacity)
         self.total_inserted = 0
@@ -64,9 +67,9 @@ class ReplayBuffer:
         """Store one transition; returns its slot. Episode ids advance after a terminated/truncated step.
 
         Raises ValueError (and stores nothing) for a row that cannot be stored exactly: see the module doc."""
-        obs = np.asarray(obs)
-        next_obs = np.asarray(next_obs)
-        action = np.asarray(action)
+        obs = _array("obs", obs)
+        next_obs = _array("next_obs", next_obs)
+        action = _array("action", action)
         for name, value in (("obs", obs), ("next_obs", next_obs), ("action", action)):
             if value.dtype.kind not in NUMERIC:
                 raise ValueError(f"{name} has dtype {value.dtype} ({_preview(value)}): the buffer stores numbers "
@@ -174,6 +177,14 @@ def checked_reward(reward) -> float:
                          f"<= {np.finfo(np.float32).max:.3g} (a NaN or inf reward usually comes from a diverged "
                          "environment or reward wrapper); nothing of this row was stored")
     return x
+
+
+def _array(name: str, value) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nesting: numpy's message does not say which argument
+        raise ValueError(f"{name} is not an array of one shape (ragged nesting?): {exc}; the buffer stores numeric "
+                         f"arrays, e.g. np.asarray({name}, np.float32); nothing of this row was stored") from exc
 
 
 def _preview(value: np.ndarray) -> str:

@@ -23,7 +23,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..embed import make_projection
-from ..embed.base import Projection
+from ..embed.base import Projection, ProjectionFrame
+from ..embed.pca import _extent
 from .engine import ENGINE_FIELDS, Engine, EngineInput, EngineResult
 from .governor import CostGovernor
 from .mirror import BufferMirror
@@ -108,6 +109,10 @@ class LiveWorker:
         self._drain = False
         self._next_weights = 0.0
         self._ended = False  # stop() or the finaliser ran: a lost process is not replaced any more
+        self._unplaced = 0  # rows the projection gave non-finite coordinates (not drawn)
+        self._unplaced_reported = False
+        self._bad_priority = 0  # priorities from the buffer that are NaN/inf or negative
+        self._bad_reward = 0  # rewards from the buffer that are NaN/inf
         self.frame_state = sink.attach(capacity, self.mirror.inspect,
                                        slot_of=None if self._ring or sample is None else sample.slot_of)
         self.frame_listeners: list[Callable[[bool], None]] = []  # called after each frame, final=True at stop
@@ -266,6 +271,8 @@ class LiveWorker:
             inp.removed = np.concatenate([inp.removed, gone])
         for name, (us, uv) in updates.items():
             us, uv = self.mirror.update_field(name, us, uv)
+            if name == "priority":
+                self._check_priority(us, uv)
             fs.upsert(us, {name: uv})
         res = self._engine_run(inp)
         with self._cond:  # batches that arrived meanwhile get their own drained round
@@ -273,8 +280,7 @@ class LiveWorker:
                 self._drain = False
         frame = res.frame
         assert frame is not None
-        fs.set_extent(frame.extent)
-        fs.set_coords(frame.slots, frame.coords)
+        self._show_frame(frame)
         sent = self.sink.publish_delta()
         self.sink.publish_summary()
         self._frame_done(final=False)
@@ -306,10 +312,50 @@ class LiveWorker:
         ship: dict[str, np.ndarray] = {}
         if len(applied.valid):
             mask = np.isin(slots, applied.valid)
+            if "priority" in rows:
+                self._check_priority(applied.valid, rows["priority"][mask])
+            if "reward" in rows:
+                self._check_reward(applied.valid, rows["reward"][mask])
             fs.upsert(applied.valid, {k: v[mask] for k, v in rows.items() if k not in ("obs", "next_obs")})
             if not isinstance(self.engine, Engine):  # a worker process keeps its own copy of what it reads
                 ship = {k: v[mask] for k, v in rows.items() if k in ENGINE_FIELDS}
         return applied.valid, gone, ship
+
+    def _check_priority(self, lanes: np.ndarray, values: np.ndarray) -> None:
+        """Priorities are shown as the buffer reports them; a NaN, inf or negative one means that buffer's own
+        sampling is broken there (tianshou and torchrl store such values): said once, counted in the status."""
+        v = np.asarray(values, np.float64).reshape(len(lanes), -1)[:, 0]
+        bad = ~(np.isfinite(v) & (v >= 0))
+        if not bad.any():
+            return
+        first = self._bad_priority == 0
+        self._bad_priority += int(bad.sum())
+        self.sink.update_status(bad_priority=self._bad_priority)
+        if first:
+            lanes = np.asarray(lanes, np.int64)[bad]
+            slots = lanes if self.sample is None or self.sample.identity else self.sample.slot_of(lanes)
+            self.sink.report_error(f"the buffer reports priorities that are NaN, inf or negative (e.g. {v[bad][0]:g} "
+                                   f"at slot(s) {slots[:5].tolist()}): its prioritized sampling is broken there; "
+                                   "check the TD-errors passed to its priority update (counted in the status as "
+                                   "bad_priority)")
+
+    def _check_reward(self, lanes: np.ndarray, values: np.ndarray) -> None:
+        """The reference buffers refuse non-finite rewards; a library's buffer stores them (SB3 keeps float32, so a
+        reward beyond 3.4e38 is inf there). The rows are drawn, but their episodes' returns and TD-errors are not
+        numbers: said once, counted in the status."""
+        v = np.asarray(values, np.float64).reshape(len(lanes), -1)[:, 0]
+        bad = ~np.isfinite(v)
+        if not bad.any():
+            return
+        first = self._bad_reward == 0
+        self._bad_reward += int(bad.sum())
+        self.sink.update_status(bad_reward=self._bad_reward)
+        if first:
+            lanes = np.asarray(lanes, np.int64)[bad]
+            slots = lanes if self.sample is None or self.sample.identity else self.sample.slot_of(lanes)
+            self.sink.report_error(f"the buffer holds rewards that are NaN or inf (e.g. {v[bad][0]:g} at slot(s) "
+                                   f"{slots[:5].tolist()}): those episodes' returns and TD-errors are not numbers "
+                                   "(counted in the status as bad_reward)")
 
     def _engine_run(self, inp: EngineInput) -> EngineResult:
         from .engine_process import EngineDied
@@ -374,6 +420,7 @@ class LiveWorker:
         s = self.stats
         self.sink.update_status(frames_shown=s.frames_shown, frames_dropped=s.frames_dropped,
                                   worker_lag_s=round(s.worker_lag_s, 3), nan_skipped=s.nan_skipped,
+                                  rejected=s.rejected,
                                   projection=str(info.get("projection", "")), hook_step=int(newest.hook_step),
                                   seq=int(self.frame_state.seq), worker=self.mode,
                                   map={**(sample.describe(resident) if sample else {}),
@@ -438,8 +485,7 @@ class LiveWorker:
             if self.engine is not None and not self._ended:
                 res = self._engine_run(EngineInput(final=True))
                 if res.frame is not None:
-                    self.frame_state.set_extent(res.frame.extent)
-                    self.frame_state.set_coords(res.frame.slots, res.frame.coords)
+                    self._show_frame(res.frame)
                 self._settle()
                 self.final_embedding = self.engine.embedding_snapshot()
             self.sink.publish_summary()
@@ -447,10 +493,38 @@ class LiveWorker:
             self.sink.report_error(f"worker: final pass: {type(exc).__name__}: {exc}")
         finally:
             self._end_process()
-        self.sink.publish_delta()
-        self.sink.publish_keyframe()
+        try:  # close() runs in the user's loop: a map that cannot be published is reported, never raised
+            self.sink.publish_delta()
+            self.sink.publish_keyframe()
+        except Exception as exc:  # noqa: BLE001
+            self.sink.report_error(f"worker: final frame: {type(exc).__name__}: {exc}")
         self.sink.record_history(force=True)  # the final map is always in the history
         self._frame_done(final=True)
+
+    def _show_frame(self, frame: ProjectionFrame) -> None:
+        """A projection's coordinates into the frame state. Non-finite ones (a projection of the user's, a diverged
+        one) are kept off the map and reported: a NaN in the extent or coordinates cannot be drawn or encoded."""
+        slots = np.asarray(frame.slots, np.int64)
+        xy = np.asarray(frame.coords, np.float32).reshape(len(slots), 2)
+        ok = np.isfinite(xy).all(axis=1)
+        extent = np.asarray(frame.extent, np.float64).ravel()
+        bad = slots[~ok]
+        if len(bad):
+            self.frame_state.remove(bad)
+            slots, xy = slots[ok], xy[ok]
+            if not self._unplaced_reported:  # once: a diverged projection would repeat it every frame
+                self._unplaced_reported = True
+                self.sink.report_error(f"worker: the projection gave NaN/inf coordinates for {len(bad)} rows (e.g. "
+                                       f"slots {bad[:5].tolist()}); they are not drawn (counted in the status as "
+                                       "unplaced)")
+        if len(bad) != self._unplaced:
+            self._unplaced = len(bad)
+            self.sink.update_status(unplaced=int(len(bad)))
+        if extent.shape == (4,) and np.isfinite(extent).all():
+            self.frame_state.set_extent(extent.tolist())
+        elif len(xy):
+            self.frame_state.set_extent(_extent(xy))
+        self.frame_state.set_coords(slots, xy)
 
     def _settle(self) -> None:
         """Training is over: run the map to convergence, within ``settle_s`` seconds, drawing as it goes and
@@ -470,8 +544,7 @@ class LiveWorker:
             if frame is None:
                 break
             info = frame.info
-            self.frame_state.set_extent(frame.extent)
-            self.frame_state.set_coords(frame.slots, frame.coords)
+            self._show_frame(frame)
             if self.sink.publish_delta():
                 self.stats.frames_shown += 1
             done = bool(info.get("settled"))

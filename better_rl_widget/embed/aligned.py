@@ -7,11 +7,14 @@ place, so the reference coordinates are read after it.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 MAX_DIM = 50
+log = logging.getLogger("better_rl_widget")
 
 
 def prepare_features(X: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -35,20 +38,45 @@ def stratified_sample(groups: np.ndarray, per_group: int, seed: int) -> np.ndarr
 
 def aligned_tsne(X: np.ndarray, groups: np.ndarray, *, per_group: int = 300, perplexity: float = 30.0,
                  seed: int = 0, n_jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """2-D coordinates for every row of ``X`` and the boolean mask of rows in the fitted sample."""
+    """2-D coordinates for every row of ``X`` and the boolean mask of rows in the fitted sample.
+
+    Rows with NaN/inf are not placed: their coordinates are NaN (a warning says how many). Placing them would
+    need a value for the missing numbers, and any choice puts a broken state among real ones."""
+    try:
+        X = np.asarray(X, np.float64)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"aligned_tsne needs a numeric (n, d) array; got rows of different lengths ({exc})") from exc
+    if X.ndim != 2:
+        raise ValueError(f"aligned_tsne needs a numeric (n, d) array, got shape {X.shape}")
+    groups = np.asarray(groups)
+    finite = np.isfinite(X).all(axis=1)
+    if not finite.all():
+        log.warning("aligned_tsne: %d of %d rows have NaN/inf values and are not placed (their coordinates are NaN)",
+                    int((~finite).sum()), len(X))
+        coords = np.full((len(X), 2), np.nan, np.float32)
+        in_sample = np.zeros(len(X), bool)
+        coords[finite], in_sample[finite] = _aligned(X[finite], groups[finite], per_group, perplexity, seed, n_jobs)
+        return coords, in_sample
+    return _aligned(X, groups, per_group, perplexity, seed, n_jobs)
+
+
+def _aligned(X: np.ndarray, groups: np.ndarray, per_group: int, perplexity: float, seed: int,
+             n_jobs: int) -> tuple[np.ndarray, np.ndarray]:
     from openTSNE import TSNE
 
-    Z = prepare_features(X, seed)
-    n = len(Z)
+    n = len(X)
     coords = np.zeros((n, 2), np.float32)
     in_sample = np.zeros(n, bool)
-    if n == 0:
+    if n == 0:  # before prepare_features: the scaler refuses zero rows
         return coords, in_sample
-    sample = stratified_sample(np.asarray(groups), per_group, seed)
+    Z = prepare_features(X, seed)
+    sample = stratified_sample(groups, per_group, seed)
     in_sample[sample] = True
-    if len(sample) < 4:  # too few points for t-SNE to mean anything: PCA keeps them apart
+    # Too few points for t-SNE to mean anything, or a sample of identical rows (openTSNE's PCA initialisation
+    # divides by their spread, 0, and every coordinate would be NaN): PCA keeps distinct rows apart.
+    if len(sample) < 4 or not np.ptp(Z[sample], axis=0).any():
         k = min(2, Z.shape[1], n)
-        if n >= 2 and k >= 1:
+        if n >= 2 and k >= 1 and np.ptp(Z, axis=0).any():
             coords[:, :k] = PCA(n_components=k, random_state=seed).fit_transform(Z)
         return coords, in_sample
     # perplexity above (N-1)/3 is clamped by openTSNE with a warning; clamp here instead

@@ -44,6 +44,7 @@ from openTSNE.affinity import PrecomputedAffinities
 from sklearn.neighbors import NearestNeighbors
 
 from .base import ProjectionFrame
+from .features import feature_rows
 from .knn_graph import FAR, KNNGraph
 from .pca import PCAProjection, _extent
 from .quality import knn_preservation
@@ -97,6 +98,11 @@ def _joint_p(cols: np.ndarray, w: np.ndarray) -> sp.csr_matrix:
     data[pos_t] = T.data
     data /= data.sum()
     return sp.csr_matrix((data, indices, indptr), shape=(n, n))
+
+
+def _spread(xy: np.ndarray) -> bool:
+    """The points span some width on both axes (openTSNE's FFT grid divides by it)."""
+    return len(xy) > 0 and bool((np.ptp(xy, axis=0) > 1e-9).all())
 
 
 def _shape_change(a: np.ndarray, b: np.ndarray) -> float:
@@ -185,12 +191,7 @@ class LiveTSNE:
 
     # -- input ---------------------------------------------------------------------------------------------
     def add(self, slots: np.ndarray, features: np.ndarray) -> None:
-        slots = np.asarray(slots, np.int64)
-        X = np.asarray(features, np.float32)
-        if X.ndim != 2 or len(X) != len(slots):
-            raise ValueError(f"features must be (n, d) for n={len(slots)} slots, got {X.shape}")
-        if len(slots) and (slots.min() < 0 or slots.max() >= self.capacity):
-            raise ValueError(f"slots must lie in [0, {self.capacity}), got {slots.min()}..{slots.max()}")
+        slots, X = feature_rows(slots, features, self.capacity)
         if self._width is None:
             self._width = X.shape[1]
         elif X.shape[1] != self._width:
@@ -270,8 +271,9 @@ class LiveTSNE:
         frame = self._pre.step(budget_s)
         frame.info.update(self._info(phase="pca", n=len(frame.slots)))
         frame.info["projection"] = self.name
-        frame.info["note"] = (f"t-SNE off: capacity {self.capacity} > {self.max_points} points, showing PCA"
-                              if too_big else f"PCA until {self.min_points} points")
+        phase = (f"t-SNE off: capacity {self.capacity} > {self.max_points} points, showing PCA"
+                 if too_big else f"PCA until {self.min_points} points")
+        frame.info["note"] = "; ".join([phase, *self.notes])  # keeps "N non-finite rows rejected"
         return frame
 
     # -- the final settle pass (training has ended) --------------------------------------------------------
@@ -501,6 +503,8 @@ class LiveTSNE:
         perp = min(self.perplexity, (n - 1) / 3.0)
         if perp != self._cond_perp:
             return  # every row is re-calibrated at the next frame's perplexity anyway; the median start suffices
+        if not _spread(self.coords[ref]):
+            return  # a map of identical rows on one spot: openTSNE's FFT grid has zero width there (a segfault)
         cond = np.asarray(_tsne.compute_gaussian_perplexity(
             g.dist[new].astype(np.float64), np.array([perp], np.float64), num_threads=self.n_jobs))
         self._cond[new] = cond
@@ -614,6 +618,8 @@ class LiveTSNE:
         method = self.method
         if method == "auto":  # Barnes-Hut wins below ~10k points on few cores, FFT above
             method = "bh" if n < 10_000 else "fft"
+        if method == "fft" and not _spread(self.coords[active]):
+            method = "bh"  # FFT's interpolation grid has zero width when every point sits on one spot: a segfault
         n_iter = self.iters_for(n) if n_iter is None else int(n_iter)
         emb = TSNEEmbedding(self.coords[active], PrecomputedAffinities(P, normalize=False),
                             negative_gradient_method=_GRADIENT[method], n_jobs=n_jobs, random_state=self.seed)

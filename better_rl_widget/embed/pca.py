@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from .base import ProjectionFrame
+from .features import feature_rows
 
 
 class PCAProjection:
@@ -32,12 +33,17 @@ class PCAProjection:
         self._changed_since_fit = 0
         self._extent = [-1.0, 1.0, -1.0, 1.0]
         self.refits = 0
+        self.nan_rejected = 0
 
     def add(self, slots: np.ndarray, features: np.ndarray) -> None:
-        slots = np.asarray(slots, np.int64)
-        features = np.asarray(features, np.float32)
-        if features.ndim != 2 or len(features) != len(slots):
-            raise ValueError(f"features must be (n, d) for n={len(slots)} slots, got {features.shape}")
+        """Rows with NaN/inf are rejected and counted (``nan_rejected``), as the live t-SNE does: one such row
+        would make the mean, the basis and so every coordinate NaN."""
+        slots, features = feature_rows(slots, features, self.capacity)
+        finite = np.isfinite(features).all(axis=1)
+        if not finite.all():
+            self.nan_rejected += int((~finite).sum())
+            self.remove(slots[~finite])
+            slots, features = slots[finite], features[finite]
         if self._features is None:
             self._features = np.zeros((self.capacity, features.shape[1]), np.float32)
         elif features.shape[1] != self._features.shape[1]:
@@ -49,6 +55,7 @@ class PCAProjection:
 
     def remove(self, slots: np.ndarray) -> None:
         slots = np.asarray(slots, np.int64)
+        slots = slots[(slots >= 0) & (slots < self.capacity)]  # unknown slots are ignored (Projection.remove)
         self._present[slots] = False
         self._placed[slots] = False
 
@@ -83,7 +90,9 @@ class PCAProjection:
 
     def step(self, budget_s: float = 0.2) -> ProjectionFrame:
         slots = np.flatnonzero(self._present)
-        info = {"projection": self.name, "refits": self.refits}
+        info: dict = {"projection": self.name, "refits": self.refits, "nan_rejected": self.nan_rejected}
+        if self.nan_rejected:
+            info["note"] = f"{self.nan_rejected} non-finite rows rejected"
         if len(slots) == 0:
             return ProjectionFrame(slots.astype(np.uint32), np.zeros((0, 2), np.float32), self._extent, info)
         refit = self._needs_refit(len(slots))

@@ -30,8 +30,8 @@ class MDPDistribution:
         if len(shapes) != 1:
             raise ValueError(f"all tasks must share (n_states, n_actions) so an agent can carry over; got {shapes}")
         w = np.ones(len(self.envs)) if weights is None else np.asarray(weights, dtype=float)
-        if w.shape != (len(self.envs),) or (w < 0).any() or w.sum() <= 0:
-            raise ValueError("weights must be non-negative, one per env, not all zero")
+        if w.shape != (len(self.envs),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"weights must be finite and non-negative, one per env, not all zero; got {w.tolist()}")
         self.weights = w / w.sum()
 
     def __len__(self) -> int:

@@ -22,6 +22,12 @@ def as_tabular(env) -> TabularEnv:
     if not isinstance(base, TabularEnv):
         raise TypeError(f"{type(base).__name__} has no tabular model; the classic runners need a "
                         "better_rl_widget.envs.TabularEnv (or its gymnasium id)")
+    # A NaN or inf reward makes every return and Q-value it reaches NaN/inf: refuse it before any run starts.
+    for name, table in (("reward", base.reward_sas), ("reward_std", base.reward_std)):
+        if table is not None and not np.isfinite(table).all():
+            idx = tuple(int(i) for i in np.argwhere(~np.isfinite(table))[0])
+            raise ValueError(f"{type(base).__name__} has a non-finite {name} ({float(table[idx])!r} for state "
+                             f"{idx[0]}, action {idx[1]}); returns and Q-values would be NaN/inf")
     return base
 
 
