@@ -155,3 +155,88 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
+
+
+# -- the map on the page --------------------------------------------------------------------------------------
+POINTS_DRAWN = "n => { const r = document.querySelector('.brw-root'); return !!r && +r.dataset.points >= n; }"
+
+# [slot, x, y] of a point of map `index` drawn at least `margin` px inside its canvas (CSS px relative to it), or
+# null: positions are unavailable while a redraw is in flight. Samples about 50 points: indexOf is O(n).
+_DRAWN_POINT = """([index, margin]) => {
+  const r = document.querySelectorAll('.brw-root')[index]; if (!r || !r.__brw) return null;
+  const c = r.querySelector('canvas'); const slots = r.__brw.slots();
+  for (let i = 0; i < slots.length; i += Math.max(1, Math.floor(slots.length / 50))) {
+    const p = r.__brw.screenPositionOfSlot(slots[i]);
+    if (p && p[0] > margin && p[1] > margin && p[0] < c.clientWidth - margin && p[1] < c.clientHeight - margin)
+      return [slots[i], p[0], p[1]];
+  }
+  return null; }"""
+_TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+
+
+def drawn_point(page, index: int = 0, margin: float = 20, timeout: float = 30_000) -> list:
+    return page.wait_for_function(_DRAWN_POINT, arg=[index, margin], timeout=timeout).json_value()
+
+
+def pointer_to(page, x: float, y: float) -> None:
+    """Move the pointer and wait until the map has drawn a frame with it there. regl-scatterplot's camera pans by
+    the pointer's travel since its last frame whenever a frame falls while the button is down: a person's pointer
+    gets there over many frames, Playwright's jumps and presses at once, and under load such a click dragged the
+    map by the whole jump (off the canvas)."""
+    page.mouse.move(x, y)
+    page.evaluate(_TWO_FRAMES)
+
+
+def click_at(page, x: float, y: float) -> None:
+    pointer_to(page, x, y)
+    page.mouse.down()
+    page.mouse.up()
+
+
+def click_point(page, index: int = 0, tries: int = 10) -> int:
+    """Click a drawn point of map `index` and return the view's data-clicked (the map's first click). A live map
+    can move the point between reading its position and the click: then it tries again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    root = page.locator(".brw-root").nth(index)
+    canvas = root.locator("canvas").first
+    for _ in range(tries):
+        canvas.scroll_into_view_if_needed()  # the notebook may scroll while its cells run
+        _, x, y = drawn_point(page, index)
+        box = canvas.bounding_box()
+        click_at(page, box["x"] + x, box["y"] + y)
+        try:
+            page.wait_for_function("i => +document.querySelectorAll('.brw-root')[i].dataset.clicked >= 0", arg=index,
+                                   timeout=5_000)
+            return int(root.get_attribute("data-clicked"))
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError("clicking a drawn point never reached the view")
+
+
+def lasso(page, index: int = 0, frac: float = 0.3) -> None:
+    """Shift-drag a rectangle of ±frac of the canvas around its middle on map `index`."""
+    canvas = page.locator(".brw-root").nth(index).locator("canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    rx, ry = box["width"] * frac, box["height"] * frac
+    page.keyboard.down("Shift")
+    pointer_to(page, cx - rx, cy - ry)
+    page.mouse.down()
+    for x, y in [(cx + rx, cy - ry), (cx + rx, cy + ry), (cx - rx, cy + ry), (cx - rx, cy - ry + 5)]:
+        page.mouse.move(x, y, steps=12)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+
+
+def wait_seq(page, seq: int, index: int = 0, timeout: float = 60_000) -> None:
+    """Wait until map `index` has applied Python's frame `seq` (widget.frame_state.seq) or a later one."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("([i, s]) => { const r = document.querySelectorAll('.brw-root')[i];"
+                               " return !!r && +r.dataset.seq >= s; }", arg=[index, seq], timeout=timeout)
+    except PlaywrightTimeout:
+        got = page.evaluate("i => ({...document.querySelectorAll('.brw-root')[i]?.dataset})", index)
+        raise AssertionError(f"map {index} never reached Python's frame {seq}: {got}") from None

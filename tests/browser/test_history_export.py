@@ -3,13 +3,11 @@ a file:// URL with the network off (points drawn, a click inspects, a hostile ru
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
-from .conftest import kernel_eval
-from .test_notebook_ui import POINTS_DRAWN, open_and_run, shutdown_sessions
+from .conftest import POINTS_DRAWN, click_point, kernel_eval, wait_seq
+from .test_notebook_ui import open_and_run, shutdown_sessions
 
 pytestmark = pytest.mark.browser
 
@@ -52,11 +50,15 @@ def test_scrubber_shows_the_map_as_it_was(jupyter_server, page):
         page.wait_for_function(f"() => +{ROOT}.dataset.history >= 3", timeout=30_000)
         kc = jupyter_server.kernel_client("scrubber.ipynb")
         try:
-            steps, slots, xy = kernel_eval(
-                kc, "[widget.history.steps, widget.history[0].slots.tolist(), widget.history[0].xy.tolist()]")
+            # (queued behind the cell: the run is over when this answers)
+            steps, slots, xy, seq = kernel_eval(
+                kc, "[widget.history.steps, widget.history[0].slots.tolist(), widget.history[0].xy.tolist(),"
+                    " widget.frame_state.seq]")
         finally:
             kc.stop_channels()
-        assert int(page.locator(".brw-root").first.get_attribute("data-history")) == len(steps)
+        # The page may still be receiving the last frames and index: wait until it has all of them.
+        page.wait_for_function(f"n => +{ROOT}.dataset.history === n", arg=len(steps), timeout=30_000)
+        wait_seq(page, seq)
         page.wait_for_function(IDLE, timeout=30_000)
         live = shown_coords(page, slots)
         live_screen = page.evaluate(f"s => {ROOT}.__brw.screenPositionOfSlot(s)", slots[0])
@@ -75,16 +77,19 @@ def test_scrubber_shows_the_map_as_it_was(jupyter_server, page):
 
         # A click on the old map shows that snapshot's row: every slot was overwritten since (900 insertions into
         # 300 slots), so Python's answer about the buffer as it is now must not replace it.
-        slot = click_a_point(page)
-        page.wait_for_function(f"s => +{ROOT}.dataset.clicked === s", arg=slot, timeout=10_000)
+        slot = click_point(page)
+        page.wait_for_function(f"s => +{ROOT}.dataset.inspected === s", arg=slot, timeout=10_000)
         kc = jupyter_server.kernel_client("scrubber.ipynb")
         try:
             py_clicked, py_step = kernel_eval(kc, "[widget.clicked, __import__('better_rl_widget').widget.codec"
                                                   ".decode(widget.inspection)[0].get('step')]")
+            # A status change sent after Python's answer: once the page shows it, the answer has arrived too
+            # (one comm, in order). The view must have kept its own row.
+            kernel_eval(kc, "widget.update_status(selected=4242) or True")
         finally:
             kc.stop_channels()
         assert py_clicked == slot and py_step is not None
-        time.sleep(1.0)  # Python's answer has arrived (it was read back above); the view must have kept its row
+        page.wait_for_function(f"() => {ROOT}.dataset.selectedPython === '4242'", timeout=30_000)
         text = page.locator(".brw-inspector").first.inner_text()
         assert f"map at step {steps[0]:,}" in text
         i = slots.index(slot)
@@ -132,29 +137,6 @@ def offline_page(browser):
     return context, pg, requests, dialogs, errors
 
 
-def click_a_point(pg) -> int:
-    root = pg.locator(".brw-root").first
-    box = root.locator("canvas").first.bounding_box()
-    for _ in range(5):
-        target = None
-        for _ in range(150):  # positions are unavailable while a redraw is in flight
-            target = root.evaluate("r => { const c = r.querySelector('canvas'); for (const s of r.__brw.slots()) {"
-                                   " const p = r.__brw.screenPositionOfSlot(s); if (p && p[0] > 20 && p[1] > 20 &&"
-                                   " p[0] < c.clientWidth - 20 && p[1] < c.clientHeight - 20) return [s, p[0], p[1]]; }"
-                                   " return null; }")
-            if target is not None:
-                break
-            time.sleep(0.1)
-        assert target is not None, ("no drawn point inside the canvas", root.evaluate("r => [r.__brw.slots().length, r.__brw.idle(), r.__brw.slots().slice(0, 3).map(s => r.__brw.screenPositionOfSlot(s)), r.querySelector('canvas').clientWidth]"))
-        pg.mouse.click(box["x"] + target[1], box["y"] + target[2])
-        try:
-            pg.wait_for_function(f"() => +{ROOT}.dataset.inspected >= 0", timeout=3_000)
-            return int(root.get_attribute("data-inspected"))
-        except Exception:  # noqa: BLE001 - a neighbour was hit or the click fell between points: try again
-            continue
-    raise AssertionError("clicking a drawn point never reached the inspector")
-
-
 def test_exported_html_works_offline_from_a_file_url(browser, tmp_path):
     widget = _live_widget()
     snaps = list(widget.history)
@@ -175,7 +157,7 @@ def test_exported_html_works_offline_from_a_file_url(browser, tmp_path):
         pg.wait_for_function(f"() => {ROOT}.querySelector('.brw-legend-title')?.textContent === 'reward'")
 
         # a click shows that point's fields from the snapshot
-        slot = click_a_point(pg)
+        slot = click_point(pg)
         last = snaps[-1]
         i = int(np.flatnonzero(last.slots == slot)[0])
         text = pg.locator(".brw-inspector").inner_text()
@@ -208,9 +190,11 @@ def test_a_hostile_run_name_does_not_execute(browser, tmp_path):
     try:
         pg.goto(out.as_uri())
         pg.wait_for_function(POINTS_DRAWN, arg=50, timeout=60_000)
-        click_a_point(pg)
+        click_point(pg)
         pg.locator(".brw-colorby-select").select_option(field)
-        time.sleep(0.5)
+        # Both hostile strings are on the page now (inspector row, legend title); injected markup would be too.
+        pg.wait_for_function(f"f => {ROOT}.querySelector('.brw-legend-title')?.textContent === f", arg=field,
+                             timeout=30_000)
         assert dialogs == []
         assert pg.evaluate("() => window.__pwned") is None
         assert pg.evaluate("() => document.querySelectorAll('img').length") == 0  # no element was injected

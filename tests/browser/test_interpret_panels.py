@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import kernel_eval
-from .test_notebook_ui import POINTS_DRAWN, open_and_run, shutdown_sessions
+from .conftest import POINTS_DRAWN, kernel_eval
+from .test_notebook_ui import open_and_run, shutdown_sessions
 
 pytestmark = pytest.mark.browser
 
@@ -44,13 +44,14 @@ def test_interpret_panels_render_and_a_skill_click_highlights_its_points(jupyter
         assert panel.locator("polyline.brw-interp-v").count() == 1
         assert "bias" in panel.inner_text() and "transition entropy" in panel.inner_text()
         assert panel.locator("rect.brw-interp-run").count() >= 2  # skill timeline: a row per episode shown
-        page.wait_for_function("() => +document.querySelector('.brw-root').dataset.paths > 0", timeout=30_000)
         kc = jupyter_server.kernel_client("interpret_view.ipynb")
         try:
-            # The overlay drew both episodes of the last 2, every state of them.
+            # The overlay draws both episodes of the last 2, every state of them.
             n_path = kernel_eval(kc, "int(sum((svc.table['episode'] == e).sum() for e in "
                                      "sorted(svc.table['episode'].unique())[-2:]))")
-            assert int(root.get_attribute("data-paths")) == n_path
+            assert n_path > 0
+            page.wait_for_function("n => +document.querySelector('.brw-root').dataset.paths === n", arg=n_path,
+                                   timeout=30_000)
             # Colour by skill, V(s) and Q(s, a) of the taken action are offered.
             for channel in ("skill", "value", "q"):
                 assert page.locator(f".brw-colorby-select option[value='{channel}']").count() == 1
