@@ -192,8 +192,8 @@ def test_worker_exceptions_go_to_the_status_line(widget):
     # a failed frame's rows get one more frame, then are given up and named (no retry loop); nothing else failed
     exploded = [e for e in widget.errors if "projection exploded" in e]
     assert 2 <= len(exploded) <= 8
-    assert all(e in exploded or "rows are not on the map" in e for e in widget.errors)
-    assert any("rows are not on the map" in e for e in widget.errors)
+    assert all(e in exploded or "rows may be missing from the map" in e for e in widget.errors)
+    assert any("rows may be missing from the map" in e for e in widget.errors)
 
 
 def test_hook_rejects_what_it_cannot_stream(widget):

@@ -185,7 +185,8 @@ def test_faults_at_random_points_of_a_frame_never_reach_training_and_are_account
     assert any("injected fault" in e for e in w.errors)
     _, a = decode(w.keyframe)
     lost = hook.worker.stats.rows_lost
-    # Every row is on the map unless it was reported lost (two failed frames in a row).
-    assert len(a["slots"]) + lost >= 2000
+    print(f"seed {seed}: {faults.raised} faults injected, {len(a['slots'])} of 2000 rows drawn, {lost} reported lost")
+    # Every row is on the map unless it is counted lost (its frames failed four times, read again once between).
+    assert len(a["slots"]) + lost == 2000
     if lost:
-        assert any("rows are not on the map" in e for e in w.errors)
+        assert any("rows may be missing from the map" in e for e in w.errors)

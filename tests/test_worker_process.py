@@ -136,7 +136,7 @@ def test_errors_in_the_process_reach_the_status_line_not_the_training_loop():
     hook.close()
     assert "projection exploded in the child" in w.status["last_error"]
     # each failure is the child's, or says which rows it kept off the map
-    assert all("projection exploded in the child" in e or "rows are not on the map" in e for e in w.errors)
+    assert all("projection exploded in the child" in e or "rows may be missing from the map" in e for e in w.errors)
 
 
 def test_a_killed_process_degrades_to_a_thread_visibly_and_the_map_completes():

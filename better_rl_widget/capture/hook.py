@@ -187,6 +187,7 @@ class TrainingHook:
         try:
             total = int(self.buffer.total_inserted)
             resident = min(total, self.capacity)
+            self._reread(total, resident)
             rep = np.zeros(0, np.int64)
             if self._has_changes:
                 slots, rep = self.buffer.take_changes()  # type: ignore[attr-defined]
@@ -200,15 +201,9 @@ class TrainingHook:
             if len(slots) == 0 and not (len(rep) and self.optional_fields):
                 return
             lanes, read, removed, updates = self._to_lanes(slots, rep, resident)
-            rows = self.buffer.read(read, self.fields) if len(read) else {}
+            rows = self._read(read)
             if len(read) and not rows:
                 return
-            if rows:
-                self._check_read(rows, len(read), CAPTURED)
-            if rows:
-                rows["done"] = np.logical_or(rows["terminated"], rows.pop("truncated")).astype(np.uint8)
-                if not self.sample.identity:
-                    rows["slot"] = read  # the inspector names the buffer's slot
             if len(lanes) == 0 and not updates and len(removed) == 0:
                 self._seen = total
                 return
@@ -217,6 +212,29 @@ class TrainingHook:
             self._seen = total
         except Exception as exc:  # noqa: BLE001 - training must go on; the widget shows what went wrong
             self._report(f"capture: {type(exc).__name__}: {exc}", traceback.format_exc(limit=2))
+
+    def _read(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        rows = self.buffer.read(slots, self.fields) if len(slots) else {}
+        if rows:
+            self._check_read(rows, len(slots), CAPTURED)
+            rows["done"] = np.logical_or(rows["terminated"], rows.pop("truncated")).astype(np.uint8)
+            if not self.sample.identity:
+                rows["slot"] = slots  # the inspector names the buffer's slot
+        return rows
+
+    def _reread(self, total: int, resident: int) -> None:
+        """Rows the worker could not draw in two frames: read them again from the buffer (their lanes' current
+        slots; a lane emptied meanwhile is skipped)."""
+        lanes = self.worker.take_reread()
+        if len(lanes) == 0:
+            return
+        slots = lanes if self.sample.identity else self.sample.slot_of(lanes)
+        keep = (slots >= 0) & (slots < resident)
+        lanes, slots = lanes[keep], slots[keep]
+        rows = self._read(slots)
+        if rows:
+            self.worker.submit(CaptureBatch(lanes, rows, time.perf_counter(), self.step, total,
+                                            max(0, total - self.capacity), resident=resident, reread=True))
 
     def _to_lanes(self, slots: np.ndarray, rep: np.ndarray, resident: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:

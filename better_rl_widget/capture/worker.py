@@ -51,6 +51,7 @@ class CaptureBatch:
     removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     resident: int = -1  # rows in the buffer (the gauge describes the whole buffer, not the drawn sample)
     attempts: int = 0  # frames that failed with this batch in them
+    reread: bool = False  # rows read again from the buffer after their first batch failed twice
 
 
 @dataclass
@@ -59,7 +60,8 @@ class WorkerStats:
     frames_dropped: int = 0
     nan_skipped: int = 0
     rejected: int = 0
-    rows_lost: int = 0  # rows whose frame failed twice (each reported)
+    rows_reread: int = 0  # rows read again from the buffer because two frames with them failed
+    rows_lost: int = 0  # rows given up after that too (reported; at close, those not on the map)
     worker_lag_s: float = 0.0
     lags: list[float] = field(default_factory=list)
 
@@ -109,6 +111,8 @@ class LiveWorker:
         self._drain = False
         self._next_weights = 0.0
         self._ended = False  # stop() or the finaliser ran: a lost process is not replaced any more
+        self._reread: list[np.ndarray] = []  # lanes whose rows the hook reads again (failed frames)
+        self._given_up = np.zeros(capacity, bool)
         self._unplaced = 0  # rows the projection gave non-finite coordinates (not drawn)
         self._unplaced_reported = False
         self._bad_priority = 0  # priorities from the buffer that are NaN/inf or negative
@@ -201,7 +205,10 @@ class LiveWorker:
                         self.sink.add_note(note)
                     tb = traceback.format_exc(limit=3)
                     self.sink.report_error(f"worker: {type(exc).__name__}: {exc}\n{tb}")
-                    self._retry_once(batches)
+                    try:
+                        self._retry_once(batches)
+                    except Exception as again:  # noqa: BLE001 - the handler must not end the worker either
+                        self.sink.report_error(f"worker: could not queue a failed frame's rows again: {again}")
                 with self._cond:
                     self._drain = False  # a failing projection must not be retried in a loop
             finally:
@@ -212,20 +219,35 @@ class LiveWorker:
                 self._last_frame = time.monotonic()
 
     def _retry_once(self, batches: list[CaptureBatch]) -> None:
-        """A failed frame's rows get one more frame (a passing fault loses nothing); rows whose second frame fails
-        too are given up, counted and reported (a fault that repeats must not loop)."""
+        """Rows of a failed frame are not dropped: their batch gets one more frame; if that fails too, the hook
+        reads them again from the buffer (the mirror may hold half of them); only if those fail twice as well
+        are they given up, counted and reported. Bounded: a fault that repeats cannot loop."""
         again = [b for b in batches if b.attempts == 0]
-        lost = sum(len(b.slots) for b in batches if b.attempts > 0)
+        failed_twice = [b for b in batches if b.attempts > 0]
         for b in again:
-            b.attempts += 1
+            b.attempts = 1
+        reread = [b.slots for b in failed_twice if not b.reread and len(b.slots)]
+        lost = [b.slots for b in failed_twice if b.reread and len(b.slots)]
         with self._cond:
             self._pending[:0] = again
             self._pending_rows += sum(len(b.slots) for b in again)
+            self._reread.extend(reread)
+        self.stats.rows_reread += sum(len(x) for x in reread)
         if lost:
-            self.stats.rows_lost += lost
-            self.sink.report_error(f"worker: {lost} rows are not on the map: two frames with them failed "
-                                   f"({self.stats.rows_lost} so far)")
+            lanes = np.unique(np.concatenate(lost))
+            self._given_up[lanes] = True
+            self.stats.rows_lost = int(self._given_up.sum())
+            self.sink.report_error(f"worker: {len(lanes)} rows may be missing from the map: frames with them failed "
+                                   "four times, read again from the buffer once")
             self.sink.update_status(rows_lost=self.stats.rows_lost)
+
+    def take_reread(self) -> np.ndarray:
+        """Lanes whose rows the hook should read again from the buffer (training thread; usually empty)."""
+        if not self._reread:
+            return np.zeros(0, np.int64)
+        with self._cond:
+            lanes, self._reread = self._reread, []
+        return np.unique(np.concatenate(lanes))
 
     def _unthrottled(self) -> bool:
         """A flush, close or stop does not wait for the frame interval or the cost budget."""
@@ -493,6 +515,9 @@ class LiveWorker:
             self.sink.report_error(f"worker: final pass: {type(exc).__name__}: {exc}")
         finally:
             self._end_process()
+        if self.stats.rows_lost:  # the final count: given-up rows that no later row or pass put on the map
+            self.stats.rows_lost = int((self._given_up & ~self.frame_state.present_mask()).sum())
+            self.sink.update_status(rows_lost=self.stats.rows_lost)
         try:  # close() runs in the user's loop: a map that cannot be published is reported, never raised
             self.sink.publish_delta()
             self.sink.publish_keyframe()
@@ -635,7 +660,8 @@ def _merge_batches(batches: list[CaptureBatch]) -> CaptureBatch:
             updates = _drop_slots(updates, removed)
     last_b = batches[-1]
     return CaptureBatch(slots, rows, batches[0].t_capture, last_b.hook_step, last_b.total_inserted,
-                        last_b.evictions, updates, removed, last_b.resident, max(b.attempts for b in batches))
+                        last_b.evictions, updates, removed, last_b.resident, max(b.attempts for b in batches),
+                        any(b.reread for b in batches))
 
 
 def _last_occurrence(slots: np.ndarray) -> np.ndarray:
