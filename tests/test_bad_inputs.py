@@ -1410,8 +1410,7 @@ def _(out):
     out.skipped_in(w, r"metric 'loss' must be a number, got str 'high'.*got ndarray", good=10)
 
 
-@case("hook.log_metrics", "NaN step", SKIPS, xfail="store/recorder.py: Recorder.log_metrics(int(step)) reports "
-      "'cannot convert float NaN to integer', which does not name the step")
+@case("hook.log_metrics", "NaN step", SKIPS)
 def _(out):
     def rows(hook):
         for i in range(6):
@@ -1619,10 +1618,7 @@ for _agent, _what, _pattern in ((_Agent, "NaN action", r"chose action np\.float6
                     drawn=eps["file"].nunique(), good=2)
 
 
-@case("PolicyVisualizer", "agent whose Q-network is on the 'meta' device", SKIPS,
-      xfail="policy/agent_protocol.py value_fn: the whole checkpoint is skipped with torch's bare 'Cannot copy out "
-            "of meta tensor; no data!' although its actions roll out; expected the rollout with NaN values and a "
-            "message naming the 'meta' device")
+@case("PolicyVisualizer", "agent whose Q-network is on the 'meta' device", SKIPS)
 def _(out):
     viz = _viz(out, "better_rl_widget_test/Plain-v0", _MetaQAgent)
     with out.caplog.at_level(logging.WARNING, logger="better_rl_widget"):

@@ -66,6 +66,8 @@ def value_fn(agent: Any) -> Callable[[np.ndarray], np.ndarray] | None:
     if isinstance(q_net, torch.nn.Module):
         def q_max(obs: np.ndarray) -> np.ndarray:
             device = next(q_net.parameters()).device
+            if device.type == "meta":
+                raise ValueError("the agent's Q-network has its parameters on the 'meta' device (no values)")
             with torch.no_grad():
                 return q_net(torch.as_tensor(obs, dtype=torch.float32, device=device)).max(dim=1).values.cpu().numpy()
         return q_max

@@ -166,7 +166,14 @@ def rollout_checkpoint(ci: int, ckpt: Checkpoint, agent_class: Any, env_name: st
                                        discrete=discrete)
         ep_rows, step_rows, obs_chunks, act_chunks = [], [], [], []
         for ep, (O, acts, rewards) in enumerate(eps):
-            v = values(O) if values is not None else np.full(len(O), np.nan)
+            v = np.full(len(O), np.nan)
+            if values is not None:
+                try:
+                    v = values(O)
+                except Exception as exc:  # noqa: BLE001 - the actions rolled out: keep them, without values
+                    log.warning("better_rl_widget: %s: no value estimates (%s: %s); the value column is NaN",
+                                ckpt.path.name, type(exc).__name__, exc)
+                    values = None
             step_rows.append(pd.DataFrame({
                 "checkpoint": ci, "episode": ep, "t": np.arange(len(O)),
                 "action": [row[0] if discrete else row.tolist() for row in acts],

@@ -86,12 +86,13 @@ class Recorder:
     def log_metrics(self, step: int, **values: Any) -> None:
         """Record numbers at a training step, e.g. ``log_metrics(step, loss=0.3, episode_return=200.0)``."""
         self._check_open()
+        step = _step(step)
         t = self.writer.elapsed()
         rows = []
         for name, v in values.items():
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (Real, np.number)):
                 raise TypeError(f"metric {name!r} must be a number, got {type(v).__name__} {v!r}")
-            rows.append((int(step), t, name, float(v)))
+            rows.append((step, t, name, float(v)))
         with self._lock:
             self._metrics.extend(rows)
 
@@ -100,9 +101,10 @@ class Recorder:
         if not isinstance(kind, str) or not kind:
             raise TypeError(f"event kind must be a non-empty string, got {kind!r}")
         self._check_open()
+        step = _step(step)
         text = json.dumps(jsonable(details), sort_keys=True)
         with self._lock:
-            self._events.append((int(step), self.writer.elapsed(), kind, text))
+            self._events.append((step, self.writer.elapsed(), kind, text))
 
     def record_arrays(self, name: str, arrays: Mapping[str, np.ndarray]) -> None:
         """Queue one chunk of an arrays stream (copied now, written by the recorder's thread)."""
@@ -226,3 +228,11 @@ class Recorder:
             self._error(f"recording to {self.path}: the writer did not finish within {timeout} s")
             return
         self.writer.close(status)
+
+
+def _step(step: Any) -> int:
+    """A training step as an int; a clear error naming it otherwise (NaN, a string, a fraction)."""
+    if isinstance(step, (bool, np.bool_)) or not isinstance(step, (Real, np.number)) or not np.isfinite(step) \
+            or float(step) != int(step):
+        raise ValueError(f"step must be a whole number, got {type(step).__name__} {step!r}")
+    return int(step)

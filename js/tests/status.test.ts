@@ -18,10 +18,12 @@ describe("status line", () => {
   });
 
   it("counts rows that are not drawn, only when there are some", () => {
-    const s = statusText({ rows_lost: 1200, rows_after_close: 7 });
+    const s = statusText({ rows_lost: 1200, rows_after_close: 7, rejected: 3, bad_priority: 2 });
+    expect(s).toContain("rows refused 3");
+    expect(s).toContain("bad priorities 2");
     expect(s).toContain("rows not drawn (failed frames) 1,200");
     expect(s).toContain("rows after close (not drawn) 7");
-    expect(statusText({ rows_lost: 0, rows_after_close: 0 })).not.toContain("rows");
+    expect(statusText({ rows_lost: 0, rows_after_close: 0, rejected: 0, unplaced: 0 })).not.toMatch(/rows|placed/);
   });
 
   it("says what a sampled map draws, what it costs and how far the final pass is", () => {

@@ -21,10 +21,16 @@ export interface StatusTrait {
   /** Measured share of the training's CPU the live map takes (0.03 = 3 %), and the budget it is held to. */
   cost?: number;
   cost_budget?: number;
-  /** Rows kept off the map because two frames with them failed (each failure is reported). */
+  /** Rows kept off the map because their frames failed (each failure is reported). */
   rows_lost?: number;
   /** Rows the buffer received after the hook was closed: counted, not drawn. */
   rows_after_close?: number;
+  /** Rows the mirror refused (wrong shape or dtype), NaN/inf/negative priorities and rewards, points the
+   * projection could not place: each reported once in the error line, counted here. */
+  rejected?: number;
+  bad_priority?: number;
+  bad_reward?: number;
+  unplaced?: number;
   /** The final settle pass after training: progress 0..1. */
   settle?: { progress?: number; seconds?: number; done?: boolean };
 }
@@ -65,6 +71,16 @@ export function engineText(e: EngineInfo | null | undefined): string {
   return parts.join(", ");
 }
 
+/** Counters of rows that are not drawn as they came, shown only when non-zero. */
+const COUNTERS: [keyof StatusTrait, string][] = [
+  ["rejected", "rows refused"],
+  ["bad_priority", "bad priorities"],
+  ["bad_reward", "bad rewards"],
+  ["unplaced", "points not placed"],
+  ["rows_lost", "rows not drawn (failed frames)"],
+  ["rows_after_close", "rows after close (not drawn)"],
+];
+
 export function statusText(s: StatusTrait): string {
   if (s.replay) {
     // A recorded history (replay widget, HTML export): no worker, so no frame/lag counters.
@@ -88,9 +104,9 @@ export function statusText(s: StatusTrait): string {
   if (s.settle && typeof s.settle.progress === "number" && !s.settle.done) {
     parts.push(`settling the map ${Math.round(s.settle.progress * 100)} %`);
   }
-  if (typeof s.rows_lost === "number" && s.rows_lost > 0) parts.push(`rows not drawn (failed frames) ${fmtInt(s.rows_lost)}`);
-  if (typeof s.rows_after_close === "number" && s.rows_after_close > 0) {
-    parts.push(`rows after close (not drawn) ${fmtInt(s.rows_after_close)}`);
+  for (const [key, label] of COUNTERS) {
+    const n = s[key];
+    if (typeof n === "number" && n > 0) parts.push(`${label} ${fmtInt(n)}`);
   }
   if (s.hook_step !== undefined && s.hook_step !== null) parts.push(`hook step ${fmtInt(s.hook_step)}`);
   if (Array.isArray(s.notes)) for (const n of s.notes) if (typeof n === "string" && n) parts.push(`note: ${n}`);
