@@ -34,13 +34,13 @@ def _until(cond, within: float = 30.0) -> bool:
     return True
 
 
-def _ours() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("better_rl_widget")]
+def _ours() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("better_rl_widget")}
 
 
 @pytest.mark.parametrize("worker,record", [("thread", False), ("process", False), ("process", True)])
 def test_a_closed_widget_and_hook_are_collected_and_leave_nothing_running(worker, record, tmp_path):
-    before = _children()
+    before, threads_before = _children(), _ours()  # other tests' hooks may still be running
     w = BufferWidget()
     buf = ReplayBuffer(300)
     hook = TrainingHook(w, buf, q_network=nn.Linear(4, 2), n_actions=2, worker=worker)
@@ -54,7 +54,7 @@ def test_a_closed_widget_and_hook_are_collected_and_leave_nothing_running(worker
     ref, hook_ref = weakref.ref(w), weakref.ref(hook)
     del w, hook
     assert _until(lambda: ref() is None and hook_ref() is None), "the widget or hook is still referenced"
-    assert _until(lambda: not _ours()), _ours()
+    assert _until(lambda: _ours() <= threads_before), [t.name for t in _ours() - threads_before]
     assert _until(lambda: _children() <= before), _children() - before
 
 
@@ -69,3 +69,14 @@ def test_the_classic_widgets_are_collected_after_close():
         ref = weakref.ref(w)
         del w
         assert _until(lambda: ref() is None)
+
+
+def test_closing_the_widget_stops_its_saliency_service():
+    w = BufferWidget()
+    svc = w.enable_saliency(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)))
+    w.close()
+    with pytest.raises(RuntimeError, match="shutdown"):  # its thread pool takes no more work: its thread ends
+        svc._pool.submit(print)
+    ref = weakref.ref(w)
+    del w, svc
+    assert _until(lambda: ref() is None)

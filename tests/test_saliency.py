@@ -211,7 +211,7 @@ def test_saliency_notebook_runs(tmp_path, monkeypatch):
     nb = nbformat.read(repo / "notebooks" / "saliency.ipynb", as_version=4)
     monkeypatch.setenv("BRW_NOTEBOOK_STEPS", "400")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o["output_type"] == "error"]
     text = "".join(o.get("text", "") for o in outputs)

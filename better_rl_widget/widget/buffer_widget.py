@@ -169,6 +169,17 @@ class BufferWidget(anywidget.AnyWidget):
             old.close()
         return new
 
+    def close(self) -> None:
+        """Close the widget and stop its services (saliency, interpretability): their threads end with it."""
+        for service in (self._saliency, getattr(self, "_interpret", None)):
+            if service is not None:
+                try:
+                    service.close()
+                except Exception as exc:  # noqa: BLE001 - closing goes on; the log keeps it
+                    log.warning("better_rl_widget: closing %s: %s", type(service).__name__, exc)
+        self._saliency = self._interpret = None
+        super().close()
+
     @property
     def n_points(self) -> int:
         """Number of points in the current state (what a fresh view would draw)."""

@@ -130,6 +130,21 @@ def browser():
         b.close()
 
 
+@pytest.fixture(autouse=True)
+def _stop_kernels(request):
+    """Shut down the kernels a test started: one left training (a background run) would load the machine for
+    every later test of the session."""
+    yield
+    if "jupyter_server" not in request.fixturenames:
+        return
+    server = request.getfixturevalue("jupyter_server")
+    for k in server.api("api/kernels") or []:
+        try:
+            server.api(f"api/kernels/{k['id']}", method="DELETE")
+        except OSError:
+            pass  # already gone
+
+
 @pytest.fixture
 def page(browser, request):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
