@@ -346,3 +346,38 @@ def test_flush_and_close_place_every_row_with_the_live_tsne(widget):
     hook.close()
     _, a = keyframe_arrays(widget)
     assert len(a["slots"]) == 1200 and np.isfinite(a["x"]).all()
+
+
+def test_copies_are_at_most_every_copy_every_s_but_never_let_the_ring_lap(widget):
+    """Copying every ``every`` steps only spent training time (frames come about once a second): a copy waits for
+    ``copy_every_s``, except when half the buffer was written since the last one, so no row is overwritten
+    before it is copied."""
+    buf = ReplayBuffer(200)
+    hook = TrainingHook(widget, buf, every=1, copy_every_s=3600.0)
+    copies = []
+    submit = hook.worker.submit
+    hook.worker.submit = lambda batch: (copies.append(batch), submit(batch))[1]
+    for t in range(1000):
+        fill(buf, 1, seed=t, start=t)
+        hook.on_step()
+    # the first step copies; then one copy each time 100 rows (half of 200) were written since the last
+    assert len(copies) == 1 + (1000 - 1) // 100
+    copied = np.concatenate([b.slots for b in copies])
+    assert len(np.unique(copied)) == 200  # every slot was copied at least once
+    assert hook.flush()
+    hook.close()
+    meta, a = keyframe_arrays(widget)
+    assert sorted(a["step"].tolist()) == list(range(800, 1000))  # the newest 200 rows, none lost
+
+
+def test_copy_every_s_zero_copies_every_every_steps(widget):
+    buf = ReplayBuffer(1000)
+    hook = TrainingHook(widget, buf, every=5, copy_every_s=0.0)
+    copies = []
+    submit = hook.worker.submit
+    hook.worker.submit = lambda batch: (copies.append(batch), submit(batch))[1]
+    for t in range(100):
+        fill(buf, 1, seed=t, start=t)
+        hook.on_step()
+    assert len(copies) == 20
+    hook.close()

@@ -373,3 +373,34 @@ def test_settle_in_the_pca_phase_is_settled_at_once():
     f = e.settle(0.5)
     assert f.info["phase"] == "pca" and f.info["settled"] is True and f.info["settle_progress"] == 1.0
     assert len(f.slots) == 50 and e.graph is None  # still PCA: nothing of t-SNE was built
+
+
+def test_governed_steps_leave_refinement_to_the_settle_pass():
+    """``refine_in_step=False`` (what the engine sets when the cost governor sizes frames): step() places new
+    points at their neighbours' median without openTSNE's transform step; the settle pass still refines."""
+    X, _ = blobs(700)
+    e = LiveTSNE(700, seed=0, min_points=100)
+    e.add(np.arange(600), X[:600])
+    run_steps(e, 10)
+    calls = []
+    refine = e._refine
+    e._refine = lambda *a, **k: (calls.append(len(a[0])), refine(*a, **k))[1]
+    e.refine_in_step = False
+    e.add(np.arange(600, 650), X[600:650])
+    e.step(0.1)
+    assert calls == [] and e.placed[600:650].all()
+    e.add(np.arange(650, 700), X[650:700])
+    e.settle(5.0)
+    assert calls == [50]
+
+
+def test_engine_turns_refinement_off_for_governed_frames_only():
+    from better_rl_widget.capture.engine import Engine
+    from better_rl_widget.capture.options import LiveOptions
+
+    e = LiveTSNE(100, seed=0)
+    eng = Engine(100, e, LiveOptions())
+    eng._fit_work(0.03)
+    assert e.refine_in_step is False
+    eng._fit_work(None)  # flush / drain: nothing governs the frame
+    assert e.refine_in_step is True

@@ -189,7 +189,7 @@ class BetterRLCallback(BaseCallback):
             # steps instead of a small one per step (per-step Python is training time the map costs). Often
             # enough that SB3's write position cannot lap the last one read.
             every = max(1, min(hook.every, source.rb.buffer_size // 2))
-            if (hook.step + 1) % every == 0:
+            if (hook.step + 1) % every == 0 and hook.copy_due():
                 try:
                     source.sync()
                 except Exception as exc:  # noqa: BLE001

@@ -161,6 +161,8 @@ class Engine:
         """Fewer t-SNE iterations per frame when the governor's share of CPU for one frame is small, so frames
         keep coming (about one a second) instead of stalling; each is then cheaper, the map converges slower."""
         p = self.projection
+        if hasattr(p, "refine_in_step"):  # governed frames leave new points' refinement to the settle pass
+            p.refine_in_step = frame_cpu_s is None
         if self._max_iter is None or not hasattr(p, "max_iter_per_step"):
             return
         if frame_cpu_s is None or self._iter_cpu is None or self._fixed_cpu is None:

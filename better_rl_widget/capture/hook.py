@@ -92,6 +92,10 @@ class TrainingHook:
         self.widget = widget
         self.buffer = buffer
         self.every = o.every
+        self.copy_every_s = o.copy_every_s
+        self._next_copy = 0.0  # monotonic time from which the next copy is due
+        self._copy_mark = (0, 0)  # (step, total_inserted) at the last copy
+        self._rows_per_step = 1.0  # measured: how many rows one on_step() call brings
         self.capacity = int(buffer.capacity)
         self.step = 0
         self._seen = 0
@@ -168,9 +172,18 @@ class TrainingHook:
         if self._closed:
             self._after_close()
             return
-        if self.step % self.every or self._governor.paused:  # paused: see governor.py
+        if self.step % self.every or self._governor.paused or not self.copy_due():  # paused: see governor.py
             return
         self.capture()
+
+    def copy_due(self) -> bool:
+        """Whether a copy is due at this ``every``-th step: ``copy_every_s`` passed since the last one, or the
+        buffer may soon overwrite rows not copied yet (half its capacity written since, at the measured rows per
+        step). Frames come about once a second, so copying every 10 steps (80 times a second here) only spent
+        training time: each copy is a few hundred microseconds of numpy calls on the training thread."""
+        if time.monotonic() >= self._next_copy:
+            return True
+        return (self.step - self._copy_mark[0]) * self._rows_per_step >= self.capacity // 2
 
     def capture(self) -> None:
         """Copy the rows inserted since the last capture and queue them for the worker (never raises)."""
@@ -178,10 +191,19 @@ class TrainingHook:
             self._after_close()
             return
         t0 = time.thread_time()
+        self._next_copy = time.monotonic() + self.copy_every_s
         try:
             self._capture()
+            self._mark_copy()
         finally:  # the copy runs on the training thread: it counts against the map's cost budget
             self.worker.governor.add_capture_cpu(time.thread_time() - t0)
+
+    def _mark_copy(self) -> None:
+        step, total = self.step, self._seen
+        ds, dn = step - self._copy_mark[0], total - self._copy_mark[1]
+        if ds > 0 and dn > 0:
+            self._rows_per_step = dn / ds
+        self._copy_mark = (step, total)
 
     def _capture(self) -> None:
         try:

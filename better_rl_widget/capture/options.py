@@ -28,7 +28,8 @@ class LiveOptions:
     """How the live map is captured, estimated, projected and drawn. Invalid values raise ValueError or
     TypeError naming the option; ``dataclasses.replace(o, max_fps=2)`` makes a changed copy (validated too)."""
 
-    every: int = 10  # the hook copies new rows every this many on_step() calls
+    every: int = 10  # the hook copies new rows every this many on_step() calls ...
+    copy_every_s: float = 0.2  # ... and at most this often: a copy is training time; frames come ~1 a second
     projection: str | Projection = "auto"  # a name from embed.PROJECTIONS, or a Projection object
     max_fps: float = 4.0  # frames a second, at most
     seed: int = 0  # the projection's and the sample's
@@ -74,7 +75,7 @@ class LiveOptions:
             raise ValueError(f"sample must be one of {SAMPLE_BY}, got {self.sample!r}")
         if not 0.0 < _float(self, "cost_budget") <= 1.0:
             raise ValueError(f"cost_budget must be in (0, 1], got {self.cost_budget}")
-        for name in ("td_budget_s", "snapshot_every_s", "settle_s", "step_budget_s", "returns_every_s",
+        for name in ("copy_every_s", "td_budget_s", "snapshot_every_s", "settle_s", "step_budget_s", "returns_every_s",
                      "keyframe_interval_s"):
             if not _float(self, name) >= 0:  # NaN fails too
                 raise ValueError(f"{name} must be >= 0 seconds, got {getattr(self, name)}")

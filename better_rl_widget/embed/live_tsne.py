@@ -147,6 +147,11 @@ class LiveTSNE:
         self.quality_every, self.quality_sample = int(quality_every), int(quality_sample)
         self.max_recalibrate_per_step = int(max_recalibrate_per_step)
         self.refine_iter = int(refine_iter)
+        # Whether step() refines new points (the settle pass always does). A caller that keeps each frame within a
+        # small CPU budget (the live path's cost governor) turns it off: at 1,000 points the refinement is a
+        # fixed ~20 ms a frame, as much as ten optimisation iterations, and the joint iterations place new points
+        # too, only over more frames.
+        self.refine_in_step = True
         # the final settle pass (see settle): at most settle_early_iter more exaggerated iterations, then at most
         # settle_max_iter normal ones, fewer when the picture stops changing (settle_tol)
         self.settle_early_iter, self.settle_max_iter = int(settle_early_iter), int(settle_max_iter)
@@ -253,7 +258,7 @@ class LiveTSNE:
         self.timings["graph_s"] += time.perf_counter() - t0
         active = np.flatnonzero(self.graph.present)
         t0 = time.perf_counter()
-        self._place(active)
+        self._place(active, refine=self.refine_in_step)
         self.timings["place_s"] += time.perf_counter() - t0
         n = len(active)
         if n < 4:
@@ -457,7 +462,7 @@ class LiveTSNE:
             self.pending[todo] = False
             self._quiet_iters = 0
 
-    def _place(self, active: np.ndarray) -> None:
+    def _place(self, active: np.ndarray, refine: bool = True) -> None:
         """New points start at the median of their placed neighbours (openTSNE's 'median' initialisation)."""
         assert self.graph is not None
         new = active[~self.placed[active]]
@@ -481,7 +486,7 @@ class LiveTSNE:
         self.placed[new] = True
         self._gains[new] = 1.0
         self._update[new] = 0.0
-        if self.refine_iter > 0 and len(ref) >= max(self.min_points, 4 * self.k):
+        if refine and self.refine_iter > 0 and len(ref) >= max(self.min_points, 4 * self.k):
             self._refine(new, ref, len(active))
 
     def _refine(self, new: np.ndarray, ref: np.ndarray, n: int) -> None:
