@@ -31,10 +31,7 @@ class LiveOptions:
     every: int = 10  # the hook copies new rows every this many on_step() calls ...
     copy_every_s: float = 0.2  # ... and at most this often: a copy is training time; frames come ~1 a second
     projection: str | Projection = "auto"  # a name from embed.PROJECTIONS, or a Projection object
-    # Frames a second, at most. Each frame also costs training time outside the frame itself, which the governor's
-    # frame windows do not see (measured: 1.5 small frames a second cost 10-15 % where the windows read 5 %; see
-    # docs/performance.md, P2): about one frame a second is what a live map of a replay buffer needs.
-    max_fps: float = 1.25
+    max_fps: float = 4.0  # frames a second, at most
     seed: int = 0  # the projection's and the sample's
     embed: str = "auto"  # "auto" (features when a q_network gives them, else observations), "obs", "features"
     td_budget_s: float = 0.02  # seconds a frame may spend refreshing old rows' TD-errors
