@@ -32,9 +32,6 @@ PRIOR_WEIGHT_S = 0.3  # ... and counts as this many seconds of frames against th
 PAUSE_EVERY_S = 15.0  # every so often the whole live path pauses (no frames, no copies) ...
 PAUSE_S = 2.0  # ... this long, to measure the training's speed without the widget
 PAUSE_HALF_LIFE_S = 90.0
-# Training's own speed wanders by 5-10 % over a second or two on a shared 2-core machine, so one 2 s pause says
-# little about a 5 % budget: the pause-based figure is shown, and steers, only after this many seconds of pauses.
-PAUSE_EVIDENCE_S = 8.0
 
 
 def thread_cpu(ident: int | None) -> float:
@@ -100,12 +97,6 @@ class CostGovernor:
         self._in_frame = False
         self._child_base = 0.0
         self._cpu: list[tuple[float, float, float]] = []  # (wall, map cpu, training cpu), a few recent samples
-        # Per frame: the training time it cost and the CPU the map spent on it (worker thread + child), so that
-        # frames are sized by what a CPU-second of map work costs training here (frame_cpu_s).
-        self._frame_cpu0 = 0.0
-        self._frame_lost = 0.0
-        self._frame_cpu = 0.0
-        self._frames = 0
         self.cost: float | None = None
         # Pause windows: the hook skips its copies and the worker draws nothing while ``paused``.
         self.paused = False
@@ -135,31 +126,19 @@ class CostGovernor:
     # -- the frame boundaries (worker thread) ---------------------------------------------------------------
     def begin_frame(self) -> None:
         """The map rested since the last frame: an idle window."""
-        cpu = self._map_cpu()
         with self._lock:
             self._boundary(active=False)
             self._in_frame = True
-            self._frame_cpu0 = cpu
 
     def end_frame(self) -> None:
         """A frame was made since :meth:`begin_frame`: an active window; it is paid from the credit."""
-        cpu = self._map_cpu()
         with self._lock:
-            lost = self._boundary(active=True)
+            self._boundary(active=True)
             self._in_frame = False
-            self._frame_lost = 0.8 * self._frame_lost + lost
-            self._frame_cpu = 0.8 * self._frame_cpu + max(cpu - self._frame_cpu0, 0.0)
-            self._frames += 1
 
-    def _map_cpu(self) -> float:
-        """CPU seconds of the map's work so far: the worker thread's and the child's."""
-        return thread_cpu(self.worker_ident) + max(0.0, process_cpu(self.child_pid) - self._child_base)
-
-    def _boundary(self, active: bool) -> float:
-        """Closes a window; returns the training time it lost (0 for an idle window)."""
+    def _boundary(self, active: bool) -> None:
         now, steps = self.clock(), self._steps()
         self._accrue(now)
-        lost = 0.0
         if self._mark is not None:
             dt, ds = max(now - self._mark[0], 0.0), max(steps - self._mark[1], 0)
             decay = 0.5 ** (dt / HALF_LIFE_S)
@@ -174,7 +153,6 @@ class CostGovernor:
             if self._wall >= 2.0:
                 self.cost = self._lost / self._wall
         self._mark = (now, steps)
-        return lost
 
     def _accrue(self, now: float) -> None:
         if self._last_wall is not None:
@@ -257,26 +235,18 @@ class CostGovernor:
     def _outer_loop(self) -> None:
         """After each pause: if the whole live path cost more than the budget (things the frame windows do not
         see: the copies, caches, a second process), give the frames less of it; if less, give back slowly."""
-        if self.cost_total is None or self._pause_w.seconds < PAUSE_EVIDENCE_S:
+        if self.cost_total is None or self._pauses < 2:
             return
         factor = self.budget / max(self.cost_total, 1e-3)
         self._scale = min(1.0, max(0.05, self._scale * min(max(factor, 0.5), 1.25)))
 
     def frame_cpu_s(self, fps: float = 2.0) -> float | None:
-        """The CPU one frame may spend so that ``fps`` frames a second fit the budget: the frames' share of the
-        budget over ``fps``, divided by what a CPU-second of map work has cost training here (measured over the
-        last frames: the lost time over the map's CPU; before three frames, the in-frame slowdown with the wall
-        time taken for CPU). On a machine where the map's CPU stalls training more (torch's threads spinning on
-        every core, a noisy neighbour), frames get smaller, not rarer. Sized for 2 a second, so that a frame's
-        fixed part (affinities, the graph, new rows' estimates) leaves room for the budget to give about one a
-        second where that part alone costs more."""
+        """How long one frame may take so that ``fps`` frames a second fit the budget (with the prior slowdown
+        until it is measured). Sized for 2 a second: a frame's fixed part (new points' placement, affinities)
+        is small at the default map size, and a new row then reaches the screen within about half a second."""
         with self._lock:
-            share = self.budget * self._scale
-            if self._frames >= 3 and self._frame_cpu > 1e-4:
-                rho = self._frame_lost / self._frame_cpu
-            else:
-                rho = self.slowdown()
-        return min(0.5, share / (fps * max(rho, 0.05)))
+            s = self.slowdown()
+        return min(0.5, self.budget / (fps * max(s, 0.05)))
 
     def training_cores(self) -> float | None:
         """Cores' worth of CPU the training process used over the last seconds (None before 3 s were seen)."""
@@ -289,10 +259,7 @@ class CostGovernor:
     def info(self) -> dict:
         with self._lock:
             s = self.slowdown()
-        cost = self.cost_total if self.cost_total is not None and self._pause_w.seconds >= PAUSE_EVIDENCE_S \
-            else self.cost
+        cost = self.cost_total if self.cost_total is not None and self._pauses >= 2 else self.cost
         return {"cost": None if cost is None else round(float(cost), 4), "cost_budget": self.budget,
                 "cost_frames": None if self.cost is None else round(float(self.cost), 4),
-                "slowdown_in_frame": round(s, 3), "pauses": self._pauses,
-                "lost_per_map_cpu_s": round(self._frame_lost / self._frame_cpu, 3) if self._frame_cpu > 1e-4
-                else None}
+                "slowdown_in_frame": round(s, 3), "pauses": self._pauses}
