@@ -115,8 +115,8 @@ class LiveWorker:
         self._given_up = np.zeros(capacity, bool)
         self._unplaced = 0  # rows the projection gave non-finite coordinates (not drawn)
         self._unplaced_reported = False
-        self._bad_priority = 0  # priorities from the buffer that are NaN/inf or negative
-        self._bad_reward = 0  # rewards from the buffer that are NaN/inf
+        # Counted, shown in the status: priorities from the buffer that are NaN/inf or negative, rewards NaN/inf.
+        self._bad = {"bad_priority": 0, "bad_reward": 0}
         self.frame_state = sink.attach(capacity, self.mirror.inspect,
                                        slot_of=None if self._ring or sample is None else sample.slot_of)
         self.frame_listeners: list[Callable[[bool], None]] = []  # called after each frame, final=True at stop
@@ -346,38 +346,32 @@ class LiveWorker:
     def _check_priority(self, lanes: np.ndarray, values: np.ndarray) -> None:
         """Priorities are shown as the buffer reports them; a NaN, inf or negative one means that buffer's own
         sampling is broken there (tianshou and torchrl store such values): said once, counted in the status."""
-        v = np.asarray(values, np.float64).reshape(len(lanes), -1)[:, 0]
-        bad = ~(np.isfinite(v) & (v >= 0))
-        if not bad.any():
-            return
-        first = self._bad_priority == 0
-        self._bad_priority += int(bad.sum())
-        self.sink.update_status(bad_priority=self._bad_priority)
-        if first:
-            lanes = np.asarray(lanes, np.int64)[bad]
-            slots = lanes if self.sample is None or self.sample.identity else self.sample.slot_of(lanes)
-            self.sink.report_error(f"the buffer reports priorities that are NaN, inf or negative (e.g. {v[bad][0]:g} "
-                                   f"at slot(s) {slots[:5].tolist()}): its prioritized sampling is broken there; "
-                                   "check the TD-errors passed to its priority update (counted in the status as "
-                                   "bad_priority)")
+        self._count_bad("bad_priority", lanes, values, negative_too=True,
+                        what="reports priorities that are NaN, inf or negative",
+                        means="its prioritized sampling is broken there; check the TD-errors passed to its priority "
+                              "update")
 
     def _check_reward(self, lanes: np.ndarray, values: np.ndarray) -> None:
         """The reference buffers refuse non-finite rewards; a library's buffer stores them (SB3 keeps float32, so a
         reward beyond 3.4e38 is inf there). The rows are drawn, but their episodes' returns and TD-errors are not
         numbers: said once, counted in the status."""
+        self._count_bad("bad_reward", lanes, values, negative_too=False, what="holds rewards that are NaN or inf",
+                        means="those episodes' returns and TD-errors are not numbers")
+
+    def _count_bad(self, name: str, lanes: np.ndarray, values: np.ndarray, *, negative_too: bool, what: str,
+                   means: str) -> None:
         v = np.asarray(values, np.float64).reshape(len(lanes), -1)[:, 0]
-        bad = ~np.isfinite(v)
+        bad = ~(np.isfinite(v) & (v >= 0)) if negative_too else ~np.isfinite(v)
         if not bad.any():
             return
-        first = self._bad_reward == 0
-        self._bad_reward += int(bad.sum())
-        self.sink.update_status(bad_reward=self._bad_reward)
+        first = self._bad[name] == 0
+        self._bad[name] += int(bad.sum())
+        self.sink.update_status(**{name: self._bad[name]})
         if first:
             lanes = np.asarray(lanes, np.int64)[bad]
             slots = lanes if self.sample is None or self.sample.identity else self.sample.slot_of(lanes)
-            self.sink.report_error(f"the buffer holds rewards that are NaN or inf (e.g. {v[bad][0]:g} at slot(s) "
-                                   f"{slots[:5].tolist()}): those episodes' returns and TD-errors are not numbers "
-                                   "(counted in the status as bad_reward)")
+            self.sink.report_error(f"the buffer {what} (e.g. {v[bad][0]:g} at slot(s) {slots[:5].tolist()}): "
+                                   f"{means} (counted in the status as {name})")
 
     def _engine_run(self, inp: EngineInput) -> EngineResult:
         from .engine_process import EngineDied
