@@ -217,6 +217,8 @@ class TrainingHook:
                 rep = np.asarray(rep, np.int64)
                 if len(slots) > self.capacity:
                     slots = slots[-self.capacity:]
+                if len(rep) and len(slots):  # a slot written since the last copy: its row carries its priority now
+                    rep = rep[~np.isin(rep, slots)]
             else:
                 k = min(total - self._seen, self.capacity)
                 slots = np.arange(total - k, total, dtype=np.int64) % self.capacity
