@@ -348,18 +348,24 @@ def test_flush_and_close_place_every_row_with_the_live_tsne(widget):
     assert len(a["slots"]) == 1200 and np.isfinite(a["x"]).all()
 
 
+def copies_over_steps(hook, buf, n):
+    """The batches the hook hands its worker while ``n`` rows are added, one ``on_step()`` each."""
+    copies = []
+    submit = hook.worker.submit
+    hook.worker.submit = lambda batch: (copies.append(batch), submit(batch))[1]
+    for t in range(n):
+        fill(buf, 1, seed=t, start=t)
+        hook.on_step()
+    return copies
+
+
 def test_copies_are_at_most_every_copy_every_s_but_never_let_the_ring_lap(widget):
     """Copying every ``every`` steps only spent training time (frames come about once a second): a copy waits for
     ``copy_every_s``, except when half the buffer was written since the last one, so no row is overwritten
     before it is copied."""
     buf = ReplayBuffer(200)
     hook = TrainingHook(widget, buf, every=1, copy_every_s=3600.0)
-    copies = []
-    submit = hook.worker.submit
-    hook.worker.submit = lambda batch: (copies.append(batch), submit(batch))[1]
-    for t in range(1000):
-        fill(buf, 1, seed=t, start=t)
-        hook.on_step()
+    copies = copies_over_steps(hook, buf, 1000)
     # the first step copies; then one copy each time 100 rows (half of 200) were written since the last
     assert len(copies) == 1 + (1000 - 1) // 100
     copied = np.concatenate([b.slots for b in copies])
@@ -373,11 +379,5 @@ def test_copies_are_at_most_every_copy_every_s_but_never_let_the_ring_lap(widget
 def test_copy_every_s_zero_copies_every_every_steps(widget):
     buf = ReplayBuffer(1000)
     hook = TrainingHook(widget, buf, every=5, copy_every_s=0.0)
-    copies = []
-    submit = hook.worker.submit
-    hook.worker.submit = lambda batch: (copies.append(batch), submit(batch))[1]
-    for t in range(100):
-        fill(buf, 1, seed=t, start=t)
-        hook.on_step()
-    assert len(copies) == 20
+    assert len(copies_over_steps(hook, buf, 100)) == 20
     hook.close()
