@@ -130,26 +130,21 @@ class CostGovernor:
             self._boundary(active=False)
             self._in_frame = True
 
-    def end_frame(self, held: bool = False) -> None:
-        """A frame was made since :meth:`begin_frame`: an active window; it is paid from the credit. ``held``: the
-        training thread waited for the whole frame (gate.py), so the frame cost exactly its wall time."""
+    def end_frame(self) -> None:
+        """A frame was made since :meth:`begin_frame`: an active window; it is paid from the credit."""
         with self._lock:
-            self._boundary(active=True, held=held)
+            self._boundary(active=True)
             self._in_frame = False
 
-    def _boundary(self, active: bool, held: bool = False) -> None:
+    def _boundary(self, active: bool) -> None:
         now, steps = self.clock(), self._steps()
         self._accrue(now)
         if self._mark is not None:
             dt, ds = max(now - self._mark[0], 0.0), max(steps - self._mark[1], 0)
             decay = 0.5 ** (dt / HALF_LIFE_S)
-            if held:  # its cost is known; the rate windows learn what a frame made beside training costs
-                self._active.add(0.0, 0.0, decay)
-                self._idle.add(0.0, 0.0, decay)
-            else:
-                (self._active if active else self._idle).add(dt, ds, decay)
-                (self._idle if active else self._active).add(0.0, 0.0, decay)
-            lost = (dt if held else dt * self.slowdown()) if active else 0.0
+            (self._active if active else self._idle).add(dt, ds, decay)
+            (self._idle if active else self._active).add(0.0, 0.0, decay)
+            lost = dt * self.slowdown() if active else 0.0
             capture = self._capture_cpu - self._capture_seen
             self._capture_seen = self._capture_cpu
             self._lost = self._lost * decay + lost + capture

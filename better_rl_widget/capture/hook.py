@@ -116,7 +116,6 @@ class TrainingHook:
         me = weakref.ref(self)  # the governor times training by this hook's steps (a weak link: GC still works)
         self.worker.governor.step_count = lambda: h.step if (h := me()) is not None else 0
         self._governor = self.worker.governor
-        self._gate = self.worker.gate
         # A worker process imports torch and openTSNE (seconds of CPU): let that happen now, before training, so
         # it neither slows the first seconds of training nor delays the first frames.
         if not self.worker.ready.wait(timeout=60.0):
@@ -173,9 +172,6 @@ class TrainingHook:
         if self._closed:
             self._after_close()
             return
-        gate = self._gate
-        if gate is not None and gate.wanted:  # a frame is due: training waits for it here (gate.py)
-            gate.park()
         if self.step % self.every or self._governor.paused or not self.copy_due():  # paused: see governor.py
             return
         self.capture()

@@ -40,7 +40,6 @@ class LiveOptions:
     max_points: int = DEFAULT_MAX_POINTS  # buffer slots the map draws, at most (capture/sampler.py)
     sample: str = "age"  # which slots: "age" (even by insertion age) or "priority"
     cost_budget: float = 0.05  # the share of training time the map may cost, measured (capture/governor.py)
-    hold_training: bool = True  # frames are made while training waits at a step (capture/gate.py)
     settle_s: float = 10.0  # the final settle pass on close, at most (0: off)
     step_budget_s: float = 0.1  # seconds one projection step may take
     returns_every_s: float = 2.0  # returns-to-go are recomputed this often
@@ -83,7 +82,6 @@ class LiveOptions:
         if not 0.0 <= _float(self, "gamma") <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
         object.__setattr__(self, "double_dqn", bool(self.double_dqn))
-        object.__setattr__(self, "hold_training", bool(self.hold_training))
         if self.n_actions is not None and _int(self, "n_actions") < 1:
             raise ValueError(f"n_actions must be >= 1 (or None), got {self.n_actions}")
         if self.feature_layer is not None and not isinstance(self.feature_layer, str):

@@ -26,7 +26,6 @@ from ..embed import make_projection
 from ..embed.base import Projection, ProjectionFrame
 from ..embed.pca import _extent
 from .engine import ENGINE_FIELDS, Engine, EngineInput, EngineResult
-from .gate import TrainingGate
 from .governor import CostGovernor
 from .mirror import BufferMirror
 from .options import LiveOptions
@@ -36,10 +35,6 @@ from .sink import MapSink
 if TYPE_CHECKING:  # torch is optional: only a hook with a q_network imports it
     from .engine_process import EngineProcess
     from .estimator import TDEstimator
-
-
-# How long a frame waits for the training thread to reach a step and park; no step by then: training is not running.
-HOLD_WAIT_S = 0.05
 
 
 @dataclass
@@ -87,7 +82,6 @@ class LiveWorker:
         self._ring = sample is None or sample.identity  # lanes are ring slots: newer batches cover older ones
         self.settle_s = options.settle_s
         self.governor = CostGovernor(options.cost_budget)
-        self.gate = TrainingGate() if options.hold_training else None
         self.ready = threading.Event()  # the engine exists (a worker process has finished its imports)
         self._noted_threads = False
         self.final_embedding: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # kept by stop()
@@ -198,10 +192,6 @@ class LiveWorker:
                     return
                 batches, self._pending, self._pending_rows = self._pending, [], 0
                 self._busy = True
-                # not for a flush or close: the training thread is the one waiting for those
-                held = self.gate is not None and not (self._stop or self._drain)
-            if held:  # the frame is made while training waits at a step boundary (gate.py)
-                held = self.gate.hold(timeout=HOLD_WAIT_S)
             self.governor.begin_frame()
             try:
                 # One BLAS and OpenMP thread for an engine in this thread (PCA refits, torch forwards): thread teams
@@ -222,9 +212,7 @@ class LiveWorker:
                 with self._cond:
                     self._drain = False  # a failing projection must not be retried in a loop
             finally:
-                self.governor.end_frame(held=held)
-                if self.gate is not None:
-                    self.gate.release()
+                self.governor.end_frame()
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
