@@ -99,3 +99,12 @@ def test_soak_benchmark_json():
     assert r["steps"] == 6_000 and r["vector"]["errors"] == [] and r["image"]["errors"] == []
     assert r["vector"]["map_points"] > 0 and r["image"]["map_points"] > 0 and r["image"]["flushed"]
     assert r["released"] == {"threads_left": [], "children_left": [], "widget_collected": True}
+
+
+def test_breaks_benchmark_json():
+    r = _last_json([str(REPO / "benchmarks" / "breaks.py"), "--quick", "--json", "--kinds", "plain,sleep5"])
+    assert set(r["kinds"]) == {"plain", "sleep5"}
+    assert r["kinds"]["plain"]["ratio"] == 1.0 and r["kinds"]["plain"]["breaks_per_s"] == 0
+    s = r["kinds"]["sleep5"]
+    assert s["breaks_per_s"] > 0 and 0 < s["break_share"] < 0.2  # the breaks really happened, at about the duty
+    assert s["lost_per_break_ms"] is not None
