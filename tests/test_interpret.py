@@ -460,3 +460,50 @@ def test_interpret_overhead_benchmark_json():
     r = json.loads(out)
     assert {"ratio", "with_panels_steps_s", "without_steps_s", "cpu_per_refresh_s", "core_fraction"} <= set(r)
     assert r["refreshes"][0] >= 1 and r["cpu_per_refresh_s"] > 0 and 0 < r["core_fraction"] < 1
+
+
+def test_features_ignore_forward_passes_of_other_threads():
+    """The hooks sit on the user's live network: a training thread or the panels' service may run it at the same
+    time, on another batch. Those passes must not be taken for ours (seen once as a reshape error in a notebook)."""
+    import threading
+
+    from better_rl_widget.analysis._hooks import this_thread_only
+    from better_rl_widget.analysis.plasticity import layer_activations
+    from better_rl_widget.analysis.state_action import state_action_features
+
+    torch.manual_seed(0)
+    net = MLP()
+    seen: list[int] = []
+    handle = net.net[-1].register_forward_pre_hook(this_thread_only(lambda _m, inp: seen.append(len(inp[0]))))
+    try:
+        other = threading.Thread(target=lambda: net(torch.zeros(7, 4)))
+        other.start()
+        other.join()
+        net(torch.zeros(5, 4))
+    finally:
+        handle.remove()
+    assert seen == [5]  # the other thread's pass of 7 rows was not taken
+
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(300, 4)).astype(np.float32)
+    action = rng.integers(0, 3, 300)
+    alone = state_action_features(net, obs, action, "qhead")
+    acts = layer_activations(net, torch.as_tensor(obs))
+    stop = threading.Event()
+
+    def busy() -> None:  # another thread running the same network on batches of 64, as training does
+        x = torch.zeros(64, 4)
+        with torch.no_grad():
+            while not stop.is_set():
+                net(x)
+
+    t = threading.Thread(target=busy, daemon=True)
+    t.start()
+    try:
+        for _ in range(50):
+            np.testing.assert_array_equal(state_action_features(net, obs, action, "qhead"), alone)
+            again = layer_activations(net, torch.as_tensor(obs))
+            assert all(np.array_equal(again[k], acts[k]) for k in acts)
+    finally:
+        stop.set()
+        t.join(5.0)

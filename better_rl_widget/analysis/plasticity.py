@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._hooks import this_thread_only
+
 
 def dormant_scores(activations: np.ndarray) -> np.ndarray:
     """Per-unit score ``s_i`` of a (batch, units) activation matrix (extra axes are flattened into units)."""
@@ -56,8 +58,8 @@ def layer_activations(model, inputs, layer_types: tuple | None = None) -> dict[s
     handles = []
     for name, mod in model.named_modules():
         if isinstance(mod, layer_types):
-            handles.append(mod.register_forward_hook(
-                lambda _m, _i, o, name=name: out.__setitem__(name, o.detach().reshape(o.shape[0], -1).cpu().numpy())))
+            handles.append(mod.register_forward_hook(this_thread_only(
+                lambda _m, _i, o, name=name: out.__setitem__(name, o.detach().reshape(o.shape[0], -1).cpu().numpy()))))
     try:
         with torch.no_grad():
             model(inputs)

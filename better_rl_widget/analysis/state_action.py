@@ -22,6 +22,7 @@ def _penultimate(q_network, obs: np.ndarray, batch: int = 1024):
     import torch
 
     from ..capture.estimator import default_feature_layer
+    from ._hooks import this_thread_only
     from .td import q_values
 
     head = default_feature_layer(q_network)
@@ -30,7 +31,7 @@ def _penultimate(q_network, obs: np.ndarray, batch: int = 1024):
     feats: list[np.ndarray] = []
     qs: list[np.ndarray] = []
     grab: dict = {}
-    handle = head.register_forward_pre_hook(lambda _m, inp: grab.__setitem__("h", inp[0]))
+    handle = head.register_forward_pre_hook(this_thread_only(lambda _m, inp: grab.__setitem__("h", inp[0])))
     try:
         with torch.no_grad():
             for i in range(0, len(obs), batch):
