@@ -33,6 +33,7 @@ pytest: setup js
 
 test: setup js
 	npm run typecheck
+	npm run lint
 	npm test
 	$(PY) -m pytest
 

@@ -102,4 +102,6 @@ await esbuild.build({
 
 const info = { sources_sha256: sourcesSha256() };
 writeFileSync(join(OUT_DIR, "build-info.json"), `${JSON.stringify(info, null, 2)}\n`);
-console.log(`built better_rl_widget/static/{widget.js,export_page.js,grid_widget.js,continual_widget.js,widget.css,build-info.json} (sources_sha256 ${info.sources_sha256.slice(0, 12)}…)`);
+console.log(
+  `built better_rl_widget/static/{widget.js,export_page.js,grid_widget.js,continual_widget.js,widget.css,build-info.json} (sources_sha256 ${info.sources_sha256.slice(0, 12)}…)`,
+);

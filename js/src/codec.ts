@@ -59,8 +59,11 @@ export class CodecError extends Error {
   }
 }
 
+// A Set, not `in`: a header naming "toString" must not pass (Object.hasOwn is ES2022, past our target).
+const DTYPES: ReadonlySet<string> = new Set(Object.keys(CTORS));
+
 export function isDType(v: unknown): v is DType {
-  return typeof v === "string" && Object.prototype.hasOwnProperty.call(CTORS, v);
+  return typeof v === "string" && DTYPES.has(v);
 }
 
 export function itemSize(dtype: DType): number {
@@ -119,12 +122,16 @@ function checkShape(name: string, shape: unknown, itemBytes: number): number[] {
   let nonzero = itemBytes; // bounded even when a zero dimension makes the array empty, as numpy requires
   for (const d of shape as number[]) {
     nonzero *= Math.max(d, 1);
-    if (nonzero > Number.MAX_SAFE_INTEGER) throw new CodecError(`array ${name}: shape ${JSON.stringify(shape).slice(0, 60)} is too large`);
+    if (nonzero > Number.MAX_SAFE_INTEGER)
+      throw new CodecError(`array ${name}: shape ${JSON.stringify(shape).slice(0, 60)} is too large`);
   }
   return (shape as number[]).slice();
 }
 
-function parseHeader(bytes: Uint8Array, headerLen: number): { meta: Record<string, unknown>; arrays: Record<string, unknown> } {
+function parseHeader(
+  bytes: Uint8Array,
+  headerLen: number,
+): { meta: Record<string, unknown>; arrays: Record<string, unknown> } {
   let header: unknown;
   try {
     header = parseJsonLenient(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
@@ -168,7 +175,8 @@ export function decode<M = Record<string, unknown>>(src: DataView | ArrayBuffer 
     const count = product(shape);
     const nbytes = count * itemSize(dtype);
     // The header's claim against the bytes present, before anything is allocated.
-    if (offset + nbytes > total) throw new CodecError(`array ${name}: block [${offset}, ${offset + nbytes}) exceeds blob size ${total}`);
+    if (offset + nbytes > total)
+      throw new CodecError(`array ${name}: block [${offset}, ${offset + nbytes}) exceeds blob size ${total}`);
     entries.push({ name, dtype, shape, offset, count, nbytes });
   }
   checkDisjoint(entries);
@@ -206,7 +214,8 @@ function checkDisjoint(entries: Block[]): void {
   const blocks = entries.filter((b) => b.nbytes > 0).sort((a, b) => a.offset - b.offset);
   for (let i = 1; i < blocks.length; i++) {
     const prev = blocks[i - 1]!;
-    if (blocks[i]!.offset < prev.offset + prev.nbytes) throw new CodecError(`array ${blocks[i]!.name} overlaps array ${prev.name}`);
+    if (blocks[i]!.offset < prev.offset + prev.nbytes)
+      throw new CodecError(`array ${blocks[i]!.name} overlaps array ${prev.name}`);
   }
 }
 
@@ -246,7 +255,8 @@ export function encode(meta: unknown, arrays: Record<string, EncodeArray>): Uint
     const out = typedArrayFor(a.dtype, a.data.length);
     for (let i = 0; i < a.data.length; i++) out[i] = a.data[i]!;
     const shape = a.shape ?? [a.data.length];
-    if (product(shape) !== a.data.length) throw new CodecError(`array ${name}: shape ${JSON.stringify(shape)} does not match ${a.data.length} values`);
+    if (product(shape) !== a.data.length)
+      throw new CodecError(`array ${name}: shape ${JSON.stringify(shape)} does not match ${a.data.length} values`);
     return out;
   });
   const shapes = names.map((name) => arrays[name]!.shape ?? [arrays[name]!.data.length]);

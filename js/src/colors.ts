@@ -54,7 +54,10 @@ export function continuousPalette(n = 64): string[] {
 
 /** CSS linear-gradient of the ramp, for the legend's colour bar. */
 export function rampGradientCss(stops = 10): string {
-  const parts = Array.from({ length: stops }, (_, i) => `${rampColor(i / (stops - 1))} ${((100 * i) / (stops - 1)).toFixed(1)}%`);
+  const parts = Array.from(
+    { length: stops },
+    (_, i) => `${rampColor(i / (stops - 1))} ${((100 * i) / (stops - 1)).toFixed(1)}%`,
+  );
   return `linear-gradient(to right, ${parts.join(", ")})`;
 }
 

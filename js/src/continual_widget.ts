@@ -51,7 +51,10 @@ function chart(
     ctx.lineWidth = 1.5;
     for (const run of polylines(steps, column(matrix, layers.length, j), xr, yr, w, h)) {
       ctx.beginPath();
-      run.forEach(([x, y], k) => (k ? ctx.lineTo(pad + x, pad + y) : ctx.moveTo(pad + x, pad + y)));
+      for (const [k, [x, y]] of run.entries()) {
+        if (k) ctx.lineTo(pad + x, pad + y);
+        else ctx.moveTo(pad + x, pad + y);
+      }
       ctx.stroke();
     }
   });
@@ -60,8 +63,12 @@ function chart(
   ctx.fillText(`${title}  [${yr[0].toFixed(2)}, ${yr[1].toFixed(2)}]`, pad, 12);
 }
 
-function draw(model: AnyModel<ContinualTraits>, dormant: HTMLCanvasElement, erank: HTMLCanvasElement,
-              legend: HTMLElement): void {
+function draw(
+  model: AnyModel<ContinualTraits>,
+  dormant: HTMLCanvasElement,
+  erank: HTMLCanvasElement,
+  legend: HTMLElement,
+): void {
   const bytes = model.get("series");
   if (!bytes || (bytes as ArrayBufferView).byteLength === 0) return;
   const s = decode<{ layers: string[]; tau: number }>(bytes as DataView);

@@ -24,7 +24,8 @@ export function checkFrame(frame: Decoded<unknown>, required: readonly string[] 
   const meta = frame.meta;
   if (!isObject(meta)) throw new CodecError("frame meta is not an object");
   if (!isCount(meta.seq)) throw new CodecError(`frame seq ${String(meta.seq)} is not an integer >= 0`);
-  if (meta.capacity !== undefined && !isCount(meta.capacity)) throw new CodecError(`frame capacity ${String(meta.capacity)} is not an integer >= 0`);
+  if (meta.capacity !== undefined && !isCount(meta.capacity))
+    throw new CodecError(`frame capacity ${String(meta.capacity)} is not an integer >= 0`);
   const e = meta.extent;
   if (e !== undefined && !(Array.isArray(e) && e.length === 4 && e.every((v) => typeof v === "number"))) {
     throw new CodecError("frame extent is not 4 numbers");
@@ -33,7 +34,8 @@ export function checkFrame(frame: Decoded<unknown>, required: readonly string[] 
     throw new CodecError("frame channels is not an object of objects");
   }
   const slots = frame.arrays.slots;
-  if (!slots || slots.dtype !== "uint32" || slots.shape.length !== 1) throw new CodecError("frame needs a 1-D uint32 slots array");
+  if (slots?.dtype !== "uint32" || slots.shape.length !== 1)
+    throw new CodecError("frame needs a 1-D uint32 slots array");
   const n = slots.data.length;
   for (const name of required) {
     if (!frame.arrays[name]) throw new CodecError(`frame has no ${name} array`);
@@ -45,5 +47,6 @@ export function checkFrame(frame: Decoded<unknown>, required: readonly string[] 
     }
   }
   const removed = frame.arrays.removed;
-  if (removed && (removed.dtype !== "uint32" || removed.shape.length !== 1)) throw new CodecError("frame removed is not a 1-D uint32 array");
+  if (removed && (removed.dtype !== "uint32" || removed.shape.length !== 1))
+    throw new CodecError("frame removed is not a 1-D uint32 array");
 }

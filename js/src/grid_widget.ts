@@ -3,7 +3,7 @@
  * Traits: layout, frame (BRW1 bytes, see better_rl_widget/widget/grid_widget.py), view, episode.
  */
 import type { AnyModel, RenderProps } from "@anywidget/types";
-import { ARROWS, KIND, NO_MOVE, cellOrigin, finiteExtent, viridis } from "./classic_views";
+import { ARROWS, cellOrigin, finiteExtent, KIND, NO_MOVE, viridis } from "./classic_views";
 import { decode } from "./codec";
 
 type Bytes = DataView | ArrayBuffer | ArrayBufferView | null | undefined;
@@ -90,7 +90,8 @@ function render({ model, el }: RenderProps<GridTraits>): () => void {
   root.append(bar, canvas, caption);
   el.appendChild(root);
   const redraw = () => {
-    buttons.forEach((b, i) => (b.style.fontWeight = (i === 0) === (model.get("view") !== "visits") ? "bold" : ""));
+    const values = model.get("view") !== "visits";
+    for (const [i, b] of buttons.entries()) b.style.fontWeight = (i === 0) === values ? "bold" : "";
     draw(model, canvas, caption);
   };
   redraw();

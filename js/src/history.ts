@@ -108,7 +108,8 @@ export class Scrub {
       }
       this.selectedId = best ? best.id : null;
     }
-    if (!this.hasLive && this.selectedId === null && this.entries.length) this.selectedId = this.entries[this.entries.length - 1]!.id;
+    if (!this.hasLive && this.selectedId === null && this.entries.length)
+      this.selectedId = this.entries[this.entries.length - 1]!.id;
     if (this.selectedId !== null) this.selectedStep = this.selectedEntry()?.step ?? this.selectedStep;
     return before !== this.selectedId;
   }

@@ -7,7 +7,7 @@
  * once.
  */
 import { decode } from "./codec";
-import { type FrameMeta, type PointState } from "./state";
+import type { FrameMeta, PointState } from "./state";
 
 export interface Receipt {
   /** The state changed: redraw. */

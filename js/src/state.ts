@@ -320,7 +320,8 @@ export class PointState {
         this.index.set(slot, i);
       }
       for (const [col, src] of rowArrays) col.data[i] = src[k]!;
-      for (const col of missing) col.data[i] = col.data instanceof Float32Array || col.data instanceof Float64Array ? NaN : 0;
+      for (const col of missing)
+        col.data[i] = col.data instanceof Float32Array || col.data instanceof Float64Array ? NaN : 0;
     }
   }
 

@@ -21,27 +21,26 @@
 import type { AnyModel, RenderProps } from "@anywidget/types";
 import { decode } from "./codec";
 import { CATEGORICAL, parseCssColor } from "./colors";
-import { h } from "./panels/format";
+import { type LoadedSnapshot, parseHistoryIndex, Scrub, SnapshotLoader } from "./history";
+import { fmtInt, h } from "./panels/format";
 import { Gauge, type GaugeTrait } from "./panels/gauge";
+import { EmptyHint } from "./panels/hint";
 import { PriorityHistogram } from "./panels/histogram";
 import { InfluentialList } from "./panels/influential";
+import { Inspector } from "./panels/inspector";
 import { InterpretPanel } from "./panels/interpret";
 import { parseInterpret, raggedPart, slotsWithValue } from "./panels/interpret_data";
 import { PathOverlay } from "./panels/paths";
+import { SaliencyPanel } from "./panels/saliency";
+import { Scrubber } from "./panels/scrubber";
+import { StatusLine, type StatusTrait } from "./panels/status";
 import { parseSummary } from "./panels/summary";
 import { parseThumbnails } from "./panels/thumbnails";
-import { EmptyHint } from "./panels/hint";
-import { Tooltip } from "./panels/tooltip";
-import { Inspector } from "./panels/inspector";
-import { SaliencyPanel } from "./panels/saliency";
-import { StatusLine, type StatusTrait } from "./panels/status";
 import { Toolbar } from "./panels/toolbar";
+import { Tooltip } from "./panels/tooltip";
+import { receiveDelta, receiveKeyframe } from "./receive";
 import { Scatter } from "./scatter";
 import { PointState } from "./state";
-import { receiveDelta, receiveKeyframe } from "./receive";
-import { type LoadedSnapshot, parseHistoryIndex, Scrub, SnapshotLoader } from "./history";
-import { Scrubber } from "./panels/scrubber";
-import { fmtInt } from "./panels/format";
 
 type Bytes = DataView | ArrayBuffer | ArrayBufferView | null | undefined;
 
@@ -120,14 +119,17 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   footer.append(gauge.el, status.el);
   // Priority histogram + influential states (summary trait); a list click acts exactly like a map click.
   const histogram = new PriorityHistogram();
-  const influential = new InfluentialList((slot) => {
-    lastClicked = slot;
-    showLocalRow(slot);
-    setData("clicked", slot);
-    m.set("clicked", slot);
-    m.save_changes();
-  }, (field) => histogram.update(field, field ? (summaryNow?.byField.get(field) ?? null) : null),
-  (on) => m.send({ type: "thumbnail_saliency", on }));
+  const influential = new InfluentialList(
+    (slot) => {
+      lastClicked = slot;
+      showLocalRow(slot);
+      setData("clicked", slot);
+      m.set("clicked", slot);
+      m.save_changes();
+    },
+    (field) => histogram.update(field, field ? (summaryNow?.byField.get(field) ?? null) : null),
+    (on) => m.send({ type: "thumbnail_saliency", on }),
+  );
   let summaryNow: ReturnType<typeof parseSummary> = null;
   const summaryRow = h("div", "brw-summary");
   summaryRow.append(histogram.el, influential.el);
@@ -357,8 +359,12 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
       status.setNote(null);
       return;
     }
-    const missed = liveFramesNotDrawn ? ` (${fmtInt(liveFramesNotDrawn)} live frame${liveFramesNotDrawn === 1 ? "" : "s"} since)` : "";
-    status.setNote(`showing the map at step ${fmtInt(shownSnapshot.step)}: live updates arrive but are not drawn${missed} · press live to return ·`);
+    const missed = liveFramesNotDrawn
+      ? ` (${fmtInt(liveFramesNotDrawn)} live frame${liveFramesNotDrawn === 1 ? "" : "s"} since)`
+      : "";
+    status.setNote(
+      `showing the map at step ${fmtInt(shownSnapshot.step)}: live updates arrive but are not drawn${missed} · press live to return ·`,
+    );
   }
 
   function renderScrubber(): void {
@@ -478,10 +484,11 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   }
 
   function drawPaths(): void {
-    if (destroyed || paths.count === 0 && paths.drawn === 0) return;
+    if (destroyed || (paths.count === 0 && paths.drawn === 0)) return;
     // A scrubbed snapshot holds older transitions in the same slots: the live episodes' paths would lie there.
-    const n = paths.draw(plotBox.clientWidth || lastWidth, PLOT_HEIGHT,
-      (slots) => (shownSnapshot ? null : scatter.screenPositions(slots)));
+    const n = paths.draw(plotBox.clientWidth || lastWidth, PLOT_HEIGHT, (slots) =>
+      shownSnapshot ? null : scatter.screenPositions(slots),
+    );
     setData("paths", n);
   }
 
@@ -491,8 +498,11 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
       interpret.update(data);
       const a = data?.arrays;
       const nPaths = data?.meta.paths?.length ?? 0;
-      paths.setPaths(Array.from({ length: nPaths }, (_, i) =>
-        raggedPart(a?.path_slots as Uint32Array, a?.path_offsets as Uint32Array, i)));
+      paths.setPaths(
+        Array.from({ length: nPaths }, (_, i) =>
+          raggedPart(a?.path_slots as Uint32Array, a?.path_offsets as Uint32Array, i),
+        ),
+      );
       drawPaths();
     } catch (err) {
       refuse("interpret data", err);

@@ -2,7 +2,7 @@
 // input is refused with CodecError (decode) or a Receipt error (receive*), never
 // anything else, and never allocates what a header merely claims.
 import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { CodecError, type DType, decode, encode, type EncodeArray } from "../src/codec";
+import { CodecError, type DType, decode, type EncodeArray, encode } from "../src/codec";
 import { receiveDelta, receiveKeyframe } from "../src/receive";
 import { PointState } from "../src/state";
 
@@ -14,7 +14,11 @@ const count = (what: string): void => {
 };
 afterAll(() => {
   const total = Object.values(TRIED).reduce((a, b) => a + b, 0);
-  console.log(`codec fuzz (js): ${total} messages (${Object.entries(TRIED).map(([k, v]) => `${k} ${v}`).join(", ")})`);
+  console.log(
+    `codec fuzz (js): ${total} messages (${Object.entries(TRIED)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")})`,
+  );
 });
 
 function rng(seed: number): () => number {
@@ -35,7 +39,13 @@ interface Row {
   step: number;
 }
 
-function frame(kind: string, seq: unknown, rows: Row[], removed: number[] = [], meta: Record<string, unknown> = {}): Uint8Array {
+function frame(
+  kind: string,
+  seq: unknown,
+  rows: Row[],
+  removed: number[] = [],
+  meta: Record<string, unknown> = {},
+): Uint8Array {
   const col = (dtype: DType, f: (r: Row) => number): EncodeArray => ({ dtype, data: rows.map(f) });
   const arrays: Record<string, EncodeArray> = {
     slots: col("uint32", (r) => r.slot),
@@ -59,7 +69,11 @@ function headerOf(blob: Uint8Array): { header: Record<string, unknown>; start: n
 }
 
 /** `blob` with the header rewritten (raw JSON text allowed); payload and offsets move with the new data start. */
-function rewrite(blob: Uint8Array, edit: (header: Record<string, unknown>, specs: Record<string, Record<string, unknown>>) => void, raw?: (text: string) => string): Uint8Array {
+function rewrite(
+  blob: Uint8Array,
+  edit: (header: Record<string, unknown>, specs: Record<string, Record<string, unknown>>) => void,
+  raw?: (text: string) => string,
+): Uint8Array {
   const { header, start } = headerOf(blob);
   const specs = (header.arrays ?? {}) as Record<string, Record<string, unknown>>;
   let text = JSON.stringify(header);
@@ -84,7 +98,29 @@ function rewrite(blob: Uint8Array, edit: (header: Record<string, unknown>, specs
   return out;
 }
 
-const JUNK: unknown[] = [-1, -8, 0.5, 1.5, 2 ** 31, 2 ** 32, 2 ** 53, 2 ** 60, 1e300, null, "8", "", true, [], {}, [1, 2], [-1], [2 ** 40], [2 ** 26, 2 ** 26], Array(40).fill(1), [0, 2 ** 62, 2 ** 62]];
+const JUNK: unknown[] = [
+  -1,
+  -8,
+  0.5,
+  1.5,
+  2 ** 31,
+  2 ** 32,
+  2 ** 53,
+  2 ** 60,
+  1e300,
+  null,
+  "8",
+  "",
+  true,
+  [],
+  {},
+  [1, 2],
+  [-1],
+  [2 ** 40],
+  [2 ** 26, 2 ** 26],
+  Array(40).fill(1),
+  [0, 2 ** 62, 2 ** 62],
+];
 const RAW_TOKENS = ["NaN", "Infinity", "-Infinity", "1e309", "-1e309", "-0"];
 
 /** Decode; any outcome but a clean result or CodecError fails. Returns the error or null. */
@@ -111,26 +147,51 @@ function mutate(rand: () => number, blob: Uint8Array): [string, Uint8Array] {
     case "truncate":
       return [kind, b.subarray(0, int(rand, 0, b.length - 1))];
     case "header length":
-      new DataView(b.buffer).setUint32(4, pick(rand, [int(rand, 0, b.length), 0xffffffff, 0x7fffffff, int(rand, 0, 2 ** 32 - 1)]), true);
+      new DataView(b.buffer).setUint32(
+        4,
+        pick(rand, [int(rand, 0, b.length), 0xffffffff, 0x7fffffff, int(rand, 0, 2 ** 32 - 1)]),
+        true,
+      );
       return [kind, b];
     case "field":
-      return [kind, rewrite(blob, (_, specs) => {
-        const spec = pick(rand, Object.values(specs));
-        spec[pick(rand, ["dtype", "shape", "offset"])] = pick(rand, JUNK);
-      })];
+      return [
+        kind,
+        rewrite(blob, (_, specs) => {
+          const spec = pick(rand, Object.values(specs));
+          spec[pick(rand, ["dtype", "shape", "offset"])] = pick(rand, JUNK);
+        }),
+      ];
     case "raw token":
-      return [kind, rewrite(blob, (_, specs) => {
-        pick(rand, Object.values(specs))[pick(rand, ["shape", "offset"])] = "__TOKEN__";
-      }, (t) => t.replace('"__TOKEN__"', pick(rand, RAW_TOKENS)))];
+      return [
+        kind,
+        rewrite(
+          blob,
+          (_, specs) => {
+            pick(rand, Object.values(specs))[pick(rand, ["shape", "offset"])] = "__TOKEN__";
+          },
+          (t) => t.replace('"__TOKEN__"', pick(rand, RAW_TOKENS)),
+        ),
+      ];
     case "overlap":
-      return [kind, rewrite(blob, (_, specs) => {
-        const xs = Object.values(specs);
-        pick(rand, xs).offset = pick(rand, xs).offset;
-      })];
+      return [
+        kind,
+        rewrite(blob, (_, specs) => {
+          const xs = Object.values(specs);
+          pick(rand, xs).offset = pick(rand, xs).offset;
+        }),
+      ];
     case "meta":
-      return [kind, rewrite(blob, (header) => {
-        (header.meta as Record<string, unknown>)[pick(rand, ["seq", "capacity", "extent", "channels", "kind"])] = "__TOKEN__";
-      }, (t) => t.replace('"__TOKEN__"', pick(rand, [...RAW_TOKENS, ...JUNK.map((v) => JSON.stringify(v))])))];
+      return [
+        kind,
+        rewrite(
+          blob,
+          (header) => {
+            (header.meta as Record<string, unknown>)[pick(rand, ["seq", "capacity", "extent", "channels", "kind"])] =
+              "__TOKEN__";
+          },
+          (t) => t.replace('"__TOKEN__"', pick(rand, [...RAW_TOKENS, ...JUNK.map((v) => JSON.stringify(v))])),
+        ),
+      ];
   }
 }
 
@@ -150,7 +211,14 @@ describe("codec fuzz", () => {
     const bases = [
       frame("keyframe", 4, rows(5)),
       frame("delta", 5, rows(2), [7, 8]),
-      encode({ k: [1, 2] }, { a: { dtype: "float64", data: [1.5, -2] }, b: { dtype: "int32", shape: [2, 2], data: [1, -2, 3, -4] }, e: { dtype: "uint8", data: [] } }),
+      encode(
+        { k: [1, 2] },
+        {
+          a: { dtype: "float64", data: [1.5, -2] },
+          b: { dtype: "int32", shape: [2, 2], data: [1, -2, 3, -4] },
+          e: { dtype: "uint8", data: [] },
+        },
+      ),
     ];
     for (let i = 0; i < 4000; i++) {
       const [kind, blob] = mutate(rand, pick(rand, bases));
@@ -170,9 +238,10 @@ describe("codec fuzz", () => {
     let refused = 0;
     for (let i = 0; i < 3000; i++) {
       const seq = s.seq + 1;
-      const base = rand() < 0.3
-        ? frame("keyframe", seq, [{ slot: int(rand, 0, 20), step: i }])
-        : frame("delta", seq, [{ slot: int(rand, 0, 20), step: i }], [int(rand, 0, 20)]);
+      const base =
+        rand() < 0.3
+          ? frame("keyframe", seq, [{ slot: int(rand, 0, 20), step: i }])
+          : frame("delta", seq, [{ slot: int(rand, 0, 20), step: i }], [int(rand, 0, 20)]);
       const [kind, blob] = mutate(rand, base);
       count(`frame/${kind}`);
       const snapshot = { seq: s.seq, n: s.n, slots: s.slotList() };
@@ -196,7 +265,9 @@ describe("codec fuzz", () => {
     expect(decodeOrCodecError(huge)?.message).toMatch(/exceeds blob size/);
     // capacity is a claim too: the state presizes by it only up to a bound
     const s = new PointState();
-    expect(receiveKeyframe(s, frame("keyframe", 1, [{ slot: 5, step: 0 }], [], { capacity: 2 ** 40 })).error).toBeNull();
+    expect(
+      receiveKeyframe(s, frame("keyframe", 1, [{ slot: 5, step: 0 }], [], { capacity: 2 ** 40 })).error,
+    ).toBeNull();
     expect(s.capacity).toBe(2 ** 40);
     expect(receiveDelta(s, [frame("delta", 2, [{ slot: 2 ** 32 - 1, step: 1 }])]).applied).toBe(true);
     expect(s.slotList().sort((p, q) => p - q)).toEqual([5, 2 ** 32 - 1]);
@@ -208,19 +279,82 @@ describe("codec fuzz", () => {
     count("fixed cases");
     const base = frame("keyframe", 1, [{ slot: 0, step: 0 }]);
     const cases: [(specs: Record<string, Record<string, unknown>>) => void, RegExp][] = [
-      [(sp) => { sp.x!.shape = [-1]; }, /bad shape/],
-      [(sp) => { sp.x!.offset = 8; }, /bad offset/], // would read the header as data
-      [(sp) => { sp.x!.offset = sp.y!.offset; }, /overlaps/],
-      [(sp) => { sp.x!.shape = [2 ** 27, 2 ** 27]; }, /too large|exceeds/],
-      [(sp) => { sp.x!.shape = Array(33).fill(1); }, /bad shape/],
-      [(sp) => { sp.x = null as unknown as Record<string, unknown>; }, /not an object/],
-      [(sp) => { sp.x!.dtype = "int64"; }, /dtype/],
+      [
+        (sp) => {
+          sp.x!.shape = [-1];
+        },
+        /bad shape/,
+      ],
+      [
+        (sp) => {
+          sp.x!.offset = 8;
+        },
+        /bad offset/,
+      ], // would read the header as data
+      [
+        (sp) => {
+          sp.x!.offset = sp.y!.offset;
+        },
+        /overlaps/,
+      ],
+      [
+        (sp) => {
+          sp.x!.shape = [2 ** 27, 2 ** 27];
+        },
+        /too large|exceeds/,
+      ],
+      [
+        (sp) => {
+          sp.x!.shape = Array(33).fill(1);
+        },
+        /bad shape/,
+      ],
+      [
+        (sp) => {
+          sp.x = null as unknown as Record<string, unknown>;
+        },
+        /not an object/,
+      ],
+      [
+        (sp) => {
+          sp.x!.dtype = "int64";
+        },
+        /dtype/,
+      ],
     ];
     for (const [edit, reason] of cases) expect(() => decode(rewrite(base, (_, sp) => edit(sp)))).toThrow(reason);
-    expect(() => decode(rewrite(base, (h) => { h.meta = 5; }))).toThrow(/meta is not an object/);
-    expect(() => decode(rewrite(base, (h) => { h.arrays = [1]; }))).toThrow(/arrays is not an object/);
-    expect(() => decode(rewrite(base, () => {}, () => "[".repeat(200000)))).toThrow(CodecError);
-    expect(() => decode(rewrite(base, () => {}, (t) => t.replace('"x":', '"__proto__":')))).toThrow(/__proto__/);
+    expect(() =>
+      decode(
+        rewrite(base, (h) => {
+          h.meta = 5;
+        }),
+      ),
+    ).toThrow(/meta is not an object/);
+    expect(() =>
+      decode(
+        rewrite(base, (h) => {
+          h.arrays = [1];
+        }),
+      ),
+    ).toThrow(/arrays is not an object/);
+    expect(() =>
+      decode(
+        rewrite(
+          base,
+          () => {},
+          () => "[".repeat(200000),
+        ),
+      ),
+    ).toThrow(CodecError);
+    expect(() =>
+      decode(
+        rewrite(
+          base,
+          () => {},
+          (t) => t.replace('"x":', '"__proto__":'),
+        ),
+      ),
+    ).toThrow(/__proto__/);
     const s = new PointState();
     for (const seq of [-1, 1.5, "3", null, 2 ** 60]) {
       expect(receiveKeyframe(s, frame("keyframe", seq, [{ slot: 0, step: 0 }])).error).toMatch(/seq/);
@@ -242,7 +376,12 @@ describe("sequence gaps", () => {
       const truth = new Map<number, number>();
       let seq = 1;
       const s = new PointState();
-      const keyframe = (): Uint8Array => frame("keyframe", seq, Array.from(truth, ([slot, step]) => ({ slot, step })));
+      const keyframe = (): Uint8Array =>
+        frame(
+          "keyframe",
+          seq,
+          Array.from(truth, ([slot, step]) => ({ slot, step })),
+        );
       receiveKeyframe(s, keyframe());
       let requests = 0;
       let late: Uint8Array[] = [];
@@ -260,11 +399,19 @@ describe("sequence gaps", () => {
         }
       };
       for (let step = 0; step < 12; step++) {
-        const rows = Array.from({ length: int(rand, 0, 3) }, () => ({ slot: int(rand, 0, 15), step: step * 10 + int(rand, 0, 9) }));
+        const rows = Array.from({ length: int(rand, 0, 3) }, () => ({
+          slot: int(rand, 0, 15),
+          step: step * 10 + int(rand, 0, 9),
+        }));
         const removed = rand() < 0.3 ? [int(rand, 0, 15)] : [];
         for (const r of rows) truth.set(r.slot, r.step);
         for (const r of removed) if (!rows.some((x) => x.slot === r)) truth.delete(r);
-        const blob = frame("delta", ++seq, rows, removed.filter((r) => !rows.some((x) => x.slot === r)));
+        const blob = frame(
+          "delta",
+          ++seq,
+          rows,
+          removed.filter((r) => !rows.some((x) => x.slot === r)),
+        );
         const fate = rand();
         if (fate < 0.15) continue; // lost
         if (fate < 0.3) {
@@ -296,9 +443,23 @@ describe("sequence gaps", () => {
     const bad = receiveDelta(s, [b("BRW1 but not really")]);
     expect(bad).toEqual({ applied: false, requestKeyframe: true, error: expect.stringMatching(/^bad delta: /) });
     expect(warn).toHaveBeenCalledWith(expect.stringMatching(/better_rl_widget: bad delta/));
-    expect(receiveDelta(s, [])).toMatchObject({ requestKeyframe: false, error: "bad delta: delta message without a buffer" });
-    expect(receiveDelta(s, [frame("delta", 4, [{ slot: 2, step: 2 }])])).toMatchObject({ applied: false, requestKeyframe: false });
-    expect(receiveKeyframe(s, frame("keyframe", 4, [{ slot: 1, step: 1 }, { slot: 2, step: 2 }])).applied).toBe(true);
+    expect(receiveDelta(s, [])).toMatchObject({
+      requestKeyframe: false,
+      error: "bad delta: delta message without a buffer",
+    });
+    expect(receiveDelta(s, [frame("delta", 4, [{ slot: 2, step: 2 }])])).toMatchObject({
+      applied: false,
+      requestKeyframe: false,
+    });
+    expect(
+      receiveKeyframe(
+        s,
+        frame("keyframe", 4, [
+          { slot: 1, step: 1 },
+          { slot: 2, step: 2 },
+        ]),
+      ).applied,
+    ).toBe(true);
     expect(receiveDelta(s, [frame("delta", 5, [{ slot: 3, step: 3 }])]).applied).toBe(true);
     expect(s.slotList().sort((p, q) => p - q)).toEqual([1, 2, 3]);
     expect(receiveKeyframe(s, new Uint8Array(0))).toEqual({ applied: false, requestKeyframe: false, error: null });

@@ -84,8 +84,10 @@ describe("Python-produced fixtures", () => {
     const rows = new Map<number, number>();
     const kfv = expected.keyframe.arrays;
     const dv = expected.delta.arrays;
-    flatten(kfv.slots!.values).forEach((slot, i) => rows.set(slot as number, flatten(kfv.step!.values)[i] as number));
-    flatten(dv.slots!.values).forEach((slot, i) => rows.set(slot as number, flatten(dv.step!.values)[i] as number));
+    for (const v of [kfv, dv]) {
+      const steps = flatten(v.step!.values);
+      for (const [i, slot] of flatten(v.slots!.values).entries()) rows.set(slot as number, steps[i] as number);
+    }
     for (const slot of flatten(dv.removed?.values ?? [])) rows.delete(slot as number);
     expect(s.n).toBe(rows.size);
     for (const [slot, step] of rows) expect(s.stepOfSlot(slot)).toBe(step);

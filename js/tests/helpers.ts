@@ -1,6 +1,6 @@
-import { type DType, decode, encode, type EncodeArray } from "../src/codec";
-import type { FrameMeta } from "../src/state";
 import type { Decoded } from "../src/codec";
+import { type DType, decode, type EncodeArray, encode } from "../src/codec";
+import type { FrameMeta } from "../src/state";
 
 export interface Row {
   slot: number;
@@ -52,8 +52,22 @@ export function keyframe(seq: number, rows: Row[], extra: Partial<FrameMeta> = {
   return decode<FrameMeta>(encode(meta, columns(rows, withTd)));
 }
 
-export function delta(seq: number, rows: Row[], removed: number[] = [], extra: Partial<FrameMeta> = {}, withTd = false): Decoded<FrameMeta> {
+export function delta(
+  seq: number,
+  rows: Row[],
+  removed: number[] = [],
+  extra: Partial<FrameMeta> = {},
+  withTd = false,
+): Decoded<FrameMeta> {
   const newest = rows.reduce((m, r) => Math.max(m, r.step), 0);
-  const meta = { kind: "delta", seq, capacity: 16, extent: [0, 16, -16, 0], newest_step: newest, channels: CHANNELS, ...extra };
+  const meta = {
+    kind: "delta",
+    seq,
+    capacity: 16,
+    extent: [0, 16, -16, 0],
+    newest_step: newest,
+    channels: CHANNELS,
+    ...extra,
+  };
   return decode<FrameMeta>(encode(meta, { ...columns(rows, withTd), removed: { dtype: "uint32", data: removed } }));
 }

@@ -1,16 +1,26 @@
 import { describe, expect, it } from "vitest";
 import { encode } from "../src/codec";
 import { base64ToBytes, PageModel, snapshotResponder } from "../src/export/page_model";
-import { decodeSnapshot, fmtDuration, type HistoryEntry, parseHistoryIndex, Scrub, SnapshotLoader } from "../src/history";
+import {
+  decodeSnapshot,
+  fmtDuration,
+  type HistoryEntry,
+  parseHistoryIndex,
+  Scrub,
+  SnapshotLoader,
+} from "../src/history";
 import { statusText } from "../src/panels/status";
 
 function indexBlob(entries: HistoryEntry[]): Uint8Array {
-  return encode({ kind: "history", count: entries.length, thinned: 2 }, {
-    ids: { dtype: "uint32", data: entries.map((e) => e.id) },
-    steps: { dtype: "float64", data: entries.map((e) => e.step) },
-    times: { dtype: "float64", data: entries.map((e) => e.time) },
-    points: { dtype: "uint32", data: entries.map((e) => e.points) },
-  });
+  return encode(
+    { kind: "history", count: entries.length, thinned: 2 },
+    {
+      ids: { dtype: "uint32", data: entries.map((e) => e.id) },
+      steps: { dtype: "float64", data: entries.map((e) => e.step) },
+      times: { dtype: "float64", data: entries.map((e) => e.time) },
+      points: { dtype: "uint32", data: entries.map((e) => e.points) },
+    },
+  );
 }
 
 function snapshotBlob(id: number, step: number, xs: number[], extraFields = true): Uint8Array {
@@ -22,8 +32,16 @@ function snapshotBlob(id: number, step: number, xs: number[], extraFields = true
   };
   if (extraFields) arrays.skill = { dtype: "uint32", data: slots.map((s) => s % 2) };
   return encode(
-    { kind: "snapshot", id, step, time_s: step / 10, extent: [-1, 1, -1, 1], newest_step: 0, capacity: xs.length,
-      channels: extraFields ? { skill: { kind: "categorical" } } : {} },
+    {
+      kind: "snapshot",
+      id,
+      step,
+      time_s: step / 10,
+      extent: [-1, 1, -1, 1],
+      newest_step: 0,
+      capacity: xs.length,
+      channels: extraFields ? { skill: { kind: "categorical" } } : {},
+    },
     arrays,
   );
 }
@@ -65,7 +83,11 @@ describe("Scrub", () => {
     expect(s.setEntries(entries([0, 10, 20, 30, 40]))).toBe(false);
     expect(s.position).toBe(1);
     // the selected snapshot is thinned away: the nearest step is picked
-    const thinned = [{ id: 0, step: 0, time: 0, points: 3 }, { id: 2, step: 20, time: 2, points: 3 }, { id: 4, step: 40, time: 4, points: 3 }];
+    const thinned = [
+      { id: 0, step: 0, time: 0, points: 3 },
+      { id: 2, step: 20, time: 2, points: 3 },
+      { id: 4, step: 40, time: 4, points: 3 },
+    ];
     expect(s.setEntries(thinned.map((e) => (e.id === 2 ? { ...e, step: 14 } : e)))).toBe(true);
     expect(s.selectedId).toBe(2);
     expect(s.select(99)).toBe(null); // past the end = live
@@ -92,7 +114,12 @@ describe("SnapshotLoader", () => {
   it("keeps one request in flight, lets the newest wish win and caches answers", () => {
     const sent: number[] = [];
     let t = 0;
-    const l = new SnapshotLoader((id) => sent.push(id), 2, 10_000, () => t);
+    const l = new SnapshotLoader(
+      (id) => sent.push(id),
+      2,
+      10_000,
+      () => t,
+    );
     expect(l.want(1)).toBe(null);
     expect(l.want(2)).toBe(null);
     expect(l.want(3)).toBe(null); // dragging: only the first went out
@@ -144,7 +171,10 @@ describe("export page model", () => {
     model.send({ type: "request_keyframe", seq: 0 });
     expect(got).toEqual([]); // not synchronous
     await new Promise((r) => setTimeout(r, 5));
-    expect(got.map((g) => g.msg)).toEqual([{ type: "snapshot", id: 0 }, { type: "snapshot", id: 9, missing: true }]);
+    expect(got.map((g) => g.msg)).toEqual([
+      { type: "snapshot", id: 0 },
+      { type: "snapshot", id: 9, missing: true },
+    ]);
     const dv = (got[0]!.buffers as DataView[])[0]!;
     expect(decodeSnapshot(dv).step).toBe(100);
     model.save_changes();

@@ -2,14 +2,11 @@ import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { h } from "../src/panels/format";
 
-declare module "node:fs" {
-  export function readdirSync(path: string | URL, options: { recursive: true }): string[];
-}
-
 const SRC = new URL("../src/", import.meta.url);
 const HOSTILE = '</script><script>alert(1)</script>"><img src=x onerror=alert(1)>';
 // Every way a string can become markup or script in the page.
-const SINK = /\b(innerHTML|outerHTML|insertAdjacentHTML|createContextualFragment|srcdoc|DOMParser)\b|document\.write|setAttribute\(\s*["'`]on/;
+const SINK =
+  /\b(innerHTML|outerHTML|insertAdjacentHTML|createContextualFragment|srcdoc|DOMParser)\b|document\.write|setAttribute\(\s*["'`]on/;
 
 describe("untrusted strings (run names, env ids, action names, notes, errors) stay text", () => {
   it("the front end has no HTML sink: labels are set with textContent", () => {
@@ -23,7 +20,11 @@ describe("untrusted strings (run names, env ids, action names, notes, errors) st
     );
     expect(hits).toEqual([]);
     // the scan would see one
-    for (const bad of ["el.innerHTML = name", "el.insertAdjacentHTML('beforeend', s)", "b.setAttribute('onclick', s)"]) {
+    for (const bad of [
+      "el.innerHTML = name",
+      "el.insertAdjacentHTML('beforeend', s)",
+      "b.setAttribute('onclick', s)",
+    ]) {
       expect(SINK.test(bad)).toBe(true);
     }
     expect(SINK.test("el.textContent = name")).toBe(false);

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { normalizeAxis, normalizeContinuous, PointState } from "../src/state";
 import { delta, keyframe, type Row } from "./helpers";
 
-const rows = (slots: number[], stepBase = 100): Row[] => slots.map((slot) => ({ slot, step: stepBase + slot, reward: slot / 10, episode: slot % 3 }));
+const rows = (slots: number[], stepBase = 100): Row[] =>
+  slots.map((slot) => ({ slot, step: stepBase + slot, reward: slot / 10, episode: slot % 3 }));
 
 /** Dense rows as {slot: step}, checking the slot→index map stays consistent. */
 function snapshot(s: PointState): Record<number, number> {
@@ -26,7 +27,12 @@ describe("PointState", () => {
     expect(snapshot(s)).toEqual({ 0: 100, 1: 101, 2: 102, 3: 103 });
 
     // upsert: slot 1 replaced by a newer step, slot 4 new
-    const r = s.applyDelta(delta(6, [{ slot: 1, step: 200, reward: 9 }, { slot: 4, step: 201 }]));
+    const r = s.applyDelta(
+      delta(6, [
+        { slot: 1, step: 200, reward: 9 },
+        { slot: 4, step: 201 },
+      ]),
+    );
     expect(r).toEqual({ outcome: "applied", requestKeyframe: false });
     expect(s.seq).toBe(6);
     expect(snapshot(s)).toEqual({ 0: 100, 1: 200, 2: 102, 3: 103, 4: 201 });
@@ -162,7 +168,11 @@ describe("PointState", () => {
     expect(rw.kind === "continuous" && Array.from(rw.values)).toEqual([0, 1, 0.5]);
 
     const act = s.colorValues("action", 2, 1);
-    expect(act.kind === "categorical" && [Array.from(act.values), act.distinct, act.moreDistinct]).toEqual([[1, 0, 1], [3], true]);
+    expect(act.kind === "categorical" && [Array.from(act.values), act.distinct, act.moreDistinct]).toEqual([
+      [1, 0, 1],
+      [3],
+      true,
+    ]);
 
     // unknown channel → continuous zeros, no NaN
     const none = s.colorValues("nope", 10);
@@ -192,7 +202,13 @@ describe("PointState", () => {
     expect(Array.from(normalizeAxis([1, 2], NaN, 3))).toEqual([0, 0]);
 
     const s = new PointState();
-    s.applyKeyframe(keyframe(0, [{ slot: 0, step: 0, x: 0, y: -16 }, { slot: 1, step: 1, x: 16, y: 0 }, { slot: 2, step: 2, x: 8, y: -8 }]));
+    s.applyKeyframe(
+      keyframe(0, [
+        { slot: 0, step: 0, x: 0, y: -16 },
+        { slot: 1, step: 1, x: 16, y: 0 },
+        { slot: 2, step: 2, x: 8, y: -8 },
+      ]),
+    );
     const { x, y } = s.normalizedCoords();
     expect(Array.from(x)).toEqual([-1, 1, 0]);
     expect(Array.from(y)).toEqual([-1, 1, 0]);

@@ -5,7 +5,13 @@ describe("status line", () => {
   it("shows the live t-SNE engine state", () => {
     const s = statusText({
       projection: "auto",
-      engine: { phase: "tsne", iterations: 1234, knn_preservation: 0.618, pending: 40, note: "burst: placing over several frames" },
+      engine: {
+        phase: "tsne",
+        iterations: 1234,
+        knn_preservation: 0.618,
+        pending: 40,
+        note: "burst: placing over several frames",
+      },
     });
     expect(s).toContain("projection auto (tsne, 1,234 it, kNN 0.62, 40 pending, burst: placing over several frames)");
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { encode } from "../src/codec";
-import { barHeights, parseSummary, pickField } from "../src/panels/summary";
 import { statusText } from "../src/panels/status";
+import { barHeights, parseSummary, pickField } from "../src/panels/summary";
 
 function blob(fields: string[], extra: Record<string, { dtype: "float32" | "uint32"; data: number[] }> = {}) {
   const arrays: Record<string, { dtype: "float32" | "uint32"; data: number[] }> = {};
@@ -27,12 +27,15 @@ describe("summary panel logic", () => {
 
   it("treats an empty trait as no summary and rejects malformed blobs", () => {
     expect(parseSummary(new Uint8Array(0))).toBeNull();
-    const bad = encode({ kind: "summary", fields: ["priority"] }, {
-      hist_priority_edges: { dtype: "float32", data: [0, 1] },
-      hist_priority_counts: { dtype: "uint32", data: [1, 2] },
-      top_priority_slots: { dtype: "uint32", data: [1] },
-      top_priority_values: { dtype: "float32", data: [1] },
-    });
+    const bad = encode(
+      { kind: "summary", fields: ["priority"] },
+      {
+        hist_priority_edges: { dtype: "float32", data: [0, 1] },
+        hist_priority_counts: { dtype: "uint32", data: [1, 2] },
+        top_priority_slots: { dtype: "uint32", data: [1] },
+        top_priority_values: { dtype: "float32", data: [1] },
+      },
+    );
     expect(() => parseSummary(bad)).toThrow(/2 edges for 2 bins/);
     expect(() => parseSummary(encode({ kind: "delta" }, {}))).toThrow(/expected a summary/);
     const missing = encode({ kind: "summary", fields: ["priority"] }, {});

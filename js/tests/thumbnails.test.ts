@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { encode, type EncodeArray } from "../src/codec";
+import { type EncodeArray, encode } from "../src/codec";
 import { parseThumbnails, thumbPixels } from "../src/panels/thumbnails";
 
 function blob(opts: { channels?: number; maps?: boolean; saliency?: string; slots?: number[] } = {}) {
@@ -17,10 +17,21 @@ function blob(opts: { channels?: number; maps?: boolean; saliency?: string; slot
   };
   if (opts.maps) {
     arrays.has_saliency = { dtype: "uint8", data: slots.map((_, i) => (i === 0 ? 1 : 0)) };
-    arrays.actor = { dtype: "uint8", data: new Array(n * h * w).fill(0).map((_, k) => (k === 0 ? 255 : 0)), shape: [n, h, w] };
-    arrays.critic = { dtype: "uint8", data: new Array(n * h * w).fill(0).map((_, k) => (k === 1 ? 255 : 0)), shape: [n, h, w] };
+    arrays.actor = {
+      dtype: "uint8",
+      data: new Array(n * h * w).fill(0).map((_, k) => (k === 0 ? 255 : 0)),
+      shape: [n, h, w],
+    };
+    arrays.critic = {
+      dtype: "uint8",
+      data: new Array(n * h * w).fill(0).map((_, k) => (k === 1 ? 255 : 0)),
+      shape: [n, h, w],
+    };
   }
-  return encode({ kind: "thumbnails", size: [h, w], channels: c, saliency: opts.saliency ?? "unavailable", message: "" }, arrays);
+  return encode(
+    { kind: "thumbnails", size: [h, w], channels: c, saliency: opts.saliency ?? "unavailable", message: "" },
+    arrays,
+  );
 }
 
 describe("influential-state thumbnails", () => {
@@ -39,12 +50,17 @@ describe("influential-state thumbnails", () => {
   it("treats an empty trait as none and rejects malformed blobs", () => {
     expect(parseThumbnails(new Uint8Array(0))).toBeNull();
     expect(() => parseThumbnails(encode({ kind: "summary" }, {}))).toThrow(/expected thumbnails/);
-    expect(() => parseThumbnails(encode({ kind: "thumbnails" }, { slots: { dtype: "uint32", data: [1] } }))).toThrow(/lack images/);
-    const wrongCount = encode({ kind: "thumbnails" }, {
-      slots: { dtype: "uint32", data: [1, 2, 3] },
-      steps: { dtype: "uint32", data: [1, 2, 3] },
-      images: { dtype: "uint8", data: [1, 2], shape: [2, 1, 1, 1] },
-    });
+    expect(() => parseThumbnails(encode({ kind: "thumbnails" }, { slots: { dtype: "uint32", data: [1] } }))).toThrow(
+      /lack images/,
+    );
+    const wrongCount = encode(
+      { kind: "thumbnails" },
+      {
+        slots: { dtype: "uint32", data: [1, 2, 3] },
+        steps: { dtype: "uint32", data: [1, 2, 3] },
+        images: { dtype: "uint8", data: [1, 2], shape: [2, 1, 1, 1] },
+      },
+    );
     expect(() => parseThumbnails(wrongCount)).toThrow(/for 3 slots/);
   });
 
@@ -71,6 +87,11 @@ describe("influential-state thumbnails", () => {
     expect(Array.from(thumbPixels(t, 1, true))).toEqual(Array.from(thumbPixels(t, 1, false)));
     const half = thumbPixels(t, 0, true, 0.5);
     const g = t.images[0]!;
-    expect(Array.from(half.slice(0, 4))).toEqual([Math.round(g * 0.5 + 127.5), Math.round(g * 0.5), Math.round(g * 0.5), 255]);
+    expect(Array.from(half.slice(0, 4))).toEqual([
+      Math.round(g * 0.5 + 127.5),
+      Math.round(g * 0.5),
+      Math.round(g * 0.5),
+      255,
+    ]);
   });
 });

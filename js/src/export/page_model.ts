@@ -13,7 +13,10 @@ export class PageModel {
   /** Messages the view sent, newest last (for tests and debugging). */
   readonly sent: unknown[] = [];
 
-  constructor(values: Record<string, unknown>, private readonly responder: Responder = () => {}) {
+  constructor(
+    values: Record<string, unknown>,
+    private readonly responder: Responder = () => {},
+  ) {
     this.values = { ...values };
   }
 
@@ -29,7 +32,10 @@ export class PageModel {
 
   on(event: string, handler: Handler): void {
     let set = this.handlers.get(event);
-    if (!set) this.handlers.set(event, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.handlers.set(event, set);
+    }
     set.add(handler);
   }
 

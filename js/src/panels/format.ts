@@ -5,7 +5,9 @@ export function fmtInt(v: unknown): string {
   const n = Number(v);
   if (!Number.isFinite(n)) return "–";
   const r = Math.round(n);
-  const s = Math.abs(r).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  const s = Math.abs(r)
+    .toString()
+    .replace(/\B(?=(\d{3})+(?!\d))/g, ",");
   return r < 0 ? `-${s}` : s;
 }
 
@@ -40,7 +42,11 @@ export function fmtValue(v: unknown): string {
 }
 
 /** Create an element with a class and optional text. */
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  cls?: string,
+  text?: string,
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text;

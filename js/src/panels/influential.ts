@@ -22,8 +22,11 @@ export class InfluentialList {
   /** The field shown now (null when none is available). */
   field: string | null = null;
 
-  constructor(private readonly onPick: (slot: number) => void, private readonly onField: (f: string | null) => void,
-              private readonly onSaliency: (on: boolean) => void = () => {}) {
+  constructor(
+    private readonly onPick: (slot: number) => void,
+    private readonly onField: (f: string | null) => void,
+    private readonly onSaliency: (on: boolean) => void = () => {},
+  ) {
     this.el = h("div", "brw-influential");
     const title = h("div", "brw-panel-title", "influential states");
     this.tabs = h("div", "brw-tabs");

@@ -76,7 +76,14 @@ function imageCanvas(width: number, height: number, rgba: Uint8ClampedArray, lab
   return fig;
 }
 
-function grayImage(src: Float32Array | Float64Array, width: number, height: number, start: number, stride: number, label: string): HTMLElement {
+function grayImage(
+  src: Float32Array | Float64Array,
+  width: number,
+  height: number,
+  start: number,
+  stride: number,
+  label: string,
+): HTMLElement {
   const g = toGray(src, start, width * height, stride);
   const rgba = new Uint8ClampedArray(width * height * 4);
   for (let k = 0; k < g.length; k++) {
@@ -227,7 +234,11 @@ export class Inspector {
     if (obs && (obs.data instanceof Float32Array || obs.data instanceof Float64Array)) {
       const shape = Array.isArray(meta.obs_shape) ? meta.obs_shape : obs.shape;
       const layout = typeof meta.obs_layout === "string" ? meta.obs_layout : "vector";
-      const cap = h("div", "brw-obs-caption", `obs ${shape.join("×")}${meta.obs_dtype ? ` ${meta.obs_dtype}` : ""} (${layout})`);
+      const cap = h(
+        "div",
+        "brw-obs-caption",
+        `obs ${shape.join("×")}${meta.obs_dtype ? ` ${meta.obs_dtype}` : ""} (${layout})`,
+      );
       nodes.push(cap, renderObs(obs.data, shape, layout));
     } else if (meta.present !== false) {
       nodes.push(h("div", "brw-note", "no observation"));

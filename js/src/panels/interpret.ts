@@ -14,7 +14,10 @@ const W = 240;
 const H = 170;
 const PAD = 26;
 
-function svgEl<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {}): SVGElementTagNameMap[K] {
+function svgEl<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number> = {},
+): SVGElementTagNameMap[K] {
   const e = document.createElementNS(NS, tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
   return e;
@@ -35,8 +38,13 @@ function axes(svg: SVGSVGElement, xl: string, yl: string): void {
   );
   const tx = svgEl("text", { x: W / 2, y: H - 6, "text-anchor": "middle", class: "brw-interp-label" });
   tx.textContent = xl;
-  const ty = svgEl("text", { x: 10, y: H / 2, "text-anchor": "middle", class: "brw-interp-label",
-    transform: `rotate(-90 10 ${H / 2})` });
+  const ty = svgEl("text", {
+    x: 10,
+    y: H / 2,
+    "text-anchor": "middle",
+    class: "brw-interp-label",
+    transform: `rotate(-90 10 ${H / 2})`,
+  });
   ty.textContent = yl;
   svg.append(tx, ty);
 }
@@ -76,7 +84,8 @@ export class InterpretPanel {
     this.kSelect = h("select", "brw-interp-k");
     for (const k of [2, 3, 4, 5, 6, 8, 10]) this.kSelect.append(new Option(`${k} skills`, String(k)));
     this.lastSelect = h("select", "brw-interp-last");
-    for (const n of [1, 3, 5, 10, 20]) this.lastSelect.append(new Option(`last ${n} episode${n > 1 ? "s" : ""}`, String(n)));
+    for (const n of [1, 3, 5, 10, 20])
+      this.lastSelect.append(new Option(`last ${n} episode${n > 1 ? "s" : ""}`, String(n)));
     this.episodeInput = h("input", "brw-interp-episode");
     this.episodeInput.type = "number";
     this.episodeInput.placeholder = "episode id";
@@ -90,8 +99,12 @@ export class InterpretPanel {
     segBox.append(h("div", "brw-panel-title", "recurring segments (map regions)"), this.segments);
     this.influence = h("div", "brw-interp-influence");
     const buttons = h("div", "brw-interp-buttons");
-    for (const [group, label] of [["td", "TD-error quartiles"], ["priority", "priority quartiles"], ["selection", "lasso selection"],
-      ["skill", "skills"]]) {
+    for (const [group, label] of [
+      ["td", "TD-error quartiles"],
+      ["priority", "priority quartiles"],
+      ["selection", "lasso selection"],
+      ["skill", "skills"],
+    ]) {
       const b = h("button", "brw-tab", label);
       b.dataset.group = group;
       this.listen(b, "click", () => {
@@ -101,12 +114,17 @@ export class InterpretPanel {
       buttons.append(b);
     }
     this.influenceOut = h("div", "brw-interp-influence-out");
-    this.influence.append(h("div", "brw-panel-title", "influence on the policy (vs random groups)"), buttons,
-      this.influenceOut);
+    this.influence.append(
+      h("div", "brw-panel-title", "influence on the policy (vs random groups)"),
+      buttons,
+      this.influenceOut,
+    );
     lower.append(segBox, this.influence);
     this.el.append(this.head, charts, lower);
     this.listen(this.kSelect, "change", () => this.cb.send({ type: "interpret", k: Number(this.kSelect.value) }));
-    this.listen(this.lastSelect, "change", () => this.cb.send({ type: "interpret", last: Number(this.lastSelect.value) }));
+    this.listen(this.lastSelect, "change", () =>
+      this.cb.send({ type: "interpret", last: Number(this.lastSelect.value) }),
+    );
     this.listen(this.episodeInput, "change", () => {
       const v = this.episodeInput.value.trim();
       this.cb.send({ type: "interpret", episode: v === "" ? -1 : Number(v) });
@@ -115,8 +133,15 @@ export class InterpretPanel {
       const li = (e.target as HTMLElement | null)?.closest?.("li");
       const i = li ? Number(li.getAttribute("data-index")) : NaN;
       if (Number.isInteger(i) && this.data) {
-        this.cb.onSlots(Array.from(raggedPart(this.data.arrays.segment_slots as Uint32Array,
-          this.data.arrays.segment_offsets as Uint32Array, i)));
+        this.cb.onSlots(
+          Array.from(
+            raggedPart(
+              this.data.arrays.segment_slots as Uint32Array,
+              this.data.arrays.segment_offsets as Uint32Array,
+              i,
+            ),
+          ),
+        );
       }
     });
     this.listen(this.graph.svg, "click", (e) => {
@@ -181,8 +206,16 @@ export class InterpretPanel {
     let maxCount = 0;
     for (let i = 0; i < k; i++) maxCount = Math.max(maxCount, counts[i]!);
     const defs = svgEl("defs");
-    const marker = svgEl("marker", { id: "brw-arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 8,
-      markerHeight: 8, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" });
+    const marker = svgEl("marker", {
+      id: "brw-arrow",
+      viewBox: "0 0 10 10",
+      refX: 9,
+      refY: 5,
+      markerWidth: 8,
+      markerHeight: 8,
+      markerUnits: "userSpaceOnUse",
+      orient: "auto-start-reverse",
+    });
     marker.append(svgEl("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "brw-interp-arrowhead" }));
     defs.append(marker);
     svg.append(defs);
@@ -191,14 +224,27 @@ export class InterpretPanel {
         const p = trans[i * k + j]!;
         if (i === j || !(p >= 0.05)) continue;
         // Offset both directions sideways so i→j and j→i do not overlap.
-        const ax = fx(xs[i]!), ay = fy(ys[i]!), bx = fx(xs[j]!), by = fy(ys[j]!);
+        const ax = fx(xs[i]!),
+          ay = fy(ys[i]!),
+          bx = fx(xs[j]!),
+          by = fy(ys[j]!);
         const len = Math.hypot(bx - ax, by - ay) || 1;
-        const nx = (-(by - ay) / len) * 3, ny = ((bx - ax) / len) * 3;
-        const ri = nodeRadius(counts[i]!, maxCount), rj = nodeRadius(counts[j]!, maxCount);
-        const ux = (bx - ax) / len, uy = (by - ay) / len;
-        const line = svgEl("line", { x1: ax + ux * ri + nx, y1: ay + uy * ri + ny, x2: bx - ux * rj + nx,
-          y2: by - uy * rj + ny, "stroke-width": 0.5 + 4 * p, "stroke-opacity": 0.25 + 0.75 * p,
-          class: "brw-interp-edge", "marker-end": "url(#brw-arrow)" });
+        const nx = (-(by - ay) / len) * 3,
+          ny = ((bx - ax) / len) * 3;
+        const ri = nodeRadius(counts[i]!, maxCount),
+          rj = nodeRadius(counts[j]!, maxCount);
+        const ux = (bx - ax) / len,
+          uy = (by - ay) / len;
+        const line = svgEl("line", {
+          x1: ax + ux * ri + nx,
+          y1: ay + uy * ri + ny,
+          x2: bx - ux * rj + nx,
+          y2: by - uy * rj + ny,
+          "stroke-width": 0.5 + 4 * p,
+          "stroke-opacity": 0.25 + 0.75 * p,
+          class: "brw-interp-edge",
+          "marker-end": "url(#brw-arrow)",
+        });
         const title = svgEl("title");
         title.textContent = `skill ${i} → ${j}: ${fmtNum(p)}`;
         line.append(title);
@@ -206,19 +252,30 @@ export class InterpretPanel {
       }
     }
     for (let i = 0; i < k; i++) {
-      const c = svgEl("circle", { cx: fx(xs[i]!), cy: fy(ys[i]!), r: nodeRadius(counts[i]!, maxCount),
-        fill: CATEGORICAL[i % CATEGORICAL.length]!, class: i === this.selectedSkill ? "brw-interp-node brw-interp-node-on"
-          : "brw-interp-node", "data-skill": i });
+      const c = svgEl("circle", {
+        cx: fx(xs[i]!),
+        cy: fy(ys[i]!),
+        r: nodeRadius(counts[i]!, maxCount),
+        fill: CATEGORICAL[i % CATEGORICAL.length]!,
+        class: i === this.selectedSkill ? "brw-interp-node brw-interp-node-on" : "brw-interp-node",
+        "data-skill": i,
+      });
       const title = svgEl("title");
       title.textContent = `skill ${i}: ${fmtInt(counts[i])} states (click to highlight)`;
       c.append(title);
-      const t = svgEl("text", { x: fx(xs[i]!), y: fy(ys[i]!) + 4, "text-anchor": "middle", class: "brw-interp-node-label",
-        "data-skill": i });
+      const t = svgEl("text", {
+        x: fx(xs[i]!),
+        y: fy(ys[i]!) + 4,
+        "text-anchor": "middle",
+        class: "brw-interp-node-label",
+        "data-skill": i,
+      });
       t.textContent = String(i);
       svg.append(c, t);
     }
     const s = d.meta.scores ?? {};
-    caption.textContent = `transition entropy ${fmtNum(s.transition_entropy)} · coherence ${fmtNum(s.coherence)} · ` +
+    caption.textContent =
+      `transition entropy ${fmtNum(s.transition_entropy)} · coherence ${fmtNum(s.coherence)} · ` +
       `explained ${fmtNum(s.explained_variance)}`;
   }
 
@@ -248,10 +305,12 @@ export class InterpretPanel {
     if (bp && bg && bp.length) {
       const pts = Array.from(bp, (v, i) => `${fx(bg[i]!)},${fy(v)}`).join(" ");
       svg.append(svgEl("polyline", { points: pts, class: "brw-interp-bins" }));
-      for (let i = 0; i < bp.length; i++) svg.append(svgEl("circle", { cx: fx(bg[i]!), cy: fy(bp[i]!), r: 3, class: "brw-interp-bin" }));
+      for (let i = 0; i < bp.length; i++)
+        svg.append(svgEl("circle", { cx: fx(bg[i]!), cy: fy(bp[i]!), r: 3, class: "brw-interp-bin" }));
     }
     const bias = c.bias ?? NaN;
-    caption.textContent = `bias ${bias > 0 ? "+" : ""}${fmtNum(bias)} (${bias > 0 ? "over" : "under"}-estimates) · ` +
+    caption.textContent =
+      `bias ${bias > 0 ? "+" : ""}${fmtNum(bias)} (${bias > 0 ? "over" : "under"}-estimates) · ` +
       `MAE ${fmtNum(c.mae)} · n=${fmtInt(c.n)}`;
   }
 
@@ -277,11 +336,22 @@ export class InterpretPanel {
       for (let i = 0; i < reward.length; i++) {
         if (!reward[i]) continue;
         const hgt = (Math.abs(reward[i]!) / rmax) * 18;
-        svg.append(svgEl("rect", { x: fx(step[i]!) - 1, y: H - PAD - hgt, width: 2, height: hgt,
-          class: reward[i]! > 0 ? "brw-interp-reward" : "brw-interp-penalty" }));
+        svg.append(
+          svgEl("rect", {
+            x: fx(step[i]!) - 1,
+            y: H - PAD - hgt,
+            width: 2,
+            height: hgt,
+            class: reward[i]! > 0 ? "brw-interp-reward" : "brw-interp-penalty",
+          }),
+        );
       }
     }
-    for (const [name, cls] of [["trace_value", "brw-interp-v"], ["trace_q", "brw-interp-q"], ["trace_return", "brw-interp-g"]] as const) {
+    for (const [name, cls] of [
+      ["trace_value", "brw-interp-v"],
+      ["trace_q", "brw-interp-q"],
+      ["trace_return", "brw-interp-g"],
+    ] as const) {
       const v = a[name];
       if (!v) continue;
       const pts: string[] = [];
@@ -320,9 +390,15 @@ export class InterpretPanel {
       for (let j = off[i]! + 1; j <= off[i + 1]!; j++) {
         if (j < off[i + 1]! && skill[j] === skill[start]) continue;
         const k = skill[start]!;
-        const rect = svgEl("rect", { x: fx(start - off[i]!), y, width: Math.max(1, fx(j - off[i]!) - fx(start - off[i]!)),
-          height: rowH * 0.8, fill: Number.isFinite(k) ? CATEGORICAL[k % CATEGORICAL.length]! : "#ccc",
-          class: "brw-interp-run", "data-skill": Number.isFinite(k) ? k : -1 });
+        const rect = svgEl("rect", {
+          x: fx(start - off[i]!),
+          y,
+          width: Math.max(1, fx(j - off[i]!) - fx(start - off[i]!)),
+          height: rowH * 0.8,
+          fill: Number.isFinite(k) ? CATEGORICAL[k % CATEGORICAL.length]! : "#ccc",
+          class: "brw-interp-run",
+          "data-skill": Number.isFinite(k) ? k : -1,
+        });
         const title = svgEl("title");
         title.textContent = `episode ${ids[i]}, steps ${start - off[i]!}–${j - 1 - off[i]!}: skill ${k}`;
         rect.append(title);
@@ -352,8 +428,11 @@ export class InterpretPanel {
       this.el.dataset.influence = "0";
       return;
     }
-    const dq = a.influence_dq, dqr = a.influence_dq_random, sd = a.influence_dq_random_std;
-    const fl = a.influence_flipped, flr = a.influence_flipped_random;
+    const dq = a.influence_dq,
+      dqr = a.influence_dq_random,
+      sd = a.influence_dq_random_std;
+    const fl = a.influence_flipped,
+      flr = a.influence_flipped_random;
     const rows: HTMLElement[] = [];
     const [, top] = finiteRange(dq, dqr);
     for (let i = 0; i < inf.groups.length; i++) {
@@ -363,14 +442,25 @@ export class InterpretPanel {
         b.style.width = `${Math.max(1, (120 * (Number.isFinite(v) ? v : 0)) / (top || 1))}px`;
         return b;
       };
-      row.append(h("span", "brw-interp-infl-name", `${inf.groups[i]} (${fmtInt(inf.sizes?.[i])})`),
-        bar(dq?.[i] ?? NaN, "brw-interp-bar"), bar(dqr?.[i] ?? NaN, "brw-interp-bar-random"),
-        h("span", "brw-interp-infl-text", `|ΔQ| ${fmtNum(dq?.[i])} vs ${fmtNum(dqr?.[i])} ± ${fmtNum(sd?.[i])} · ` +
-          `flipped ${fmtNum(fl?.[i])} vs ${fmtNum(flr?.[i])}`));
+      row.append(
+        h("span", "brw-interp-infl-name", `${inf.groups[i]} (${fmtInt(inf.sizes?.[i])})`),
+        bar(dq?.[i] ?? NaN, "brw-interp-bar"),
+        bar(dqr?.[i] ?? NaN, "brw-interp-bar-random"),
+        h(
+          "span",
+          "brw-interp-infl-text",
+          `|ΔQ| ${fmtNum(dq?.[i])} vs ${fmtNum(dqr?.[i])} ± ${fmtNum(sd?.[i])} · ` +
+            `flipped ${fmtNum(fl?.[i])} vs ${fmtNum(flr?.[i])}`,
+        ),
+      );
       rows.push(row);
     }
-    const note = h("div", "brw-interp-caption", `${inf.steps} TD steps on a copy · ${fmtNum(inf.elapsed_s)} s` +
-      (inf.complete ? "" : " · budget ran out: some groups missing"));
+    const note = h(
+      "div",
+      "brw-interp-caption",
+      `${inf.steps} TD steps on a copy · ${fmtNum(inf.elapsed_s)} s` +
+        (inf.complete ? "" : " · budget ran out: some groups missing"),
+    );
     this.influenceOut.replaceChildren(...rows, note);
     this.el.dataset.influence = String(inf.groups.length);
   }

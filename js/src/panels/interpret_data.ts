@@ -42,7 +42,9 @@ export function parseInterpret(blob: DataView | ArrayBuffer | ArrayBufferView | 
   for (const [name, a] of Object.entries(arrays)) out[name] = a.data as Float32Array | Uint32Array;
   const off = out.path_offsets;
   if (off && off.length > 0 && off[off.length - 1] !== (out.path_slots?.length ?? 0)) {
-    throw new Error(`interpret: path offsets end at ${off[off.length - 1]} but there are ${out.path_slots?.length ?? 0} slots`);
+    throw new Error(
+      `interpret: path offsets end at ${off[off.length - 1]} but there are ${out.path_slots?.length ?? 0} slots`,
+    );
   }
   return { meta, arrays: out };
 }

@@ -8,7 +8,7 @@
  */
 import { rampColor } from "../colors";
 
-export type ScreenPositions = (slots: ArrayLike<number>) => (Float32Array | null);
+export type ScreenPositions = (slots: ArrayLike<number>) => Float32Array | null;
 
 export class PathOverlay {
   readonly canvas: HTMLCanvasElement;
@@ -51,7 +51,10 @@ export class PathOverlay {
       if (!xy) continue;
       const n = path.length;
       for (let i = 0; i + 1 < n; i++) {
-        const ax = xy[2 * i]!, ay = xy[2 * i + 1]!, bx = xy[2 * i + 2]!, by = xy[2 * i + 3]!;
+        const ax = xy[2 * i]!,
+          ay = xy[2 * i + 1]!,
+          bx = xy[2 * i + 2]!,
+          by = xy[2 * i + 3]!;
         if (!Number.isFinite(ax) || !Number.isFinite(bx)) continue;
         ctx.strokeStyle = rampColor(n > 1 ? i / (n - 1) : 0);
         ctx.beginPath();
@@ -62,7 +65,8 @@ export class PathOverlay {
       for (let i = 0; i < n; i++) {
         if (!Number.isFinite(xy[2 * i]!)) continue;
         drawn++;
-        if (i === 0 || i === n - 1) {  // start and end marked
+        if (i === 0 || i === n - 1) {
+          // start and end marked
           ctx.fillStyle = rampColor(i === 0 ? 0 : 1);
           ctx.beginPath();
           ctx.arc(xy[2 * i]!, xy[2 * i + 1]!, 4, 0, 2 * Math.PI);

@@ -21,7 +21,12 @@ export interface SaliencyMeta {
 }
 
 /** RGBA pixels of the overlay: red = actor (or map), blue = critic, alpha = strongest × opacity. */
-export function overlayPixels(red: Float32Array | null, blue: Float32Array | null, n: number, opacity: number): Uint8ClampedArray {
+export function overlayPixels(
+  red: Float32Array | null,
+  blue: Float32Array | null,
+  n: number,
+  opacity: number,
+): Uint8ClampedArray {
   const out = new Uint8ClampedArray(n * 4);
   for (let k = 0; k < n; k++) {
     const r = red ? Math.min(1, Math.max(0, red[k] ?? 0)) : 0;
@@ -39,7 +44,13 @@ export class SaliencyPanel {
   private readonly opacity: HTMLInputElement;
   private readonly note: HTMLSpanElement;
   private target: { slot: number; canvases: HTMLCanvasElement[] } | null = null;
-  private last: { meta: SaliencyMeta; red: Float32Array | null; blue: Float32Array | null; w: number; h: number } | null = null;
+  private last: {
+    meta: SaliencyMeta;
+    red: Float32Array | null;
+    blue: Float32Array | null;
+    w: number;
+    h: number;
+  } | null = null;
   private overlays: HTMLCanvasElement[] = [];
   private readonly onMethod = (): void => this.ask();
   private readonly onOpacity = (): void => this.draw();
@@ -59,8 +70,13 @@ export class SaliencyPanel {
     this.opacity.step = "0.05";
     this.opacity.value = "0.6";
     this.note = h("span", "brw-note");
-    this.el.append(h("span", "brw-saliency-label", "saliency"), this.method, h("span", "brw-note", "opacity"),
-      this.opacity, this.note);
+    this.el.append(
+      h("span", "brw-saliency-label", "saliency"),
+      this.method,
+      h("span", "brw-note", "opacity"),
+      this.opacity,
+      this.note,
+    );
     this.method.addEventListener("change", this.onMethod);
     this.opacity.addEventListener("input", this.onOpacity);
     this.el.hidden = true;
@@ -93,10 +109,16 @@ export class SaliencyPanel {
     const red = arrays.actor ?? arrays.map ?? null;
     const blue = arrays.critic ?? null;
     const shape = (red ?? blue)?.shape ?? [];
-    this.last = red || blue
-      ? { meta, red: (red?.data as Float32Array) ?? null, blue: (blue?.data as Float32Array) ?? null,
-          h: shape[0] ?? 0, w: shape[1] ?? 0 }
-      : null;
+    this.last =
+      red || blue
+        ? {
+            meta,
+            red: (red?.data as Float32Array) ?? null,
+            blue: (blue?.data as Float32Array) ?? null,
+            h: shape[0] ?? 0,
+            w: shape[1] ?? 0,
+          }
+        : null;
     this.draw();
     this.el.dataset.slot = String(meta.slot);
   }

@@ -100,7 +100,8 @@ export function statusText(s: StatusTrait): string {
   }
   const map = mapText(s.map);
   if (map) parts.push(map);
-  if (typeof s.cost === "number" && Number.isFinite(s.cost)) parts.push(`map ≈ ${Math.round(s.cost * 1000) / 10} % of training`);
+  if (typeof s.cost === "number" && Number.isFinite(s.cost))
+    parts.push(`map ≈ ${Math.round(s.cost * 1000) / 10} % of training`);
   if (s.settle && typeof s.settle.progress === "number" && !s.settle.done) {
     parts.push(`settling the map ${Math.round(s.settle.progress * 100)} %`);
   }
@@ -149,7 +150,9 @@ export class StatusLine {
 
   private render(): void {
     if (this.status) this.text.textContent = statusText(this.status);
-    const errs = [this.status?.last_error, this.localError].filter((e): e is string => typeof e === "string" && e.length > 0);
+    const errs = [this.status?.last_error, this.localError].filter(
+      (e): e is string => typeof e === "string" && e.length > 0,
+    );
     this.error.textContent = errs.length ? `error: ${errs.join(" | ")}` : "";
     this.error.hidden = errs.length === 0;
   }

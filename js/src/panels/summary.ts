@@ -40,8 +40,10 @@ export function parseSummary(blob: DataView | ArrayBuffer | ArrayBufferView | nu
       slots: get(`top_${f}_slots`) as Uint32Array,
       values: get(`top_${f}_values`) as Float32Array,
     };
-    if (s.edges.length !== s.counts.length + 1) throw new Error(`summary ${f}: ${s.edges.length} edges for ${s.counts.length} bins`);
-    if (s.slots.length !== s.values.length) throw new Error(`summary ${f}: ${s.slots.length} slots, ${s.values.length} values`);
+    if (s.edges.length !== s.counts.length + 1)
+      throw new Error(`summary ${f}: ${s.edges.length} edges for ${s.counts.length} bins`);
+    if (s.slots.length !== s.values.length)
+      throw new Error(`summary ${f}: ${s.slots.length} slots, ${s.values.length} values`);
     byField.set(f, s);
   }
   return { fields: fields.filter((f) => byField.has(f)), byField };

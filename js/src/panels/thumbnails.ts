@@ -26,7 +26,13 @@ export interface Thumbs {
 /** Decode a thumbnails blob; null for an empty trait. Throws on a malformed blob (shown as a local error). */
 export function parseThumbnails(blob: DataView | ArrayBuffer | ArrayBufferView | null | undefined): Thumbs | null {
   if (!blob || blob.byteLength === 0) return null;
-  const { meta, arrays } = decode<{ kind?: string; size?: unknown; channels?: unknown; saliency?: unknown; message?: unknown }>(blob);
+  const { meta, arrays } = decode<{
+    kind?: string;
+    size?: unknown;
+    channels?: unknown;
+    saliency?: unknown;
+    message?: unknown;
+  }>(blob);
   if (meta.kind !== "thumbnails") throw new Error(`expected thumbnails, got kind ${String(meta.kind)}`);
   const get = (name: string) => {
     const a = arrays[name];
@@ -46,10 +52,14 @@ export function parseThumbnails(blob: DataView | ArrayBuffer | ArrayBufferView |
     return a.data as Uint8Array;
   };
   const bySlot = new Map<number, number>();
-  slots.forEach((s, i) => bySlot.set(s, i));
+  for (const [i, s] of slots.entries()) bySlot.set(s, i);
   const sal = meta.saliency === "on" || meta.saliency === "off" ? meta.saliency : "unavailable";
   return {
-    height, width, channels, slots, bySlot,
+    height,
+    width,
+    channels,
+    slots,
+    bySlot,
     steps: get("steps").data as Uint32Array,
     images: images.data as Uint8Array,
     actor: map("actor"),
