@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from better_rl_widget.frames.frame_state import FrameState
+from better_rl_widget.frames.snapshot_codec import encode_snapshot, snapshot_nbytes
 from better_rl_widget.widget.export import export_html
-from better_rl_widget.widget.frame_state import FrameState
-from better_rl_widget.widget.snapshot_codec import encode_snapshot, snapshot_nbytes
 
 
 def _state(n: int, rng: np.random.Generator) -> FrameState:

@@ -52,7 +52,7 @@ def capture_throughput(a: argparse.Namespace) -> dict:
     import ray
 
     from better_rl_widget import BufferWidget
-    from better_rl_widget.scale.capture import RemoteCapture, RemoteRecorder
+    from better_rl_widget.remote.capture import RemoteCapture, RemoteRecorder
 
     @ray.remote
     def push(sink, name: str, n: int, batch: int, dim: int) -> int:

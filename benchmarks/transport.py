@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from better_rl_widget.widget.frame_state import FrameState
+from better_rl_widget.frames.frame_state import FrameState
 
 
 def _rows(rng: np.random.Generator, slots: np.ndarray, step0: int) -> dict[str, np.ndarray]:

@@ -37,7 +37,7 @@ def _export(run_path: str, out: str | Path) -> Path | None:
     if not snaps:
         print(f"{run_path} holds no map snapshots: nothing to export", file=sys.stderr)
         return None
-    from .store.replay import recorded_capacity
+    from .widget.run_replay import recorded_capacity
 
     return Path(export_html(out, snaps, title=str(run.manifest.get("name") or Path(run_path).name),
                             capacity=recorded_capacity(run)))
@@ -51,7 +51,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"better-rl demo trains the reference DQN, which needs torch and gymnasium ({exc}): "
               "pip install 'better_rl_widget[agents]'", file=sys.stderr)
         return 2
-    from .store.reference import train_dqn
+    from .runs.reference import train_dqn
 
     run_path = args.run or str(Path(args.out) / datetime.now().strftime("demo-%Y%m%d-%H%M%S"))
     print(f"training the reference DQN on {args.env} for {args.steps} steps (live hook, recording to {run_path})")
@@ -107,9 +107,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from .store.reproduce import reproduce
+    from .runs.rerun import rerun_and_compare
 
-    result = reproduce(args.run, out=args.out)
+    result = rerun_and_compare(args.run, out=args.out)
     print(result.report())
     return 0 if result.identical else 1
 

@@ -19,8 +19,8 @@ import gymnasium as gym
 import ray
 
 from better_rl_widget import BufferWidget
+from better_rl_widget.remote.capture import RemoteCapture, RemoteRecorder
 from better_rl_widget.scale.backend import init_local
-from better_rl_widget.scale.capture import RemoteCapture, RemoteRecorder
 
 
 @ray.remote

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from better_rl_widget import BufferWidget
-from better_rl_widget.widget.codec import decode
+from better_rl_widget.frames.codec import decode
 
 
 class RecordingView:

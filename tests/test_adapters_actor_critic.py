@@ -7,7 +7,7 @@ import torch
 from torch.distributions import Normal
 
 from better_rl_widget import BufferWidget, TrainingHook
-from better_rl_widget.widget.codec import decode
+from better_rl_widget.frames.codec import decode
 
 SMALL = {"net_arch": [32, 32]}  # copied per model: SB3 adds keys to the dict it is given
 

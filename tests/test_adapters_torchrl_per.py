@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from better_rl_widget import BufferWidget, TrainingHook
-from better_rl_widget.widget.codec import decode
+from better_rl_widget.frames.codec import decode
 
 from .test_adapters import torchrl_transition
 

@@ -29,10 +29,15 @@ from torch import nn
 
 from better_rl_widget import BufferWidget, ReplayBuffer, TrainingHook, open_run
 from better_rl_widget.capture.prioritized import PrioritizedReplayBuffer, SumTree
-from better_rl_widget.embed import LiveTSNE, PCAProjection, ProjectionFrame, make_projection
+from better_rl_widget.embed import (
+    LiveTSNE,
+    PCAProjection,
+    ProjectionFrame,
+    make_projection,
+)
 from better_rl_widget.embed.aligned import aligned_tsne
+from better_rl_widget.frames.codec import decode
 from better_rl_widget.store import RunIndexError
-from better_rl_widget.widget.codec import decode
 
 from .conftest import browser_update, fill, from_browser
 
@@ -1307,7 +1312,10 @@ def _frame() -> np.ndarray:
 for _bad, _value in (("NaN pixel", np.nan), ("inf pixel", np.inf)):
     @case("perturbation_saliency", _bad, RAISES, match=r"the frame holds NaN/inf values .*channel 0, pixel \(3, 3\)")
     def _(out, value=_value):
-        from better_rl_widget.analysis.saliency import SaliencyError, perturbation_saliency
+        from better_rl_widget.analysis.saliency import (
+            SaliencyError,
+            perturbation_saliency,
+        )
 
         f = _frame()
         f[0, 3, 3] = value

@@ -8,7 +8,7 @@ import pytest
 from better_rl_widget import BufferWidget, ReplayBuffer, TrainingHook
 from better_rl_widget.capture.mirror import BufferMirror
 from better_rl_widget.capture.prioritized import PrioritizedReplayBuffer, SumTree
-from better_rl_widget.widget.codec import decode
+from better_rl_widget.frames.codec import decode
 
 from .conftest import fill
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from better_rl_widget import BufferWidget, ReplayBuffer, TrainingHook
-from better_rl_widget.widget.codec import decode
+from better_rl_widget.frames.codec import decode
 
 from .conftest import fill
 

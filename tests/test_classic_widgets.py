@@ -12,7 +12,7 @@ from better_rl_widget.agents.tabular import QLearning
 from better_rl_widget.analysis import PlasticityTracker
 from better_rl_widget.envs import GridWorld
 from better_rl_widget.experiments import run_agents_on_mdp
-from better_rl_widget.widget.codec import decode
+from better_rl_widget.frames.codec import decode
 from better_rl_widget.widget.continual_widget import ContinualWidget
 from better_rl_widget.widget.grid_widget import NO_MOVE, GridWorldWidget
 

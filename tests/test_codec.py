@@ -7,7 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from better_rl_widget.widget.codec import DTYPES, CodecError, decode, encode, fixture_frames, write_fixtures
+from better_rl_widget.frames.codec import (
+    DTYPES,
+    CodecError,
+    decode,
+    encode,
+    fixture_frames,
+    write_fixtures,
+)
 
 arrays = st.dictionaries(
     st.text(min_size=1, max_size=12),
@@ -66,5 +73,5 @@ def test_committed_js_fixtures_match_python_codec(tmp_path):
     write_fixtures(tmp_path)
     for name in ("keyframe.brw", "delta.brw", "expected.json"):
         assert (fixtures / name).read_bytes() == (tmp_path / name).read_bytes(), (
-            f"{name} is stale: run python -m better_rl_widget.widget.codec --write-fixtures js/tests/fixtures")
+            f"{name} is stale: run python -m better_rl_widget.frames.codec --write-fixtures js/tests/fixtures")
     assert set(fixture_frames()) == {"keyframe", "delta"}

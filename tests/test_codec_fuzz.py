@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from better_rl_widget.widget.codec import DTYPES, CodecError, decode, encode
-from better_rl_widget.widget.frame_codec import FrameSequence, check_frame, decode_frame
-from better_rl_widget.widget.frame_state import FrameState
-from better_rl_widget.widget.snapshot_codec import decode_snapshot
+from better_rl_widget.frames.codec import DTYPES, CodecError, decode, encode
+from better_rl_widget.frames.frame_codec import FrameSequence, check_frame, decode_frame
+from better_rl_widget.frames.frame_state import FrameState
+from better_rl_widget.frames.snapshot_codec import decode_snapshot
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TRIED: Counter = Counter()

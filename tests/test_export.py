@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from better_rl_widget import BufferWidget
-from better_rl_widget.widget.codec import decode
+from better_rl_widget.frames.codec import decode
+from better_rl_widget.frames.snapshot import MapSnapshot
+from better_rl_widget.frames.snapshot_codec import decode_snapshot
 from better_rl_widget.widget.export import _inline_script, export_html
-from better_rl_widget.widget.snapshot import MapSnapshot
-from better_rl_widget.widget.snapshot_codec import decode_snapshot
 
 XSS_TITLE = '<img src=x onerror=alert(1)></script><script>alert("t")</script><!--'
 XSS_FIELD = "<img src=x onerror=alert(2)>"

@@ -1,7 +1,7 @@
 import numpy as np
 
-from better_rl_widget.widget.codec import decode
-from better_rl_widget.widget.frame_state import FrameState
+from better_rl_widget.frames.codec import decode
+from better_rl_widget.frames.frame_state import FrameState
 
 
 def _fields(slots, step0=0):

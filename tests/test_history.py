@@ -6,11 +6,15 @@ import numpy as np
 import pytest
 
 from better_rl_widget import BufferWidget, ReplayBuffer, TrainingHook
-from better_rl_widget.widget.codec import CodecError, decode, encode
-from better_rl_widget.widget.frame_state import FrameState
+from better_rl_widget.frames.codec import CodecError, decode, encode
+from better_rl_widget.frames.frame_state import FrameState
+from better_rl_widget.frames.snapshot import MapSnapshot
+from better_rl_widget.frames.snapshot_codec import (
+    decode_snapshot,
+    encode_snapshot,
+    snapshot_nbytes,
+)
 from better_rl_widget.widget.history import MapHistory, stable_sample
-from better_rl_widget.widget.snapshot import MapSnapshot
-from better_rl_widget.widget.snapshot_codec import decode_snapshot, encode_snapshot, snapshot_nbytes
 
 
 def snap(step: int, n: int = 20, seed: int | None = None, **fields) -> MapSnapshot:

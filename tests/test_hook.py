@@ -4,8 +4,8 @@ import time
 import numpy as np
 import pytest
 
-from better_rl_widget import BufferWidget, ReplayBuffer, TrainingHook
-from better_rl_widget.widget.codec import decode
+from better_rl_widget import ReplayBuffer, TrainingHook
+from better_rl_widget.frames.codec import decode
 
 from .conftest import browser_update, fill, from_browser, keyframe_arrays
 
@@ -308,7 +308,7 @@ def test_background_run_errors_are_shown_and_reraised(widget):
 
 
 def test_a_view_that_joins_late_recovers_through_a_keyframe_request(widget):
-    from better_rl_widget.widget.codec import decode as _decode
+    from better_rl_widget.frames.codec import decode as _decode
 
     buf = ReplayBuffer(500)
     sent: list[bytes] = []

@@ -8,11 +8,31 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from torch import nn
 
-from better_rl_widget.analysis.calibration import calibration, predict_values, table_calibration, value_trace
-from better_rl_widget.analysis.influence import group_influence, label_groups, quantile_groups, start_influence
+from better_rl_widget.analysis.calibration import (
+    calibration,
+    predict_values,
+    table_calibration,
+    value_trace,
+)
+from better_rl_widget.analysis.influence import (
+    group_influence,
+    label_groups,
+    quantile_groups,
+    start_influence,
+)
 from better_rl_widget.analysis.returns import returns_to_go
-from better_rl_widget.analysis.skills import compare_k, fit_skills, skill_stats, skill_timeline
-from better_rl_widget.analysis.trajectories import episode_paths, episodes, map_regions, recurring_segments
+from better_rl_widget.analysis.skills import (
+    compare_k,
+    fit_skills,
+    skill_stats,
+    skill_timeline,
+)
+from better_rl_widget.analysis.trajectories import (
+    episode_paths,
+    episodes,
+    map_regions,
+    recurring_segments,
+)
 from better_rl_widget.envs import GridWorld
 
 # Two tall rooms side by side, a door at the top of the wall: k-means alone cuts them across (top/bottom).
@@ -305,7 +325,7 @@ def test_interpret_service_publishes_the_panels_data():
     """enable_interpret: skills on the map's skill channel, the skill graph, calibration, paths, trace, influence."""
     from better_rl_widget import BufferWidget, TrainingHook
     from better_rl_widget.agents.dqn import DQN, DQNConfig
-    from better_rl_widget.widget.codec import decode
+    from better_rl_widget.frames.codec import decode
 
     agent = DQN("CartPole-v1", DQNConfig(buffer_size=2_000, learning_starts=200), seed=0)
     widget = BufferWidget()
@@ -380,7 +400,7 @@ def test_interpret_service_without_a_network_and_idle_when_nothing_changes():
     import time
 
     from better_rl_widget import BufferWidget, ReplayBuffer, TrainingHook
-    from better_rl_widget.widget.codec import decode
+    from better_rl_widget.frames.codec import decode
 
     buf = ReplayBuffer(1_000)
     rng = np.random.default_rng(0)
@@ -419,7 +439,10 @@ def test_interpret_service_without_a_network_and_idle_when_nothing_changes():
 
 
 def test_state_action_features():
-    from better_rl_widget.analysis.state_action import state_action_features, state_action_map
+    from better_rl_widget.analysis.state_action import (
+        state_action_features,
+        state_action_map,
+    )
 
     torch.manual_seed(0)
     net = MLP()
@@ -467,7 +490,7 @@ def test_features_ignore_forward_passes_of_other_threads():
     time, on another batch. Those passes must not be taken for ours (seen once as a reshape error in a notebook)."""
     import threading
 
-    from better_rl_widget.analysis._hooks import this_thread_only
+    from better_rl_widget.analysis.network_hooks import this_thread_only
     from better_rl_widget.analysis.plasticity import layer_activations
     from better_rl_widget.analysis.state_action import state_action_features
 

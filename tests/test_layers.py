@@ -1,7 +1,6 @@
 """Layers: capture/ sits below widget/ and reaches it only through the MapSink protocol; one LiveOptions value
 carries every option of the live path (hook → worker → engine → worker process)."""
 
-import ast
 import dataclasses
 import inspect
 import pickle
@@ -10,54 +9,55 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import better_rl_widget
 from better_rl_widget import BufferWidget, LiveOptions, ReplayBuffer, TrainingHook
 from better_rl_widget.capture.engine_process import EngineSpec
 from better_rl_widget.capture.options import DEFAULT_MAX_POINTS
-from better_rl_widget.capture.sink import MapSink, MapState, missing_members, protocol_members
+from better_rl_widget.capture.sink import (
+    MapSink,
+    MapState,
+    missing_members,
+    protocol_members,
+)
 from better_rl_widget.embed import PCAProjection
-from better_rl_widget.widget.codec import decode
-from better_rl_widget.widget.frame_state import FrameState
-from better_rl_widget.widget.summary import build_summary
+from better_rl_widget.frames.codec import decode
+from better_rl_widget.frames.frame_state import FrameState
+from better_rl_widget.frames.summary import build_summary
 
 from .conftest import fill
 
-CAPTURE = Path(better_rl_widget.__file__).resolve().parent / "capture"
-
-
 # -- imports go downward only ------------------------------------------------------------------------------------
-def _widget_imports(path: Path) -> list[str]:
-    """``better_rl_widget.widget`` imports anywhere in the module (functions and TYPE_CHECKING blocks too)."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level != 1:  # level 1 is capture/ itself
-            # level 2 is the package: "from ..widget.codec import x", "from .. import widget"
-            pkg = node.module or ""
-            if node.level >= 2:
-                pkg = "better_rl_widget" + (f".{node.module}" if node.module else "")
-            names = [f"{pkg}.{a.name}" for a in node.names]
-        else:
-            continue
-        found += [f"{path.name}:{node.lineno}: {n}" for n in names
-                  if n == "better_rl_widget.widget" or n.startswith("better_rl_widget.widget.")]
-    return found
+# The contract lives in pyproject.toml ([tool.importlinter]); make test also runs lint-imports on its own.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _lint(config: Path) -> int:
+    from importlinter.cli import lint_imports
+
+    return lint_imports(config_filename=str(config), no_cache=True, no_logo=True)
+
+
+def test_the_package_keeps_its_layer_contract():
+    assert _lint(ROOT / "pyproject.toml") == 0
+
+
+def test_the_layer_contract_catches_an_upward_import(tmp_path):
+    # Same contract, two layers swapped: capture imports store (a run's recorder), so store above capture must fail.
+    text = (ROOT / "pyproject.toml").read_text()
+    swapped = text.replace('"better_rl_widget.capture",\n    "better_rl_widget.store",',
+                           '"better_rl_widget.store",\n    "better_rl_widget.capture",')
+    assert swapped != text
+    (tmp_path / "pyproject.toml").write_text(swapped)
+    assert _lint(tmp_path / "pyproject.toml") != 0
 
 
 def test_capture_never_imports_the_widget_layer():
-    modules = sorted(CAPTURE.glob("*.py"))
-    assert len(modules) > 10  # the walk really sees the package
-    offenders = [hit for m in modules for hit in _widget_imports(m)]
-    assert offenders == [], "capture/ must not import widget/ (use capture.sink.MapSink):\n" + "\n".join(offenders)
+    # Also in the contract; kept explicit because the sink protocol exists for exactly this.
+    import grimp
 
-
-def test_the_import_check_catches_every_spelling(tmp_path):
-    bad = tmp_path / "bad.py"
-    bad.write_text("from ..widget.codec import encode\nfrom .. import widget\nimport better_rl_widget.widget\n"
-                   "def f():\n    from better_rl_widget.widget.buffer_widget import BufferWidget\n"
-                   "from .sink import MapSink\nfrom ..embed import Projection\n")
-    assert len(_widget_imports(bad)) == 4
+    graph = grimp.build_graph("better_rl_widget")
+    chains = graph.find_shortest_chains(importer="better_rl_widget.capture", imported="better_rl_widget.widget",
+                                        as_packages=True)
+    assert chains == set(), f"capture/ must reach the widget only through capture.sink.MapSink: {chains}"
 
 
 # -- the sink protocol -----------------------------------------------------------------------------------------

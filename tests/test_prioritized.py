@@ -4,7 +4,7 @@ from scipy.stats import chisquare
 
 from better_rl_widget import BufferWidget, TrainingHook
 from better_rl_widget.capture.prioritized import PrioritizedReplayBuffer, SumTree
-from better_rl_widget.widget.codec import decode
+from better_rl_widget.frames.codec import decode
 
 
 def test_sum_tree_sums_and_finds_prefix_ranges():

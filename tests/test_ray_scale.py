@@ -15,11 +15,15 @@ ray = pytest.importorskip("ray")
 
 from better_rl_widget import BufferWidget  # noqa: E402
 from better_rl_widget.agents.tabular import QLearning, RandomAgent  # noqa: E402
-from better_rl_widget.experiments import MDPDistribution, run_agents_lifelong, run_agents_on_mdp  # noqa: E402
+from better_rl_widget.experiments import (  # noqa: E402
+    MDPDistribution,
+    run_agents_lifelong,
+    run_agents_on_mdp,
+)
 from better_rl_widget.experiments.loop import as_tabular  # noqa: E402
+from better_rl_widget.frames.codec import decode  # noqa: E402
+from better_rl_widget.remote.capture import RemoteCapture, RemoteRecorder  # noqa: E402
 from better_rl_widget.scale.backend import init_local  # noqa: E402
-from better_rl_widget.scale.capture import RemoteCapture, RemoteRecorder  # noqa: E402
-from better_rl_widget.widget.codec import decode  # noqa: E402
 
 from .conftest import browser_update, keyframe_arrays  # noqa: E402
 
@@ -218,7 +222,7 @@ def test_a_dead_sink_is_reported_once_and_the_map_keeps_what_arrived():
 @ray.remote
 def snapshot_worker(sink) -> str:
     from better_rl_widget import ReplayBuffer
-    from better_rl_widget.scale.sink import ROW_FIELDS
+    from better_rl_widget.remote.sink import ROW_FIELDS
 
     buf = ReplayBuffer(64)
     for i in range(80):  # wraps: the snapshot is the newest 64

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from better_rl_widget import open_run
-from better_rl_widget.store.reproduce import compare_arrays, reproduce
+from better_rl_widget.runs.rerun import compare_arrays, rerun_and_compare
 
 pytest.importorskip("torch")
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +19,7 @@ SHORT = {"steps": 700, "dqn": {"buffer_size": 600, "learning_starts": 200, "targ
 
 @pytest.fixture(scope="module")
 def dqn_run(tmp_path_factory):
-    from better_rl_widget.store.reference import train_dqn
+    from better_rl_widget.runs.reference import train_dqn
 
     path = tmp_path_factory.mktemp("runs") / "dqn"
     train_dqn(path, seed=3, **SHORT)
@@ -29,12 +29,12 @@ def dqn_run(tmp_path_factory):
 def test_reference_dqn_run_reproduces_bit_for_bit(dqn_run, tmp_path):
     old = open_run(dqn_run)
     m = old.manifest
-    assert m["entry_point"] == "better_rl_widget.store.reference:train_dqn" and m["config"]["seed"] == 3
+    assert m["entry_point"] == "better_rl_widget.runs.reference:train_dqn" and m["config"]["seed"] == 3
     assert m["seeds"]["torch"] == 3 and m["command"]["argv"] and m["result"]["steps_done"] == 700
     assert len(old.metric("episode_return")) > 5 and len(old.metric("loss")) > 0
     assert len(old.arrays["final_buffer"]["obs"]) == 600  # the ring wrapped
 
-    result = reproduce(dqn_run, out=tmp_path / "again", progress=False)
+    result = rerun_and_compare(dqn_run, out=tmp_path / "again", progress=False)
     rows = {a.name: a for a in result.arrays}
     for name in ("metrics/episode_return", "metrics/loss", "final_buffer/obs", "final_buffer/action",
                  "final_buffer/reward", "final_buffer/next_obs", "final_q_network/parameters", "events"):
@@ -64,7 +64,7 @@ def test_experiment_results_folder_reproduces(tmp_path):
 
     run_agents_on_mdp([QLearning(epsilon=0.2)], GridWorld(width=4, height=3, goals=[(3, 2)], slip=0.05), instances=2, episodes=5, steps=30, seed=1,
                       results_dir=tmp_path / "exp", progress=False)
-    result = reproduce(tmp_path / "exp", out=tmp_path / "again", progress=False)
+    result = rerun_and_compare(tmp_path / "exp", out=tmp_path / "again", progress=False)
     names = [a.name for a in result.arrays]
     assert "results/return" in names and any(n.startswith("Q/") for n in names)
     assert result.identical
@@ -78,7 +78,7 @@ def _cli(*args, timeout=300):
 def test_cli_info_reproduce_export(dqn_run, tmp_path):
     info = _cli("info", str(dqn_run))
     assert info.returncode == 0, info.stderr
-    assert "better_rl_widget.store.reference:train_dqn" in info.stdout and "episode_return" in info.stdout
+    assert "better_rl_widget.runs.reference:train_dqn" in info.stdout and "episode_return" in info.stdout
     assert "final_buffer" in info.stdout and "map snapshots" in info.stdout
 
     rep = _cli("reproduce", str(dqn_run), "--out", str(tmp_path / "again"))
@@ -117,7 +117,7 @@ def test_cli_lab_dry_run_and_console_script_declared():
 
 
 def test_reproduce_names_version_and_commit_differences():
-    from better_rl_widget.store.reproduce import version_notes
+    from better_rl_widget.runs.rerun import version_notes
 
     old = {"versions": {"torch": "2.12.0", "numpy": "2.4.6"}, "git": {"commit": "a" * 40}}
     new = {"versions": {"torch": "2.13.0", "numpy": "2.4.6"}, "git": {"commit": "b" * 40}}

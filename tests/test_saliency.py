@@ -115,7 +115,7 @@ def test_frames_smaller_than_the_mask_radius_still_work():
 def _wait_for(widget, slot, timeout=30.0):
     import time
 
-    from better_rl_widget.widget.codec import decode
+    from better_rl_widget.frames.codec import decode
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -168,7 +168,7 @@ def test_vector_observations_get_a_clear_message():
 
 def test_without_enable_saliency_the_view_is_told_how_to_turn_it_on():
     from better_rl_widget import BufferWidget
-    from better_rl_widget.widget.codec import decode
+    from better_rl_widget.frames.codec import decode
 
     from .conftest import from_browser
 

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from better_rl_widget.scale.sink import ROW_FIELDS, TransitionSink
+from better_rl_widget.remote.sink import ROW_FIELDS, TransitionSink
 
 LOCAL_RUN = """
 import sys
@@ -81,7 +81,7 @@ def test_sink_rejects_a_malformed_batch_and_says_why():
 
 
 def test_remote_buffer_makes_episode_ids_global_and_keeps_the_newest_rows():
-    from better_rl_widget.scale.capture import RemoteBuffer
+    from better_rl_widget.remote.capture import RemoteBuffer
 
     buf = RemoteBuffer(capacity=8)
     buf.add_rows("w0", _batch(3, 0, episode=0))

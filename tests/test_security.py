@@ -229,10 +229,10 @@ class _Scripts(HTMLParser):
 
 
 def test_hostile_run_strings_cannot_leave_the_exports_script_and_data_blocks(tmp_path):
-    from better_rl_widget.widget.codec import decode
+    from better_rl_widget.frames.codec import decode
+    from better_rl_widget.frames.snapshot import MapSnapshot
+    from better_rl_widget.frames.snapshot_codec import decode_snapshot
     from better_rl_widget.widget.export import export_html
-    from better_rl_widget.widget.snapshot import MapSnapshot
-    from better_rl_widget.widget.snapshot_codec import decode_snapshot
 
     n = 12
     slots = np.arange(n, dtype=np.uint32)

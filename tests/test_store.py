@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from better_rl_widget import BufferWidget, ReplayBuffer, TrainingHook, open_run
+from better_rl_widget.frames.snapshot import MapSnapshot
 from better_rl_widget.store import RunWriter, run_manifest, seed_everything
-from better_rl_widget.widget.snapshot import MapSnapshot
 
 from .conftest import fill
 
@@ -297,7 +297,7 @@ def test_logging_without_a_record_is_reported_not_raised(widget):
 
 
 def test_from_run_shows_the_last_map_and_answers_clicks(tmp_path):
-    from better_rl_widget.store.replay import show_snapshot
+    from better_rl_widget.widget.run_replay import show_snapshot
 
     buf = ReplayBuffer(300, seed=0)
     hook = TrainingHook(BufferWidget(), buf, every=5, max_fps=50, record=tmp_path / "run")

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from better_rl_widget import BufferWidget, open_run
+from better_rl_widget.frames.snapshot import MapSnapshot
 from better_rl_widget.store import RunIndexError, RunWriter
-from better_rl_widget.widget.snapshot import MapSnapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG = "better_rl_widget.store"

@@ -10,11 +10,11 @@ import torch
 from better_rl_widget import BufferWidget, TrainingHook
 from better_rl_widget.analysis.saliency import actor_critic_maps
 from better_rl_widget.capture.prioritized import PrioritizedReplayBuffer
-from better_rl_widget.widget.codec import decode
+from better_rl_widget.frames.codec import decode
 from better_rl_widget.widget.thumbnails import frame_image, thumbnail, top_slots
 
 from .conftest import from_browser
-from .test_saliency import H, W, PatchNet, mass_near_patch
+from .test_saliency import H, PatchNet, W, mass_near_patch
 
 
 def hand_downsample(img: np.ndarray, f: int) -> np.ndarray:
@@ -168,7 +168,7 @@ def test_frame_pictures_for_each_image_layout():
 
 
 def test_top_slots_keep_display_order_and_each_slot_once():
-    from better_rl_widget.widget.codec import encode
+    from better_rl_widget.frames.codec import encode
 
     blob = encode({"kind": "summary", "fields": ["priority", "td_error"]},
                   {"top_priority_slots": np.array([5, 2, 9], np.uint32), "top_td_error_slots": np.array([2, 7], np.uint32)})

@@ -15,7 +15,7 @@ from torch import nn  # noqa: E402
 from better_rl_widget import BufferWidget, ReplayBuffer, TrainingHook  # noqa: E402
 from better_rl_widget.capture.engine import Engine  # noqa: E402
 from better_rl_widget.capture.engine_process import EngineProcess  # noqa: E402
-from better_rl_widget.widget.codec import decode  # noqa: E402
+from better_rl_widget.frames.codec import decode  # noqa: E402
 
 from .conftest import fill  # noqa: E402
 
@@ -158,7 +158,7 @@ class Faults:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_faults_at_random_points_of_a_frame_never_reach_training_and_are_accounted(seed, monkeypatch):
     from better_rl_widget.capture.mirror import BufferMirror
-    from better_rl_widget.widget.frame_state import FrameState
+    from better_rl_widget.frames.frame_state import FrameState
 
     faults = Faults(seed, p=0.15)
     for cls, name in [(Engine, "_step_projection"), (Engine, "_flush_new"), (Engine, "_estimate"),

@@ -22,7 +22,7 @@ from better_rl_widget.capture.engine_process import EngineProcess, EngineSpec  #
 from better_rl_widget.capture.estimator import TDEstimator  # noqa: E402
 from better_rl_widget.capture.mirror import BufferMirror  # noqa: E402
 from better_rl_widget.embed import make_projection  # noqa: E402
-from better_rl_widget.widget.codec import decode  # noqa: E402
+from better_rl_widget.frames.codec import decode  # noqa: E402
 
 from .conftest import fill  # noqa: E402
 

@@ -3,6 +3,8 @@ same numbers in the widget)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -165,4 +167,22 @@ def compare_k_figure(scores: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Scatter(x=scores["k"], y=scores[col], mode="lines+markers", name=col))
     fig.update_layout(title="Choosing k: a predictable skill graph (low entropy), coherent skills, explained map",
                       xaxis_title="k", template=TEMPLATE)
+    return fig
+
+
+def plasticity_figure(frame: pd.DataFrame, task_switches: Sequence[int] = ()) -> go.Figure:
+    """Dormant fraction and effective rank per layer over training steps, task switches as dotted lines."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, subplot_titles=("dormant fraction", "effective rank"))
+    for i, (layer, d) in enumerate(frame.groupby("layer", sort=False)):
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=d["step"], y=d["dormant_fraction"], name=str(layer), legendgroup=str(layer),
+                                 line={"color": color}), row=1, col=1)
+        if d["effective_rank"].notna().any():
+            fig.add_trace(go.Scatter(x=d["step"], y=d["effective_rank"], name=str(layer), legendgroup=str(layer),
+                                     showlegend=False, line={"color": color}), row=2, col=1)
+    for b in task_switches:
+        fig.add_vline(x=b, line_dash="dot", line_color="gray", opacity=0.7)
+    fig.update_layout(template=TEMPLATE, xaxis2_title="training step")
     return fig

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._hooks import this_thread_only
+from .network_hooks import this_thread_only
 
 
 def dormant_scores(activations: np.ndarray) -> np.ndarray:
@@ -105,6 +105,6 @@ class PlasticityTracker:
         return pd.DataFrame(self.rows, columns=["step", "layer", "dormant_fraction", "effective_rank"])
 
     def figure(self):
-        from ..experiments.figures import plasticity_figure
+        from .figures import plasticity_figure
 
         return plasticity_figure(self.frame(), self.task_switches)

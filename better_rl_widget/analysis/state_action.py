@@ -21,8 +21,7 @@ HOWS = ("qhead", "append")
 def _penultimate(q_network, obs: np.ndarray, batch: int = 1024):
     import torch
 
-    from ..capture.estimator import default_feature_layer
-    from ._hooks import this_thread_only
+    from .network_hooks import default_feature_layer, this_thread_only
     from .td import q_values
 
     head = default_feature_layer(q_network)

@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from ..analysis.critic_td import critic_td_errors
-from .estimator import BATCH, Estimates, default_feature_layer
+from ..analysis.network_hooks import default_feature_layer
+from .estimator import BATCH, Estimates
 
 Kind = Literal["sac", "td3"]
 

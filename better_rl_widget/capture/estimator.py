@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..analysis.network_hooks import default_feature_layer
 from ..analysis.td import q_values, td_errors
 
 if TYPE_CHECKING:
@@ -33,15 +34,6 @@ class Estimates:
     q: np.ndarray
     value: np.ndarray
     features: np.ndarray | None = None
-
-
-def default_feature_layer(net: nn.Module) -> nn.Module | None:
-    """The output layer: its *input* is the penultimate representation (what the agent acts on)."""
-    last = None
-    for m in net.modules():
-        if isinstance(m, (nn.Linear, nn.LazyLinear)):
-            last = m
-    return last
 
 
 class TDEstimator:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..frames.slot_info import json_scalar, obs_layout
 
 
 @dataclass
@@ -117,27 +118,8 @@ class BufferMirror:
                 meta["buffer_slot"] = int(self.fields["slot"][slot])
             for name in ("step", "episode", "episode_step", "reward", "done", "td_error", "priority", "q", "value"):
                 if name in self.fields:
-                    meta[name] = _json_scalar(self.fields[name][slot])
+                    meta[name] = json_scalar(self.fields[name][slot])
             if "action" in self.fields:
                 a = self.fields["action"][slot]
-                meta["action"] = _json_scalar(a) if a.ndim == 0 else [_json_scalar(v) for v in a.ravel()[:16]]
+                meta["action"] = json_scalar(a) if a.ndim == 0 else [json_scalar(v) for v in a.ravel()[:16]]
         return meta, obs
-
-
-def obs_layout(shape: tuple[int, ...]) -> str:
-    """How the inspector should draw an observation: a vector table or image(s)."""
-    if len(shape) == 2 and min(shape) > 1:
-        return "HW"
-    if len(shape) == 3:
-        if shape[0] <= 16 and shape[1] > 4 and shape[2] > 4 and shape[-1] > 16:
-            return "CHW"  # frame stacks (4, 84, 84)
-        if shape[0] > 4 and shape[1] > 4:
-            return "HWC"  # RGB frames, MinAtar (10, 10, k)
-    return "vector"
-
-
-def _json_scalar(v: np.generic | np.ndarray) -> float | int | bool | None:
-    x = np.asarray(v).item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x

@@ -8,6 +8,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from .stats import confidence_summary
+
 PALETTE = qualitative.Plotly
 
 
@@ -44,8 +46,6 @@ def performance_figure(performance: pd.DataFrame, agent: str, boundaries: Sequen
                        task_names: Sequence[str] | None = None) -> go.Figure:
     """Per-task normalised performance of one agent over a lifelong run (mean ± 95% CI over instances), with
     the task switches (taken from the frame unless given) as dotted lines."""
-    from .results import confidence_summary
-
     p = performance[performance["agent"] == agent]
     if boundaries is None:
         first = p.groupby("task")["global_episode"].min().sort_index()
@@ -53,21 +53,3 @@ def performance_figure(performance: pd.DataFrame, agent: str, boundaries: Sequen
     s = confidence_summary(p, "performance", ["eval_task_id", "global_episode"])
     s["agent"] = [task_names[t] if task_names else f"task {t}" for t in s["eval_task_id"]]
     return learning_curves(s, boundaries, ylabel="normalised performance", title=f"{agent}: performance per task")
-
-
-def plasticity_figure(frame: pd.DataFrame, task_switches: Sequence[int] = ()) -> go.Figure:
-    """Dormant fraction and effective rank per layer over training steps, task switches as dotted lines."""
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, subplot_titles=("dormant fraction", "effective rank"))
-    for i, (layer, d) in enumerate(frame.groupby("layer", sort=False)):
-        color = PALETTE[i % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=d["step"], y=d["dormant_fraction"], name=str(layer), legendgroup=str(layer),
-                                 line={"color": color}), row=1, col=1)
-        if d["effective_rank"].notna().any():
-            fig.add_trace(go.Scatter(x=d["step"], y=d["effective_rank"], name=str(layer), legendgroup=str(layer),
-                                     showlegend=False, line={"color": color}), row=2, col=1)
-    for b in task_switches:
-        fig.add_vline(x=b, line_dash="dot", line_color="gray", opacity=0.7)
-    fig.update_layout(template="plotly_white", xaxis2_title="training step")
-    return fig

@@ -19,7 +19,7 @@ __all__ = ["FORMAT", "build", "describe", "make_manifest", "versions", "write"]
 
 def make_manifest(kind: str, config: dict[str, Any], seed: int, env: Any, agents: list[Any]) -> dict[str, Any]:
     return {"format": FORMAT, "kind": kind, "seed": seed, "seeds": {"seed": seed},
-            "entry_point": "better_rl_widget.experiments.runner:reproduce", "config": jsonable(config),
+            "entry_point": "better_rl_widget.experiments.rerun:reproduce", "config": jsonable(config),
             "env": jsonable(env), "agents": [describe(a) | {"name": a.name} for a in agents], **environment()}
 
 

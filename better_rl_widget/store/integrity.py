@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ..widget.snapshot import MapSnapshot
+from ..frames.snapshot import MapSnapshot
 from .files import RunFiles, UnsafePath, load_npz
 from .writer import INDEX, MANIFEST
 

@@ -47,9 +47,14 @@ def build(desc: dict[str, Any]) -> Any:
     return resolve(desc["class"])(*desc["args"], **desc["kwargs"])
 
 
+# Entry points that moved, so that manifests recorded before the move still rerun.
+MOVED_ENTRY_POINTS = {"better_rl_widget.store.reference:train_dqn": "better_rl_widget.runs.reference:train_dqn",
+                      "better_rl_widget.experiments.runner:reproduce": "better_rl_widget.experiments.rerun:reproduce"}
+
+
 def resolve(target: str) -> Any:
     """``"package.module:name"`` → the object."""
-    module, _, name = target.partition(":")
+    module, _, name = MOVED_ENTRY_POINTS.get(target, target).partition(":")
     obj: Any = importlib.import_module(module)
     for part in name.split("."):
         obj = getattr(obj, part)

@@ -13,10 +13,19 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from ..widget.snapshot import MapSnapshot
+from ..frames.snapshot import MapSnapshot
 from .files import RunFiles
-from .integrity import (RunIndexError, check_files, decode_arrays, decode_snapshot, decode_table, describe,
-                        load_entries, read_index, verify)
+from .integrity import (
+    RunIndexError,
+    check_files,
+    decode_arrays,
+    decode_snapshot,
+    decode_table,
+    describe,
+    load_entries,
+    read_index,
+    verify,
+)
 from .writer import INDEX, MANIFEST
 
 __all__ = ["Run", "RunIndexError", "open_run"]

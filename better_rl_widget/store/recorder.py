@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..widget.snapshot import MapSnapshot
+from ..frames.snapshot import MapSnapshot
 from .manifest import jsonable
 from .writer import RunWriter
 
 if TYPE_CHECKING:
     from ..capture.mirror import BufferMirror
-    from ..widget.frame_state import FrameState
+    from ..frames.frame_state import FrameState
 
 log = logging.getLogger("better_rl_widget")
 _STOP = object()

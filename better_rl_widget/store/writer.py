@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..widget.snapshot import MapSnapshot
+from ..frames.snapshot import MapSnapshot
 from .files import RunFiles, npz_bytes
 from .manifest import RUN_FORMAT, jsonable, run_manifest
 

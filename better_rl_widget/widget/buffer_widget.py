@@ -13,15 +13,22 @@ import anywidget
 import numpy as np
 import traitlets
 
+from ..frames.codec import encode
+from ..frames.frame_state import FrameState
+from ..frames.snapshot import MapSnapshot
+from ..frames.snapshot_codec import check_snapshot, encode_snapshot
+from ..frames.summary import build_summary
 from .assets import asset
-from .codec import encode
-from .frame_state import FrameState
 from .history import MapHistory, replay_traits
-from .snapshot import MapSnapshot
-from .snapshot_codec import check_snapshot, encode_snapshot
-from .summary import build_summary
 from .thumbnails import Thumbnails
-from .view_messages import MAX_ID, MAX_SEQ, BadMessage, int_field, message_type, str_field
+from .view_messages import (
+    MAX_ID,
+    MAX_SEQ,
+    BadMessage,
+    int_field,
+    message_type,
+    str_field,
+)
 
 log = logging.getLogger("better_rl_widget")
 
@@ -153,7 +160,7 @@ class BufferWidget(anywidget.AnyWidget):
     @classmethod
     def from_run(cls, run: Any, **kwargs: Any) -> BufferWidget:
         """A widget showing a recorded run (``better_rl_widget.open_run(path)``); see docs/store.md."""
-        from ..store.replay import widget_from_run
+        from .run_replay import widget_from_run
 
         return widget_from_run(cls, run, **kwargs)
 
@@ -184,6 +191,16 @@ class BufferWidget(anywidget.AnyWidget):
     def n_points(self) -> int:
         """Number of points in the current state (what a fresh view would draw)."""
         return 0 if self.frame_state is None else self.frame_state.size
+
+    def table(self) -> Any:
+        """What the map holds now as a pandas DataFrame, one row per drawn point: ``point``, ``slot`` (buffer
+        slot), ``x``, ``y`` and every per-row field (step, episode, action, reward, done, td_error, ...); a
+        replayed run gives its newest snapshot. See :func:`better_rl_widget.widget.table.map_table`."""
+        from .table import (
+            widget_table,  # pandas loads on first use, not with the widget
+        )
+
+        return widget_table(self.frame_state, self.history, self._slot_of)
 
     # -- history, replay and export ------------------------------------------------------------------------
     @classmethod

@@ -14,9 +14,8 @@ import anywidget
 import numpy as np
 import traitlets
 
+from ..frames.codec import encode
 from .assets import asset
-from .codec import encode
-
 
 
 class ContinualWidget(anywidget.AnyWidget):

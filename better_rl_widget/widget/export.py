@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import encode
+from ..frames.codec import encode
+from ..frames.snapshot import MapSnapshot
+from ..frames.snapshot_codec import encode_index, encode_snapshot, snapshot_nbytes
 from .history import MapHistory, replay_traits
-from .snapshot import MapSnapshot
-from .snapshot_codec import encode_index, encode_snapshot, snapshot_nbytes
 
 _STATIC = Path(__file__).resolve().parent.parent / "static"
 

@@ -18,8 +18,8 @@ import numpy as np
 import traitlets
 
 from ..envs.gridworld import GridWorld
+from ..frames.codec import encode
 from .assets import asset
-from .codec import encode
 
 NO_MOVE = 255
 

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
-from .snapshot import MapSnapshot
-from .snapshot_codec import encode_index, snapshot_nbytes
+from ..frames.snapshot import MapSnapshot
+from ..frames.snapshot_codec import encode_index, snapshot_nbytes
 
 if TYPE_CHECKING:
-    from .frame_state import FrameState
+    from ..frames.frame_state import FrameState
 
 MIN_KEPT = 8  # a single snapshot may use at most 1/MIN_KEPT of the byte budget
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .codec import encode
+from ..frames.codec import encode
 from .view_messages import MAX_SEQ, BadMessage, float_field, int_field, str_field
 
 if TYPE_CHECKING:
@@ -161,7 +161,12 @@ class InterpretService:
     def _update(self, influence: dict | None) -> None:
         from ..analysis.calibration import table_calibration, table_returns
         from ..analysis.skills import table_skills
-        from ..analysis.trajectories import buffer_table, episodes, map_regions, recurring_segments
+        from ..analysis.trajectories import (
+            buffer_table,
+            episodes,
+            map_regions,
+            recurring_segments,
+        )
 
         if getattr(self.widget, "frame_state", None) is None:
             return
@@ -246,9 +251,13 @@ class InterpretService:
         self._seen = (fs.seq, fs.newest_step)
 
     def _run_influence(self, req: dict, table: pd.DataFrame) -> None:
-        from ..analysis.influence import group_influence, hook_batch, label_groups, quantile_groups
+        from ..analysis.influence import (
+            group_influence,
+            hook_batch,
+            label_groups,
+            quantile_groups,
+        )
         from ..analysis.trajectories import labels_for
-
         from ..capture.estimator import TDEstimator
 
         est = getattr(self.hook.worker, "estimator", None)

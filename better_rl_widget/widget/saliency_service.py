@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .codec import encode
+from ..frames.codec import encode
 from .view_messages import MAX_ID, BadMessage, int_field, str_field
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .codec import decode, encode
+from ..frames.codec import decode, encode
 
 if TYPE_CHECKING:
     from .buffer_widget import BufferWidget

@@ -8,7 +8,7 @@ import { type FrameMeta, PointState } from "../src/state";
 const DIR = new URL("./fixtures/", import.meta.url);
 const FILES = ["keyframe.brw", "delta.brw", "expected.json"];
 const missing = FILES.filter((f) => !existsSync(new URL(f, DIR)));
-const GENERATE = "python -m better_rl_widget.widget.codec --write-fixtures js/tests/fixtures";
+const GENERATE = "python -m better_rl_widget.frames.codec --write-fixtures js/tests/fixtures";
 
 interface ExpectedArray {
   dtype: string;

@@ -176,8 +176,8 @@ def test_exported_html_works_offline_from_a_file_url(browser, tmp_path):
 
 
 def test_a_hostile_run_name_does_not_execute(browser, tmp_path):
+    from better_rl_widget.frames.snapshot import MapSnapshot
     from better_rl_widget.widget.export import export_html
-    from better_rl_widget.widget.snapshot import MapSnapshot
 
     title = '<img src=x onerror=alert(1)></script><script>window.__pwned = 1; alert(2)</script>'
     field = "<img src=x onerror=alert(3)>"

@@ -1,10 +1,14 @@
-"""Forward hooks on a user's module that see only the calling thread's forward passes."""
+"""Hooks on a user's network: which layer's input is the agent's representation, and forward hooks that see only
+the calling thread's forward passes."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def this_thread_only(fn: Callable[..., Any]) -> Callable[..., None]:
@@ -18,3 +22,14 @@ def this_thread_only(fn: Callable[..., Any]) -> Callable[..., None]:
             fn(*args)
 
     return hook
+
+
+def default_feature_layer(net: nn.Module) -> nn.Module | None:
+    """The output layer: its *input* is the penultimate representation (what the agent acts on)."""
+    from torch import nn
+
+    last = None
+    for m in net.modules():
+        if isinstance(m, (nn.Linear, nn.LazyLinear)):
+            last = m
+    return last

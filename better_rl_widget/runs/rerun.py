@@ -1,7 +1,7 @@
 """Rerun a recorded run from its manifest and compare the new record with the old one, array by array, bit for bit.
 
 Two kinds of record are understood: a run store written by an entry point (``manifest.json`` with
-``"entry_point"``, e.g. the reference DQN of :mod:`better_rl_widget.store.reference`) and an experiment results
+``"entry_point"``, e.g. the reference DQN of :mod:`better_rl_widget.runs.reference`) and an experiment results
 folder (``better_rl_widget.experiment/1``, written by ``run_agents_on_mdp`` / ``run_agents_lifelong``).
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .files import RunFiles
-from .manifest import resolve
-from .reader import Run, open_run
+from ..store.files import RunFiles
+from ..store.manifest import resolve
+from ..store.reader import Run, open_run
 
 EXPERIMENT_FORMAT = "better_rl_widget.experiment/1"
 # Written at moments the worker picks (frame timing), so they differ between reruns by design.
@@ -124,7 +124,7 @@ def compare_runs(old: Run, new: Run) -> Comparison:
     return Comparison(old.path, new.path, out, skipped)
 
 
-def reproduce(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
+def rerun_and_compare(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
               progress: bool = True) -> Comparison:
     """Rerun the run at ``path`` from its manifest into ``out`` (a fresh temporary folder by default) and
     compare the two records."""
@@ -133,7 +133,7 @@ def reproduce(path: str | os.PathLike[str], out: str | os.PathLike[str] | None =
         raise FileNotFoundError(f"{files.url} has no manifest.json: nothing to reproduce from")
     m = files.read_json("manifest.json")
     if m.get("format") == EXPERIMENT_FORMAT:
-        return _reproduce_experiment(Path(files.url), m, out, progress)
+        return _rerun_experiment(Path(files.url), m, out, progress)
     entry = m.get("entry_point")
     if not entry:
         raise ValueError(f"{files.url}: the manifest names no entry_point, so the run cannot be rerun (runs "
@@ -163,9 +163,9 @@ def version_notes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _reproduce_experiment(folder: Path, m: dict[str, Any], out: Any, progress: bool) -> Comparison:
+def _rerun_experiment(folder: Path, m: dict[str, Any], out: Any, progress: bool) -> Comparison:
+    from ..experiments.rerun import reproduce as rerun
     from ..experiments.results import Results
-    from ..experiments.runner import reproduce as rerun
 
     old = Results.load(folder)
     new = rerun(m, progress=progress)

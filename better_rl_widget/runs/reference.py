@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .manifest import run_manifest
-from .reader import Run, open_run
-from .seeding import seed_everything
+from ..store.manifest import run_manifest
+from ..store.reader import Run, open_run
+from ..store.seeding import seed_everything
 
-ENTRY_POINT = "better_rl_widget.store.reference:train_dqn"
+ENTRY_POINT = "better_rl_widget.runs.reference:train_dqn"
 
 
 def train_dqn(run: str | os.PathLike[str], *, env_id: str = "CartPole-v1", steps: int = 10_000, seed: int = 0,
@@ -23,7 +23,7 @@ def train_dqn(run: str | os.PathLike[str], *, env_id: str = "CartPole-v1", steps
               progress: bool = True, widget: Any = None, name: str = "") -> Run:
     """Train the reference DQN with the live hook (TD-errors, Q/V, features) and record the run at ``run``:
     map snapshots, sampled buffer rows, episode returns, losses, the final replay buffer and a manifest from
-    which :func:`better_rl_widget.store.reproduce.reproduce` reruns it. ``dqn``: ``DQNConfig`` fields.
+    which :func:`better_rl_widget.runs.rerun.rerun_and_compare` reruns and compares it. ``dqn``: ``DQNConfig`` fields.
     ``torch_threads``: torch's intra-op threads (recorded; a reduction split over another number of threads can
     round differently, and one thread is also the fastest for a network this small). None leaves it alone."""
     import torch

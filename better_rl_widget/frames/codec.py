@@ -204,8 +204,8 @@ def write_fixtures(folder: Path) -> None:
     (folder / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 
 
-if __name__ == "__main__":  # python -m better_rl_widget.widget.codec --write-fixtures js/tests/fixtures
+if __name__ == "__main__":  # python -m better_rl_widget.frames.codec --write-fixtures js/tests/fixtures
     if len(sys.argv) == 3 and sys.argv[1] == "--write-fixtures":
         write_fixtures(Path(sys.argv[2]))
     else:
-        raise SystemExit("usage: python -m better_rl_widget.widget.codec --write-fixtures FOLDER")
+        raise SystemExit("usage: python -m better_rl_widget.frames.codec --write-fixtures FOLDER")

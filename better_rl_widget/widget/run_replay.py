@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..capture.mirror import _json_scalar, obs_layout
-from ..widget.snapshot import MapSnapshot
+from ..frames.slot_info import json_scalar, obs_layout
+from ..frames.snapshot import MapSnapshot
 
 if TYPE_CHECKING:
-    from ..widget.buffer_widget import BufferWidget
-    from .reader import Run
+    from ..store.reader import Run
+    from .buffer_widget import BufferWidget
 
 
 def widget_from_run(cls: type[BufferWidget], run: Run, **kwargs: Any) -> BufferWidget:
@@ -61,7 +61,7 @@ def show_snapshot(widget: BufferWidget, snap: MapSnapshot, rows: dict[str, np.nd
             meta.update(obs_shape=list(obs.shape), obs_dtype=str(obs.dtype), obs_layout=obs_layout(obs.shape))
         for name, col in rows.items():
             if name not in ("obs", "slot", "snapshot") and np.asarray(col[i]).ndim == 0:
-                meta[name] = _json_scalar(col[i])
+                meta[name] = json_scalar(col[i])
         return meta, obs
 
     fs = widget.attach(cap, inspect)

@@ -33,15 +33,15 @@ import numpy as np
 
 from ..capture.hook import TrainingHook
 from ..capture.replay_buffer import ReplayBuffer
+from ..scale.backend import ensure_ray, require_ray
 from ..widget.buffer_widget import BufferWidget
-from .backend import ensure_ray, require_ray
 from .sink import ROW_FIELDS, TransitionSink, check_batch
 
 NOTE_PREFIX = "remote: "
 
 
 def make_sink(max_rows: int = 200_000, max_bytes: int = 256 * 2**20) -> Any:
-    """A :class:`~better_rl_widget.scale.sink.TransitionSink` as a Ray actor (handle); pass it to workers."""
+    """A :class:`~better_rl_widget.remote.sink.TransitionSink` as a Ray actor (handle); pass it to workers."""
     ray = ensure_ray()
     return ray.remote(num_cpus=0)(TransitionSink).remote(max_rows, max_bytes)
 
