@@ -1,6 +1,6 @@
 /**
- * DOM-free helpers of the classic-MDP panels (grid_widget.ts, continual_widget.ts): colour scales, extents,
- * and the mapping from data to canvas coordinates. Unit-tested with vitest.
+ * DOM-free helpers of the classic-MDP panels (grid_widget.ts, continual_widget.ts): extents and the mapping from data
+ * to canvas coordinates (their colours come from colors.ts). Unit-tested with vitest.
  */
 
 /** Arrows for GridWorld's actions 0 up, 1 down, 2 left, 3 right; 255 = no move. */
@@ -9,15 +9,6 @@ export const NO_MOVE = 255;
 
 /** Cell kinds in the layout trait. */
 export const KIND = { floor: 0, wall: 1, lava: 2, goal: 3, start: 4 } as const;
-
-// Viridis at five stops; linear between them is close enough for a heatmap legend.
-const VIRIDIS: [number, number, number][] = [
-  [68, 1, 84],
-  [59, 82, 139],
-  [33, 145, 140],
-  [94, 201, 98],
-  [253, 231, 37],
-];
 
 /** Finite min and max of an array ([0, 1] when there is no finite value; widened when flat). */
 export function finiteExtent(values: ArrayLike<number>): [number, number] {
@@ -33,17 +24,6 @@ export function finiteExtent(values: ArrayLike<number>): [number, number] {
   if (lo === Infinity) return [0, 1];
   if (lo === hi) return [lo - 0.5, hi + 0.5];
   return [lo, hi];
-}
-
-/** Viridis colour of `v` within [lo, hi] as an "rgb(r,g,b)" string; NaN → null (draw nothing). */
-export function viridis(v: number, lo: number, hi: number): string | null {
-  if (!Number.isFinite(v)) return null;
-  const t = Math.min(1, Math.max(0, (v - lo) / (hi - lo || 1)));
-  const x = t * (VIRIDIS.length - 1);
-  const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
-  const f = x - i;
-  const c = VIRIDIS[i].map((a, k) => Math.round(a + f * (VIRIDIS[i + 1][k] - a)));
-  return `rgb(${c[0]},${c[1]},${c[2]})`;
 }
 
 /** Top-left pixel of grid cell (x, y) where row 0 is the bottom row of the grid. */

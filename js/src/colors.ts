@@ -1,4 +1,7 @@
-/** Colour palettes shared by the scatter plot and the legend. */
+/**
+ * The colours of every view: the categorical palette and the one continuous ramp (viridis) used by the map, its
+ * legend, the episode paths and the classic panels' heatmaps, so a value has the same colour everywhere.
+ */
 
 /** Categorical palette (10 distinguishable hues); categories repeat modulo its size. */
 export const CATEGORICAL: readonly string[] = [
@@ -14,7 +17,7 @@ export const CATEGORICAL: readonly string[] = [
   "#bab0ac",
 ];
 
-/** Anchor colours of a perceptually ordered dark-blue → yellow ramp (viridis-like). */
+/** Viridis (matplotlib's table) at ten even stops; linear between them is within 2/255 of the full table. */
 const RAMP_ANCHORS: readonly string[] = [
   "#440154",
   "#482878",
@@ -37,14 +40,27 @@ function rgbToHex([r, g, b]: [number, number, number]): string {
   return `#${[r, g, b].map((c) => Math.round(c).toString(16).padStart(2, "0")).join("")}`;
 }
 
-/** Colour at t ∈ [0, 1] on the continuous ramp. */
-export function rampColor(t: number): string {
-  const u = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (RAMP_ANCHORS.length - 1);
-  const i = Math.min(RAMP_ANCHORS.length - 2, Math.floor(u));
+const ANCHOR_RGB = RAMP_ANCHORS.map(hexToRgb);
+
+/** RGB (0–255, not rounded) at t ∈ [0, 1] on the ramp; t is clamped and a non-finite t counts as 0. */
+export function rampRgb(t: number): [number, number, number] {
+  const u = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (ANCHOR_RGB.length - 1);
+  const i = Math.min(ANCHOR_RGB.length - 2, Math.floor(u));
   const f = u - i;
-  const a = hexToRgb(RAMP_ANCHORS[i]!);
-  const b = hexToRgb(RAMP_ANCHORS[i + 1]!);
-  return rgbToHex([a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f]);
+  const a = ANCHOR_RGB[i]!;
+  const b = ANCHOR_RGB[i + 1]!;
+  return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
+}
+
+/** Colour at t ∈ [0, 1] on the continuous ramp, as #rrggbb. */
+export function rampColor(t: number): string {
+  return rgbToHex(rampRgb(t));
+}
+
+/** Ramp colour of `v` within [lo, hi] (clamped); null for a non-finite value, which is drawn as no data. */
+export function valueColor(v: number, lo: number, hi: number): string | null {
+  if (!Number.isFinite(v)) return null;
+  return rampColor((v - lo) / (hi - lo || 1));
 }
 
 /** `n` evenly spaced colours of the ramp (regl-scatterplot's continuous colour map). */

@@ -3,8 +3,9 @@
  * Traits: layout, frame (BRW1 bytes, see better_rl_widget/widget/grid_widget.py), view, episode.
  */
 import type { AnyModel, RenderProps } from "@anywidget/types";
-import { ARROWS, cellOrigin, finiteExtent, KIND, NO_MOVE, viridis } from "./classic_views";
+import { ARROWS, cellOrigin, finiteExtent, KIND, NO_MOVE } from "./classic_views";
 import { decode } from "./codec";
+import { valueColor } from "./colors";
 
 type Bytes = DataView | ArrayBuffer | ArrayBufferView | null | undefined;
 
@@ -50,7 +51,7 @@ function draw(model: AnyModel<GridTraits>, canvas: HTMLCanvasElement, caption: H
       const i = y * width + x;
       const [px, py] = cellOrigin(x, y, height, CELL);
       const k = kind[i];
-      ctx.fillStyle = k === KIND.wall ? "#333" : (values && viridis(values[i], lo, hi)) || "#eee";
+      ctx.fillStyle = k === KIND.wall ? "#333" : (values && valueColor(values[i], lo, hi)) || "#eee";
       ctx.fillRect(px, py, CELL, CELL);
       ctx.strokeStyle = k === KIND.lava ? "#e4572e" : k === KIND.goal ? "#2e7d32" : "#fff";
       ctx.lineWidth = k === KIND.lava || k === KIND.goal ? 4 : 1;

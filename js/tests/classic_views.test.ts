@@ -1,19 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { cellOrigin, column, finiteExtent, polylines, viridis } from "../src/classic_views";
+import { cellOrigin, column, finiteExtent, polylines } from "../src/classic_views";
 
 describe("classic panel helpers", () => {
   it("finds finite extents and widens flat ones", () => {
     expect(finiteExtent([3, NaN, -1, Infinity, 2])).toEqual([-1, 3]);
     expect(finiteExtent([NaN])).toEqual([0, 1]);
     expect(finiteExtent([2, 2])).toEqual([1.5, 2.5]);
-  });
-
-  it("maps values onto viridis and skips NaN", () => {
-    expect(viridis(0, 0, 1)).toBe("rgb(68,1,84)");
-    expect(viridis(1, 0, 1)).toBe("rgb(253,231,37)");
-    expect(viridis(5, 0, 1)).toBe("rgb(253,231,37)");
-    expect(viridis(NaN, 0, 1)).toBeNull();
-    expect(viridis(0.5, 0, 1)).toBe("rgb(33,145,140)");
   });
 
   it("puts grid row 0 at the bottom of the canvas", () => {
