@@ -19,18 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-EXPORT_UNAVAILABLE = ("HTML export is unavailable in this install (better_rl_widget.widget.export is missing); "
-                      "the run itself is recorded")
-
-
 def _export(run_path: str, out: str | Path) -> Path | None:
     """Write the HTML export of a run, or say why not (None)."""
-    try:
-        from .widget.export import export_html
-    except ImportError:
-        print(EXPORT_UNAVAILABLE, file=sys.stderr)
-        return None
     from .store import open_run
+    from .widget.export import export_html
 
     run = open_run(run_path)
     snaps = run.snapshots()

@@ -2,11 +2,13 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from openTSNE import TSNE
 from sklearn.neighbors import NearestNeighbors
 
 from better_rl_widget.embed import LiveTSNE, PCAProjection, Projection, make_projection
 from better_rl_widget.embed.knn_graph import FAR, KNNGraph
+from better_rl_widget.embed.live_tsne import _GRADIENT
 from better_rl_widget.embed.quality import knn_preservation_of
 
 
@@ -404,3 +406,41 @@ def test_engine_turns_refinement_off_for_governed_frames_only():
     assert e.refine_in_step is False
     eng._fit_work(None)  # flush / drain: nothing governs the frame
     assert e.refine_in_step is True
+
+
+def test_the_openTSNE_internals_the_live_map_calls_behave_as_it_expects():
+    """live_tsne.py calls openTSNE below its public API (pinned to 1.0.x in pyproject.toml). A release that moves or
+    changes these fails here, by name, rather than as a wrong map."""
+    import inspect
+
+    from openTSNE import TSNEEmbedding, _tsne
+    from openTSNE.affinity import PrecomputedAffinities
+    from openTSNE.tsne import PartialTSNEEmbedding, kl_divergence_bh, kl_divergence_fft
+
+    # The perplexity kernel on a fixed-k distance matrix: rows of conditional p_j|i that sum to 1 and reach the
+    # asked perplexity (entropy log(perp)), called exactly as live_tsne.py calls it.
+    rng = np.random.default_rng(0)
+    dist = np.sort(rng.random((50, 30)), axis=1) ** 2
+    cond = np.asarray(_tsne.compute_gaussian_perplexity(dist, np.array([10.0], np.float64), num_threads=1))
+    assert cond.shape == dist.shape
+    np.testing.assert_allclose(cond.sum(axis=1), 1.0, atol=1e-6)
+    entropy = -(cond * np.log(np.maximum(cond, 1e-300))).sum(axis=1)
+    np.testing.assert_allclose(entropy, np.log(10.0), atol=1e-3)
+
+    for objective in (kl_divergence_bh, kl_divergence_fft):
+        assert {"embedding", "P", "should_eval_error"} <= set(inspect.signature(objective).parameters)
+    ref = TSNEEmbedding(rng.normal(size=(40, 2)), PrecomputedAffinities(sp.csr_matrix((40, 40)), normalize=False),
+                        negative_gradient_method="fft", ints_in_interval=3, n_jobs=1)
+    before = np.array(ref)
+    ref.prepare_interpolation_grid()  # recentres the reference in place; live_tsne.py measures and undoes it
+    shift = np.asarray(ref)[0] - before[0]
+    np.testing.assert_allclose(np.asarray(ref) - shift, before, atol=1e-9)
+    # New points placed against the fixed reference, with the gradient wrapper and step settings live_tsne.py uses.
+    cols = np.stack([rng.choice(40, 5, replace=False) for _ in range(3)])
+    P = sp.csr_matrix((np.full(15, 0.2), cols.ravel(), np.arange(0, 16, 5)), shape=(3, 40))
+    start = rng.normal(size=(3, 2)) * 5 + shift
+    part = PartialTSNEEmbedding(start.copy(), ref, P, negative_gradient_method=_GRADIENT["fft"], n_jobs=1)
+    part.optimize(5, inplace=True, learning_rate=0.5, exaggeration=1.5, momentum=0.8, max_grad_norm=0.25,
+                  max_step_norm=None)
+    out = np.asarray(part)
+    assert out.shape == (3, 2) and np.isfinite(out).all() and not np.allclose(out, start)

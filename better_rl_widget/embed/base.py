@@ -1,4 +1,5 @@
-"""The interface every 2-D projection of the buffer implements (PCA now, live t-SNE later)."""
+"""The interface every 2-D projection of the buffer implements: PCA (``pca.py``) and the live t-SNE
+(``live_tsne.py``)."""
 
 from __future__ import annotations
 
