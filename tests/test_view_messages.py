@@ -1,13 +1,34 @@
-"""Messages from the front end that do not follow docs/protocol.md are refused with a reason, never raised."""
+"""The messages between the views and Python: one table on each side, the same types and fields (a shared fixture),
+the same synced traits; messages from the front end that do not follow docs/protocol.md are refused with a reason,
+never raised."""
 
+import json
 import logging
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
+import anywidget
 import numpy as np
 import pytest
 
+from better_rl_widget import BufferWidget
 from better_rl_widget.widget.interpret_service import InterpretService
-from better_rl_widget.widget.view_messages import BadMessage, int_field
+from better_rl_widget.widget.view_messages import (
+    VIEW_MESSAGES,
+    BadMessage,
+    Delta,
+    InfluenceRequest,
+    InterpretRequest,
+    RequestKeyframe,
+    RequestSnapshot,
+    SaliencyRequest,
+    Snapshot,
+    ThumbnailSaliency,
+    int_field,
+    message_fields,
+    parse_view_message,
+)
 
 from .conftest import browser_update, from_browser
 
@@ -25,7 +46,7 @@ def custom(widget, content):
     from_browser(widget, {"method": "custom", "content": content})
 
 
-@pytest.mark.parametrize("content, reason", [
+@pytest.mark.parametrize(("content", "reason"), [
     ([1, 2], "not an object"),
     ("request_keyframe", "not an object"),
     ({"no": "type"}, "unknown message type"),
@@ -61,7 +82,7 @@ def test_well_formed_custom_messages_still_work(widget, quiet):
     assert b"saliency is off" in widget.saliency
 
 
-@pytest.mark.parametrize("update, reason", [
+@pytest.mark.parametrize(("update", "reason"), [
     ({"clicked": "x"}, "clicked"),
     ({"clicked": 3.5}, "clicked"),
     ({"clicked": 2**70}, "clicked"),
@@ -111,23 +132,25 @@ def test_saliency_service_refuses_malformed_requests(widget, quiet):
         svc.close()
 
 
-@pytest.mark.parametrize("content, reason", [
+@pytest.mark.parametrize(("content", "reason"), [
     ({"type": "interpret", "k": "many"}, "k ="),
     ({"type": "interpret", "last": 0}, "last ="),
     ({"type": "interpret", "episode": None}, "episode ="),
     ({"type": "influence", "group": 3}, "group ="),
+    ({"type": "influence", "group": "everything"}, "group ="),
     ({"type": "influence", "budget_s": float("inf")}, "budget_s ="),
     ({"type": "influence", "budget_s": "20"}, "budget_s ="),
 ])
-def test_interpret_requests_are_checked(content, reason):
-    calls, rejected = [], []
-    stub = SimpleNamespace(configure=lambda **kw: calls.append(kw), request_influence=lambda *a: calls.append(a),
-                           widget=SimpleNamespace(reject_message=rejected.append))
-    InterpretService._on_msg(stub, None, content, [])
-    assert calls == [] and len(rejected) == 1 and reason in rejected[0]
-    InterpretService._on_msg(stub, None, {"type": "interpret", "episode": -1}, [])
-    InterpretService._on_msg(stub, None, {"type": "influence", "group": "td"}, [])
-    assert calls == [{"k": None, "last": None, "episode": -1}, ("td", 20.0)]
+def test_interpret_requests_are_checked(widget, content, reason):
+    calls = []
+    stub = SimpleNamespace(configure=lambda **kw: calls.append(kw), request_influence=lambda *a: calls.append(a))
+    widget.route_messages(lambda msg: InterpretService._on_message(stub, msg), InterpretRequest, InfluenceRequest)
+    custom(widget, content)
+    assert calls == [] and reason in widget.errors[-1]
+    custom(widget, {"type": "interpret", "episode": -1})
+    custom(widget, {"type": "influence", "group": "td"})
+    custom(widget, {"type": "interpret"})  # a view that opens asks for a refresh
+    assert calls == [{"k": None, "last": None, "episode": -1}, ("td", 20.0), {"k": None, "last": None, "episode": None}]
 
 
 def test_int_field():
@@ -135,3 +158,59 @@ def test_int_field():
     for bad in [True, "3", 3.5, -1, 6, float("nan"), None, [3]]:
         with pytest.raises(BadMessage):
             int_field({"type": "t", "a": bad}, "a", 0, 5)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_python_and_the_front_end_list_the_same_message_types():
+    """js/tests/messages.test.ts checks js/src/messages.ts against the same fixture."""
+    fixture = json.loads((REPO / "js" / "tests" / "fixtures" / "messages.json").read_text())
+    assert message_fields() == fixture
+    ts = (REPO / "js" / "src" / "messages.ts").read_text()
+    declared = set(re.findall(r'^\s+type: "(\w+)";$', ts, flags=re.MULTILINE))  # the interfaces' type literals
+    assert declared == set(fixture["view_to_python"]) | set(fixture["python_to_view"])
+
+
+def test_the_front_end_types_every_synced_trait():
+    """WidgetTraits (js/src/traits.ts) names exactly the traits BufferWidget syncs, no more, no fewer."""
+    ts = (REPO / "js" / "src" / "traits.ts").read_text()
+    body = re.search(r"export interface WidgetTraits \{(.*?)^\}", ts, flags=re.DOTALL | re.MULTILINE).group(1)
+    ts_keys = set(re.findall(r"^  (\w+)\??:", body, flags=re.MULTILINE))
+    base = set(anywidget.AnyWidget.class_traits(sync=True))
+    synced = {name for name in BufferWidget.class_traits(sync=True) if name not in base and not name.startswith("_")}
+    assert ts_keys == synced
+    assert {"summary", "interpret", "thumbnails", "errors", "history_index"} <= ts_keys
+
+
+def test_every_view_message_parses_with_its_defaults():
+    assert parse_view_message({"type": "request_keyframe"}) == RequestKeyframe(seq=-1)
+    assert parse_view_message({"type": "request_snapshot", "id": 4.0}) == RequestSnapshot(id=4)
+    assert parse_view_message({"type": "saliency", "slot": 2}) == SaliencyRequest(slot=2, method="perturbation")
+    assert parse_view_message({"type": "thumbnail_saliency", "on": False}) == ThumbnailSaliency(on=False)
+    assert parse_view_message({"type": "interpret", "k": 3}) == InterpretRequest(k=3)
+    assert parse_view_message({"type": "influence", "group": "skill"}) == InfluenceRequest("skill", 20.0)
+    assert {cls.TYPE for cls in VIEW_MESSAGES.values()} == set(VIEW_MESSAGES)
+    with pytest.raises(BadMessage, match="has no 'on'"):
+        parse_view_message({"type": "thumbnail_saliency"})
+
+
+def test_messages_to_the_view_are_built_from_the_table():
+    assert Delta().content() == {"type": "delta"}
+    assert Snapshot(3).content() == {"type": "snapshot", "id": 3}
+    assert Snapshot(3, missing=True).content() == {"type": "snapshot", "id": 3, "missing": True}
+
+
+def test_one_listener_routes_each_type_to_the_service_that_answers_it(widget, quiet):
+    first, second = [], []
+    widget.route_messages(first.append, InterpretRequest, InfluenceRequest)
+    widget.route_messages(second.append, InterpretRequest)  # a newer service takes over what it answers
+    widget.unroute_messages(first.append)  # the old one stops: the newer one's route stays
+    custom(widget, {"type": "interpret", "k": 2})
+    custom(widget, {"type": "influence"})  # nobody answers it now: ignored, not an error
+    custom(widget, {"type": "request_keyframe", "seq": 1})  # the widget's own
+    assert first == [] and second == [InterpretRequest(k=2)]
+    assert widget.keyframe_requests == 1 and widget.errors == []
+    widget.unroute_messages(second.append)
+    custom(widget, {"type": "interpret", "k": 2})
+    assert second == [InterpretRequest(k=2)]

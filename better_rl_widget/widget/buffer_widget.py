@@ -23,11 +23,14 @@ from .history import MapHistory, replay_traits
 from .thumbnails import Thumbnails
 from .view_messages import (
     MAX_ID,
-    MAX_SEQ,
     BadMessage,
-    int_field,
-    message_type,
-    str_field,
+    Delta,
+    RequestKeyframe,
+    RequestSnapshot,
+    SaliencyRequest,
+    Snapshot,
+    ViewMessage,
+    parse_view_message,
 )
 
 log = logging.getLogger("better_rl_widget")
@@ -98,6 +101,8 @@ class BufferWidget(anywidget.AnyWidget):
         self.status = {"frames_shown": 0, "frames_dropped": 0, "worker_lag_s": 0.0, "nan_skipped": 0,
                        "last_error": "", "projection": "", "running": False, "hook_step": 0, "selected": 0}
         self.gauge = {"size": 0, "capacity": 0, "inserts_per_s": 0.0, "evictions": 0, "total_inserted": 0}
+        # One listener parses every message from the views; services take the types they answer (route_messages).
+        self._message_routes: dict[type, Callable[[Any], None]] = {}
         self.on_msg(self._on_custom_msg)
         self.observe(self._on_clicked, names="clicked")
         self.observe(self._on_selection, names="selection_bytes")
@@ -268,7 +273,7 @@ class BufferWidget(anywidget.AnyWidget):
             blob = self.frame_state.take_delta()
             if blob is None:
                 return False
-            self.send({"type": "delta"}, buffers=[blob])
+            self.send(Delta().content(), buffers=[blob])
             return True
 
     def publish_keyframe(self) -> None:
@@ -357,35 +362,47 @@ class BufferWidget(anywidget.AnyWidget):
             raise traitlets.TraitError(f"selection holds a point id >= {limit}, the map's capacity")
         return raw
 
+    def route_messages(self, handler: Callable[[Any], None], *kinds: type[ViewMessage]) -> None:
+        """Send the view's messages of these types (parsed, checked) to ``handler`` instead of the widget's own
+        answer; a service (saliency, interpretability panels) calls this when it starts."""
+        for kind in kinds:
+            self._message_routes[kind] = handler
+
+    def unroute_messages(self, handler: Callable[[Any], None]) -> None:
+        """Stop routing to ``handler``; types another handler has taken since stay with it."""
+        self._message_routes = {kind: h for kind, h in self._message_routes.items() if h != handler}
+
     def _on_custom_msg(self, _widget: Any, content: Any, _buffers: list) -> None:
         # (not `_handle_msg`: that name is ipywidgets' own comm dispatcher)
         try:
-            kind = message_type(content)
-            if kind == "request_keyframe":
-                int_field(content, "seq", -1, MAX_SEQ, default=-1)
+            msg = parse_view_message(content)
+            routed = self._message_routes.get(type(msg))
+            if routed is not None:
+                routed(msg)
+            elif isinstance(msg, RequestKeyframe):
                 self.keyframe_requests += 1
                 self.publish_keyframe()
-            elif kind == "saliency" and self._saliency is None:
-                slot = int_field(content, "slot", -1, MAX_ID, default=-1)
-                method = str_field(content, "method", default="perturbation")
-                self.saliency = encode({"slot": slot, "method": method,
+            elif isinstance(msg, SaliencyRequest):
+                self.saliency = encode({"slot": msg.slot, "method": msg.method,
                                         "message": "saliency is off: call widget.enable_saliency(q_network)"}, {})
-            elif kind == "request_snapshot":
-                self._send_snapshot(int_field(content, "id", 0, MAX_ID))
+            elif isinstance(msg, RequestSnapshot):
+                self._send_snapshot(msg.id)
+            # Other requests (thumbnail saliency, interpret, influence) need a service; without one, nothing answers.
         except BadMessage as exc:
             self.reject_message(str(exc))
 
     def _send_snapshot(self, sid: int) -> None:
         snap = self.history.get(sid)
-        try:
-            blob = None if snap is None else encode_snapshot(snap, snapshot_id=sid)
-        except ValueError as exc:  # e.g. a recorded snapshot with a reserved field name: say so, keep the kernel
-            self.report_error(f"map history: snapshot at step {snap.step} cannot be shown: {exc}")
-            blob = None
+        blob = None
+        if snap is not None:
+            try:
+                blob = encode_snapshot(snap, snapshot_id=sid)
+            except ValueError as exc:  # e.g. a recorded snapshot with a reserved field name: say so, keep the kernel
+                self.report_error(f"map history: snapshot at step {snap.step} cannot be shown: {exc}")
         if blob is None:  # thinned away meanwhile (the view picks another from the new index), or unencodable
-            self.send({"type": "snapshot", "id": sid, "missing": True})
+            self.send(Snapshot(sid, missing=True).content())
             return
-        self.send({"type": "snapshot", "id": sid}, buffers=[blob])
+        self.send(Snapshot(sid).content(), buffers=[blob])
 
     def _on_clicked(self, change: dict) -> None:
         slot = int(change["new"])

@@ -20,7 +20,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..frames.codec import encode
-from .view_messages import MAX_SEQ, BadMessage, float_field, int_field, str_field
+from .view_messages import INFLUENCE_GROUPS, BadMessage, InfluenceRequest, InterpretRequest, parse_view_message
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("better_rl_widget")
 MAX_CAL_POINTS = 1_500
 MIN_ROWS = 50
-GROUPS = ("td", "priority", "selection", "skill")
+GROUPS = INFLUENCE_GROUPS
 
 
 def _ragged(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -72,23 +72,28 @@ class InterpretService:
         self._wake = False
         self._stop = False
         self._seen: tuple[int, int] | None = None  # (seq, newest step) of the map at the last refresh
-        widget.on_msg(self._on_msg)
+        widget.route_messages(self._on_message, InterpretRequest, InfluenceRequest)
         self._thread = threading.Thread(target=self._run, name="better_rl_widget-interpret", daemon=True)
         self._thread.start()
 
     # -- requests -------------------------------------------------------------------------------------------
+    def _on_message(self, msg: InterpretRequest | InfluenceRequest) -> None:
+        """A request from the view, parsed and checked by the widget. An interpret request with no field (a view
+        that opens) refreshes now: the answer tells the view that this service runs."""
+        if isinstance(msg, InterpretRequest):
+            self.configure(k=msg.k, last=msg.last, episode=msg.episode)
+        else:
+            self.request_influence(msg.group, msg.budget_s)
+
     def _on_msg(self, _w: Any, content: Any, _buffers: list) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None  # the widget reports malformed envelopes
+        """A raw message as the comm delivers it (the widget itself parses once and calls ``_on_message``)."""
         try:
-            if kind == "interpret":
-                self.configure(k=int_field(content, "k", 1, 1000, default=None),
-                               last=int_field(content, "last", 1, 10**6, default=None),
-                               episode=int_field(content, "episode", -1, MAX_SEQ, default=None))
-            elif kind == "influence":
-                self.request_influence(str_field(content, "group", default="td"),
-                                       float_field(content, "budget_s", 0.0, 3600.0, default=20.0))
+            msg = parse_view_message(content)
         except BadMessage as exc:
             self.widget.reject_message(str(exc))
+            return
+        if isinstance(msg, (InterpretRequest, InfluenceRequest)):
+            self._on_message(msg)
 
     def configure(self, *, k: int | None = None, last: int | None = None, episode: int | None = None) -> None:
         """Change what the panels show and refresh now. ``episode`` (or ``last`` = N newest episodes) picks the
@@ -127,7 +132,7 @@ class InterpretService:
 
     def close(self) -> None:
         """Stop refreshing and stop answering the view's requests."""
-        self.widget.on_msg(self._on_msg, remove=True)
+        self.widget.unroute_messages(self._on_message)
         with self._cond:
             self._stop = True
             self._cond.notify_all()

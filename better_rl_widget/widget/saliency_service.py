@@ -8,13 +8,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..frames.codec import encode
-from .view_messages import MAX_ID, BadMessage, int_field, str_field
+from .view_messages import SaliencyRequest, ThumbnailSaliency
 
 if TYPE_CHECKING:
     import torch
@@ -59,21 +59,14 @@ class SaliencyService:
         self._click = threading.Event()  # cuts a thumbnail rest short: a click is answered at once
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="better_rl_widget-saliency")
-        widget.on_msg(self._on_msg)
+        widget.route_messages(self._on_message, SaliencyRequest, ThumbnailSaliency)
 
-    def _on_msg(self, _w: Any, content: Any, _buffers: list) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None  # the widget reports malformed envelopes
-        try:
-            if kind == "thumbnail_saliency":
-                on = content.get("on")
-                if not isinstance(on, bool):
-                    raise BadMessage(f"'thumbnail_saliency' message: on = {str(on)[:40]!r} is not a boolean")
-                self.set_thumbnails(on)
-            elif kind == "saliency":
-                slot = int_field(content, "slot", -1, MAX_ID, default=-1)
-                self._request(slot, str_field(content, "method", default="perturbation"))
-        except BadMessage as exc:
-            self.widget.reject_message(str(exc))
+    def _on_message(self, msg: SaliencyRequest | ThumbnailSaliency) -> None:
+        """A request from the view, parsed and checked by the widget."""
+        if isinstance(msg, ThumbnailSaliency):
+            self.set_thumbnails(msg.on)
+        else:
+            self._request(msg.slot, msg.method)
 
     def _request(self, slot: int, method: str) -> None:
         with self._lock:
@@ -159,7 +152,7 @@ class SaliencyService:
 
     def close(self) -> None:
         """Stop taking requests; thumbnail work is abandoned, clicks already queued are still answered."""
-        self.widget.on_msg(self._on_msg, remove=True)
+        self.widget.unroute_messages(self._on_message)
         with self._lock:
             self._thumb_ticket += 1
         self._pool.shutdown(wait=False)  # queued clicks are still answered; thumbnail jobs see the ticket and stop

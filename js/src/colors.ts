@@ -77,6 +77,14 @@ export function rampGradientCss(stops = 10): string {
   return `linear-gradient(to right, ${parts.join(", ")})`;
 }
 
+/** The map's background and whether it is dark, from the page's CSS background colour (transparent: white). */
+export function backgroundTheme(css: string): { bg: [number, number, number, number]; dark: boolean } {
+  const c = parseCssColor(css);
+  if (!c || c[3] === 0) return { bg: [1, 1, 1, 1], dark: false };
+  const lum = 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  return { bg: [c[0], c[1], c[2], 1], dark: lum < 0.5 };
+}
+
 /** Parse a CSS rgb()/rgba()/#hex colour into normalised RGBA, or null. */
 export function parseCssColor(css: string): [number, number, number, number] | null {
   const s = css.trim();

@@ -58,3 +58,37 @@ export function receiveDelta(state: PointState, buffers: unknown): Receipt {
     return refuse("delta", err, state.rejectDelta());
   }
 }
+
+/**
+ * When the view asks Python for a keyframe: once on opening (the trait may predate deltas already sent), on a gap,
+ * and when Python's status says it is ahead while no delta comes (a view opened late while the stream is idle, or
+ * one that lost a delta): behind for 0.5 s, at most every 2 s.
+ */
+export class KeyframeRequests {
+  /** Requests sent so far. */
+  count = 0;
+  private last = -Infinity;
+  private behindSince: number | null = null;
+
+  constructor(
+    private readonly send: () => void,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  request(): void {
+    this.last = this.now();
+    this.count++;
+    this.send();
+  }
+
+  /** Python's status reported its seq; `ownSeq` is the view's. */
+  pythonSeq(pythonSeq: number, ownSeq: number): void {
+    if (!(pythonSeq > ownSeq)) {
+      this.behindSince = null;
+      return;
+    }
+    const now = this.now();
+    this.behindSince ??= now;
+    if (now - this.behindSince > 500 && now - this.last > 2000) this.request();
+  }
+}

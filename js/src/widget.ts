@@ -1,29 +1,22 @@
 /**
- * anywidget entry point (anywidget >= 0.9 `render` returning a cleanup).
+ * anywidget entry point (anywidget >= 0.9 `render` returning a cleanup). `render` only wires the pieces together:
+ * - traits.ts: the synced traits; messages.ts: every custom message, both ways (docs/protocol.md);
+ * - receive.ts: frames from Python into the live `PointState` (state.ts), and when to ask for a keyframe;
+ * - live_or_scrubbed.ts: whether the live map or a snapshot picked with the time scrubber is drawn (history.ts);
+ * - picks.ts: clicks and selections from every source; redraw.ts: one redraw per animation frame;
+ * - scatter.ts: the point cloud (regl-scatterplot); panels/: one panel per trait, each shown once its data exists.
  *
- * Traits (docs/protocol.md): keyframe, inspection, status, gauge, summary,
- * thumbnails, saliency (Py → JS), color_by (both), clicked, selection_bytes
- * (JS → Py). Custom messages: {type: "delta"} + one BRW1 buffer (Py → JS),
- * {type: "request_keyframe", seq}, {type: "saliency", slot, method},
- * {type: "thumbnail_saliency", on} (JS → Py).
- *
- * The root element `.brw-root` carries data attributes kept current for
- * tests: data-points, data-seq, data-clicked, data-inspected, data-selected,
- * data-selected-python, data-keyframe-requests, data-history (snapshots kept),
- * data-scrubbed (1 while a snapshot is shown), data-shown-step; and a `__brw`
- * test hook.
- *
- * Time scrubber (docs/protocol.md, "Map history"): `history_index` lists the
- * kept snapshots; {type: "request_snapshot", id} (JS → Py) is answered by
- * {type: "snapshot", id} + one BRW1 buffer. While a snapshot is shown, live
- * frames keep updating `state` but are not drawn; `view()` is what is drawn.
+ * The root element `.brw-root` carries data attributes kept current for tests: data-points, data-seq, data-clicked,
+ * data-inspected, data-selected, data-selected-python, data-keyframe-requests, data-history (snapshots kept),
+ * data-scrubbed (1 while a snapshot is shown), data-shown-step, data-paths, data-saliency; and a `__brw` test hook.
  */
 import type { AnyModel, RenderProps } from "@anywidget/types";
-import { decode } from "./codec";
-import { CATEGORICAL, parseCssColor } from "./colors";
-import { type LoadedSnapshot, parseHistoryIndex, Scrub, SnapshotLoader } from "./history";
+import { backgroundTheme, CATEGORICAL } from "./colors";
+import { parseHistoryIndex } from "./history";
+import { LiveOrScrubbed } from "./live_or_scrubbed";
+import { type PythonMessage, parsePythonMessage, type ViewMessage } from "./messages";
 import { fmtInt, h } from "./panels/format";
-import { Gauge, type GaugeTrait } from "./panels/gauge";
+import { Gauge } from "./panels/gauge";
 import { EmptyHint } from "./panels/hint";
 import { PriorityHistogram } from "./panels/histogram";
 import { InfluentialList } from "./panels/influential";
@@ -34,28 +27,18 @@ import { PathOverlay } from "./panels/paths";
 import { SaliencyPanel } from "./panels/saliency";
 import { Scrubber } from "./panels/scrubber";
 import { StatusLine, type StatusTrait } from "./panels/status";
-import { parseSummary } from "./panels/summary";
+import { parseSummary, type Summary } from "./panels/summary";
 import { parseThumbnails } from "./panels/thumbnails";
 import { Toolbar } from "./panels/toolbar";
 import { Tooltip } from "./panels/tooltip";
-import { receiveDelta, receiveKeyframe } from "./receive";
+import { Picks } from "./picks";
+import { KeyframeRequests, receiveDelta, receiveKeyframe } from "./receive";
+import { RedrawLoop } from "./redraw";
 import { Scatter } from "./scatter";
 import { PointState } from "./state";
+import { isBytes, nonEmptyBytes, type WidgetTraits } from "./traits";
 
-type Bytes = DataView | ArrayBuffer | ArrayBufferView | null | undefined;
-
-export interface WidgetTraits {
-  keyframe: Bytes;
-  inspection: Bytes;
-  saliency: Bytes;
-  status: StatusTrait;
-  gauge: GaugeTrait;
-  color_by: string;
-  clicked: number;
-  selection_bytes: DataView;
-  history_index: Bytes;
-  [key: string]: unknown;
-}
+export type { WidgetTraits } from "./traits";
 
 export interface BrwTestHook {
   /** CSS pixels relative to the canvas, or null when the slot is not drawn. */
@@ -72,38 +55,40 @@ export interface BrwTestHook {
 
 export const PLOT_HEIGHT = 420;
 
-function isBytes(v: unknown): v is DataView | ArrayBuffer | ArrayBufferView {
-  return v instanceof ArrayBuffer || ArrayBuffer.isView(v);
-}
+const INITIAL_DATA = {
+  points: 0,
+  clicked: -1,
+  inspected: -1,
+  selected: 0,
+  selectedPython: 0,
+  keyframeRequests: 0,
+  history: 0,
+  scrubbed: 0,
+  shownStep: -1,
+};
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
 function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">): () => void {
-  const m = model as AnyModel<WidgetTraits>;
+  const m: AnyModel<WidgetTraits> = model;
+  const send = (msg: ViewMessage): void => m.send(msg);
   const state = new PointState();
   let destroyed = false;
-  let rafId: number | null = null;
-  let dirty = false;
-  let keyframeRequests = 0;
-  let lastClicked = -1;
-  let sentSelection = 0;
-  // Map history: what is drawn is `shown` (the live `state`, or a snapshot picked with the scrubber).
-  const scrub = new Scrub(true);
-  let shown: PointState = state;
-  let shownSnapshot: LoadedSnapshot | null = null;
-  let liveFramesNotDrawn = 0;
-  const view = (): PointState => shown;
-  const loader = new SnapshotLoader((id) => m.send({ type: "request_snapshot", id }));
 
-  // ------------------------------------------------------------------ DOM
+  // ----------------------------------------------------------------------------------------- panels
   const root = h("div", "brw-root");
   root.tabIndex = -1;
+  const setData = (key: string, value: number): void => {
+    root.dataset[key] = String(value);
+  };
+  for (const [key, value] of Object.entries(INITIAL_DATA)) setData(key, value);
+  setData("seq", state.seq);
   const toolbar = new Toolbar((channel) => {
     m.set("color_by", channel);
     m.save_changes();
-    scheduleRedraw();
+    loop.request();
   });
   const plotBox = h("div", "brw-plot");
   plotBox.style.height = `${PLOT_HEIGHT}px`;
@@ -112,73 +97,44 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   const tooltip = new Tooltip();
   const paths = new PathOverlay();
   plotBox.append(canvas, paths.canvas, hint.el, tooltip.el);
+  const scrubber = new Scrubber(
+    (position) => view.scrubTo(position),
+    () => view.scrubTo(Number.POSITIVE_INFINITY),
+  );
   const gauge = new Gauge();
   const status = new StatusLine();
-  const inspector = new Inspector();
   const footer = h("div", "brw-footer");
   footer.append(gauge.el, status.el);
-  // Priority histogram + influential states (summary trait); a list click acts exactly like a map click.
+  // Priority histogram + influential states (summary trait); a click on the list acts exactly like one on the map.
+  let summary: Summary | null = null;
   const histogram = new PriorityHistogram();
   const influential = new InfluentialList(
-    (slot) => {
-      lastClicked = slot;
-      showLocalRow(slot);
-      setData("clicked", slot);
-      m.set("clicked", slot);
-      m.save_changes();
+    (slot) => picks.click(slot),
+    (field) => {
+      histogram.update(field, field ? (summary?.byField.get(field) ?? null) : null);
+      summaryRow.hidden = histogram.el.hidden && influential.el.hidden;
     },
-    (field) => histogram.update(field, field ? (summaryNow?.byField.get(field) ?? null) : null),
-    (on) => m.send({ type: "thumbnail_saliency", on }),
+    (on) => send({ type: "thumbnail_saliency", on }),
   );
-  let summaryNow: ReturnType<typeof parseSummary> = null;
   const summaryRow = h("div", "brw-summary");
   summaryRow.append(histogram.el, influential.el);
-  const saliency = new SaliencyPanel((slot, method) => m.send({ type: "saliency", slot, method }));
+  summaryRow.hidden = true;
   // Skills, calibration, value trace, segments, influence (interpret trait; widget.enable_interpret).
-  const highlight = (slots: number[]): void => {
-    const sel = scatter.selectSlots(slots);
-    sentSelection = sel.length;
-    setData("selected", sel.length);
-    m.set("selection_bytes", new DataView(Uint32Array.from(sel).buffer));
-    m.save_changes();
-  };
   const interpret = new InterpretPanel({
     onSkill: (k) => {
-      const v = view(); // the map shown: live, or a scrubbed snapshot
+      const v = view.shown; // the map drawn: live, or a scrubbed snapshot
       highlight(slotsWithValue(v.slots.subarray(0, v.n), v.column("skill"), k));
     },
-    onSlots: highlight,
-    send: (msg) => m.send(msg),
+    onSlots: (slots) => highlight(slots),
+    send,
   });
-  const scrubber = new Scrubber(
-    (position) => scrubTo(position),
-    () => scrubTo(Infinity),
-  );
+  const inspector = new Inspector();
+  const saliency = new SaliencyPanel((slot, method) => send({ type: "saliency", slot, method }));
   root.append(toolbar.el, plotBox, scrubber.el, footer, summaryRow, interpret.el, inspector.el, saliency.el);
   el.append(root);
 
-  const setData = (key: string, value: number): void => {
-    root.dataset[key] = String(value);
-  };
-  setData("points", 0);
-  setData("seq", state.seq);
-  setData("clicked", -1);
-  setData("inspected", -1);
-  setData("selected", 0);
-  setData("selectedPython", 0);
-  setData("keyframeRequests", 0);
-  setData("history", 0);
-  setData("scrubbed", 0);
-  setData("shownStep", -1);
-
-  // ------------------------------------------------------------ scatter
-  const theme = (): { bg: [number, number, number, number]; dark: boolean } => {
-    const css = el.isConnected ? getComputedStyle(plotBox).backgroundColor : "";
-    const c = parseCssColor(css);
-    if (!c || c[3] === 0) return { bg: [1, 1, 1, 1], dark: false };
-    const lum = 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
-    return { bg: [c[0], c[1], c[2], 1], dark: lum < 0.5 };
-  };
+  // ----------------------------------------------------------------------------------------- map
+  const theme = () => backgroundTheme(el.isConnected ? getComputedStyle(plotBox).backgroundColor : "");
   const t0 = theme();
   const scatter = new Scatter({
     canvas,
@@ -186,41 +142,58 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     height: PLOT_HEIGHT,
     background: t0.bg,
     dark: t0.dark,
-    onClick(slot) {
-      lastClicked = slot;
-      showLocalRow(slot);
-      setData("clicked", slot);
-      m.set("clicked", slot);
-      m.save_changes();
+    onClick: (slot) => picks.click(slot),
+    onLasso: (slots) => picks.select(slots),
+    onHover: (slot) => tooltip.show(view.shown, slot, slot === null ? null : scatter.screenPositionOfSlot(slot)),
+    onView: () => drawPaths(),
+    onDeselect: () => picks.clear(),
+  });
+
+  const picks = new Picks(
+    {
+      setClicked: (point) => {
+        setData("clicked", point);
+        m.set("clicked", point);
+      },
+      setSelection: (points) => {
+        setData("selected", points.length);
+        m.set("selection_bytes", new DataView(Uint32Array.from(points).buffer));
+      },
+      save: () => m.save_changes(),
     },
-    onLasso(slots) {
-      sentSelection = slots.length;
-      setData("selected", slots.length);
-      m.set("selection_bytes", new DataView(Uint32Array.from(slots).buffer));
-      m.save_changes();
+    (point) => showLocalRow(point),
+  );
+  const highlight = (slots: readonly number[]): void => picks.select(scatter.selectSlots(slots));
+
+  const view = new LiveOrScrubbed(state, {
+    shownChanged: () => {
+      status.setNote(view.note());
+      renderScrubber();
+      onGauge();
+      loop.request();
     },
-    onHover(slot) {
-      tooltip.show(view(), slot, slot === null ? null : scatter.screenPositionOfSlot(slot));
-    },
-    onView() {
+    scrubberChanged: () => renderScrubber(),
+    requestSnapshot: (id) => send({ type: "request_snapshot", id }),
+  });
+
+  const loop = new RedrawLoop(async () => {
+    const channel = colorBy();
+    const shown = view.shown;
+    toolbar.setChannels(shown.colorChannels(), channel);
+    const colors = shown.colorValues(channel, CATEGORICAL.length);
+    try {
+      const drawn = await scatter.draw(shown, colors);
+      if (destroyed || drawn === null) return;
+      setData("points", drawn);
+      hint.update(drawn);
+      toolbar.setLegend(drawn > 0 ? colors : null);
+      setData("shownStep", view.snapshot ? view.snapshot.step : -1);
+      inspector.refresh(state);
       drawPaths();
-    },
-    onDeselect() {
-      let changed = false;
-      if (lastClicked !== -1) {
-        lastClicked = -1;
-        setData("clicked", -1);
-        m.set("clicked", -1);
-        changed = true;
-      }
-      if (sentSelection !== 0) {
-        sentSelection = 0;
-        setData("selected", 0);
-        m.set("selection_bytes", new DataView(new ArrayBuffer(0)));
-        changed = true;
-      }
-      if (changed) m.save_changes();
-    },
+    } catch (err) {
+      console.error("better_rl_widget: draw failed", err);
+      status.setLocalError(`draw failed: ${errorText(err)}`);
+    }
   });
 
   let lastWidth = -1;
@@ -247,195 +220,90 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   plotBox.addEventListener("mousedown", keepPress);
   plotBox.addEventListener("pointerdown", keepPress);
 
-  // ------------------------------------------------------------- redraw
-  function currentColorBy(): string {
+  function colorBy(): string {
     const v = m.get("color_by");
     return typeof v === "string" && v ? v : "age";
   }
 
-  function scheduleRedraw(): void {
-    dirty = true;
-    if (rafId === null && !destroyed) rafId = requestAnimationFrame(redraw);
+  function renderScrubber(): void {
+    scrubber.render(view.scrub, view.loading);
+    setData("scrubbed", view.isLive ? 0 : 1);
   }
 
-  function redraw(): void {
-    rafId = null;
-    if (destroyed || !dirty) return;
-    if (scatter.busy) return; // the in-flight draw reschedules when it ends
-    dirty = false;
-    const channel = currentColorBy();
-    const drawnState = view();
-    toolbar.setChannels(drawnState.colorChannels(), channel);
-    const colors = drawnState.colorValues(channel, CATEGORICAL.length);
-    scatter
-      .draw(drawnState, colors)
-      .then((drawn) => {
-        if (destroyed || drawn === null) return;
-        setData("points", drawn);
-        hint.update(drawn);
-        toolbar.setLegend(drawn > 0 ? colors : null);
-        setData("shownStep", shownSnapshot ? shownSnapshot.step : -1);
-        inspector.refresh(state);
-        drawPaths();
-      })
-      .catch((err: unknown) => {
-        console.error("better_rl_widget: draw failed", err);
-        status.setLocalError(`draw failed: ${errorText(err)}`);
-      })
-      .finally(() => {
-        if (dirty && !destroyed) {
-          dirty = false;
-          scheduleRedraw();
-        }
-      });
+  /** A click on a scrubbed map (or a replay) shows the snapshot's own row of that slot at once. */
+  function showLocalRow(slot: number): void {
+    const snap = view.snapshot;
+    if (!snap) return;
+    inspector.showRow(snap.state, slot, `map at step ${fmtInt(snap.step)}`);
+    setData("inspected", inspector.slot);
   }
 
-  // ------------------------------------------------------------- frames
-  /** A message from Python that does not follow the protocol: logged and shown, the view goes on. */
+  function drawPaths(): void {
+    if (destroyed || (paths.count === 0 && paths.drawn === 0)) return;
+    // A scrubbed snapshot holds older transitions in the same slots: the live episodes' paths would lie there.
+    const n = paths.draw(plotBox.clientWidth || lastWidth, PLOT_HEIGHT, (slots) =>
+      view.isLive ? scatter.screenPositions(slots) : null,
+    );
+    setData("paths", n);
+  }
+
+  // ----------------------------------------------------------------------------------------- from Python
+  /** Something from Python that does not follow the protocol: logged and shown, the view goes on. */
   function refuse(what: string, err: unknown): void {
     console.warn(`better_rl_widget: bad ${what}`, err);
     status.setLocalError(`bad ${what}: ${errorText(err)}`);
   }
 
-  function loadKeyframe(): void {
+  function guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      refuse(what, err);
+    }
+  }
+
+  const keyframes = new KeyframeRequests(() => {
+    setData("keyframeRequests", keyframes.count);
+    send({ type: "request_keyframe", seq: state.seq });
+  });
+
+  function liveFrame(): void {
+    setData("seq", state.seq);
+    if (view.liveFrame()) loop.request();
+    else status.setNote(view.note());
+  }
+
+  function onKeyframe(): void {
     const got = receiveKeyframe(state, m.get("keyframe")); // logs its own refusals
     if (got.error) status.setLocalError(got.error);
     if (!got.applied) return;
-    setData("seq", state.seq);
     status.setLocalError(null);
-    liveChanged();
+    liveFrame();
   }
 
-  let lastRequest = -Infinity;
-  function requestKeyframe(): void {
-    lastRequest = performance.now();
-    keyframeRequests++;
-    setData("keyframeRequests", keyframeRequests);
-    m.send({ type: "request_keyframe", seq: state.seq });
-  }
-
-  // Python's status carries its current seq. A view behind it with no delta coming (opened after the deltas were
-  // sent while the stream is idle, or one lost) asks for a keyframe, at most every 2 s.
-  let behindSince: number | null = null;
-  function checkBehind(pythonSeq: number): void {
-    if (!(pythonSeq > state.seq)) {
-      behindSince = null;
+  function onMessage(content: unknown, buffers: unknown): void {
+    let msg: PythonMessage;
+    try {
+      msg = parsePythonMessage(content);
+    } catch (err) {
+      console.warn("better_rl_widget: ignored a message", err);
       return;
     }
-    const now = performance.now();
-    behindSince ??= now;
-    if (now - behindSince > 500 && now - lastRequest > 2000) requestKeyframe();
-  }
-
-  function onCustom(msg: unknown, buffers: unknown): void {
-    const type = msg && typeof msg === "object" ? (msg as { type?: unknown }).type : undefined;
-    if (type === "snapshot") {
-      onSnapshot(msg as { id?: unknown }, buffers);
-    } else if (type === "delta") {
+    if (msg.type === "delta") {
       const got = receiveDelta(state, buffers); // logs its own refusals
       if (got.error) status.setLocalError(got.error);
-      if (got.requestKeyframe) requestKeyframe();
-      if (got.applied) {
-        setData("seq", state.seq);
-        liveChanged();
-      }
+      if (got.requestKeyframe) keyframes.request();
+      if (got.applied) liveFrame();
     } else {
-      console.warn("better_rl_widget: ignored a message of unknown type", msg);
+      const blob = Array.isArray(buffers) && isBytes(buffers[0]) ? buffers[0] : null;
+      guard("snapshot", () => view.receive(msg, blob));
     }
   }
 
-  // ------------------------------------------------------- map history
-  function liveChanged(): void {
-    if (shown === state) {
-      scheduleRedraw();
-    } else {
-      liveFramesNotDrawn++;
-      scrubNote();
-    }
-  }
-
-  function scrubNote(): void {
-    if (!shownSnapshot || !scrub.hasLive) {
-      status.setNote(null);
-      return;
-    }
-    const missed = liveFramesNotDrawn
-      ? ` (${fmtInt(liveFramesNotDrawn)} live frame${liveFramesNotDrawn === 1 ? "" : "s"} since)`
-      : "";
-    status.setNote(
-      `showing the map at step ${fmtInt(shownSnapshot.step)}: live updates arrive but are not drawn${missed} · press live to return ·`,
-    );
-  }
-
-  function renderScrubber(): void {
-    scrubber.render(scrub, scrub.selectedId !== null && shownSnapshot?.id !== scrub.selectedId);
-    setData("scrubbed", shown === state ? 0 : 1);
-  }
-
-  function show(snap: LoadedSnapshot | null): void {
-    shown = snap ? snap.state : state;
-    shownSnapshot = snap;
-    liveFramesNotDrawn = 0;
-    scrubNote();
-    renderScrubber();
-    onGauge();
-    scheduleRedraw();
-  }
-
-  function scrubTo(position: number): void {
-    const id = scrub.select(position);
-    if (id === null) {
-      show(null);
-      return;
-    }
-    const got = loader.want(id);
-    if (got) show(got);
-    else renderScrubber();
-  }
-
-  function onSnapshot(msg: { id?: unknown; missing?: unknown }, buffers: unknown): void {
-    const id = Number(msg.id);
-    const buf = Array.isArray(buffers) ? (buffers[0] as unknown) : undefined;
-    try {
-      const got = loader.receive(id, msg.missing || !isBytes(buf) ? null : buf);
-      if (got && got.id === scrub.selectedId) show(got);
-      else if (scrub.selectedId !== null && scrub.selectedId !== shownSnapshot?.id && loader.inFlight === null) {
-        const again = loader.want(scrub.selectedId); // e.g. answered from the cache after a newer wish
-        if (again) show(again);
-      }
-    } catch (err) {
-      refuse("snapshot", err);
-    }
-  }
-
-  function onHistoryIndex(): void {
-    try {
-      const index = parseHistoryIndex(m.get("history_index"));
-      setData("history", index.entries.length);
-      if (scrub.setEntries(index.entries)) scrubTo(scrub.position);
-      else renderScrubber();
-    } catch (err) {
-      refuse("history index", err);
-    }
-  }
-
-  /** A click on a scrubbed map (or a replay) shows the snapshot's own row of that slot at once. */
-  function showLocalRow(slot: number): void {
-    if (shown === state || !shownSnapshot) return;
-    inspector.showRow(shown, slot, `map at step ${fmtInt(shownSnapshot.step)}`);
-    setData("inspected", inspector.slot);
-  }
-
-  // ------------------------------------------------------------- traits
   function onInspection(): void {
     const blob = m.get("inspection");
     try {
-      if (inspector.localRow && isBytes(blob) && blob.byteLength > 0) {
-        // Python answers from the buffer as it is now: use that answer only if it is the same transition.
-        const meta = decode<{ slot?: number; step?: number }>(blob).meta;
-        if (meta.slot !== inspector.localRow.slot || meta.step !== inspector.localRow.step) return;
-      }
-      inspector.update(isBytes(blob) ? blob : null, state);
+      if (!inspector.answer(isBytes(blob) ? blob : null, state)) return;
     } catch (err) {
       refuse("inspection", err);
     }
@@ -445,119 +313,111 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
 
   function onSaliency(): void {
     const blob = m.get("saliency");
-    try {
-      saliency.update(isBytes(blob) ? blob : null);
-    } catch (err) {
-      refuse("saliency", err);
-    }
+    guard("saliency", () => saliency.update(isBytes(blob) ? blob : null));
     setData("saliency", Number(saliency.el.dataset.slot ?? -1));
   }
 
   function onStatus(): void {
-    const s = m.get("status");
+    const raw = m.get("status");
+    const s: StatusTrait = raw && typeof raw === "object" ? raw : {};
     status.update(s);
-    const replay = !!(s && typeof s === "object" && (s as { replay?: unknown }).replay);
-    if (scrub.hasLive === replay) {
-      scrub.hasLive = !replay; // a replay has no live map: the scrubber always shows a snapshot
-      if (scrub.setEntries(scrub.entries)) scrubTo(scrub.position);
-      else renderScrubber();
-    }
-    const sel = s && typeof s === "object" ? (s as StatusTrait).selected : undefined;
-    const seq = s && typeof s === "object" ? Number((s as { seq?: unknown }).seq) : NaN;
-    if (Number.isFinite(seq)) checkBehind(seq);
-    setData("selectedPython", Array.isArray(sel) ? sel.length : Number(sel ?? 0) || 0);
+    view.setReplay(!!s.replay);
+    const seq = Number(s.seq);
+    if (Number.isFinite(seq)) keyframes.pythonSeq(seq, state.seq);
+    setData("selectedPython", Array.isArray(s.selected) ? s.selected.length : Number(s.selected ?? 0) || 0);
   }
 
   function onGauge(): void {
     const g = m.get("gauge");
+    const snap = view.snapshot;
     // A snapshot shows its own size; rates belong to the live buffer.
-    gauge.update(shownSnapshot && g && typeof g === "object" ? { ...g, size: shown.n, inserts_per_s: NaN } : g);
+    gauge.update(snap && g && typeof g === "object" ? { ...g, size: snap.state.n, inserts_per_s: Number.NaN } : g);
+  }
+
+  function onColorBy(): void {
+    toolbar.setChannels(view.shown.colorChannels(), colorBy());
+    loop.request();
   }
 
   function onSummary(): void {
-    try {
-      summaryNow = parseSummary(m.get("summary") as DataView | null);
-      influential.update(summaryNow);
-    } catch (err) {
-      refuse("summary", err);
-    }
+    guard("summary", () => {
+      summary = parseSummary(nonEmptyBytes(m.get("summary")));
+      influential.update(summary);
+      summaryRow.hidden = histogram.el.hidden && influential.el.hidden;
+    });
   }
 
-  function drawPaths(): void {
-    if (destroyed || (paths.count === 0 && paths.drawn === 0)) return;
-    // A scrubbed snapshot holds older transitions in the same slots: the live episodes' paths would lie there.
-    const n = paths.draw(plotBox.clientWidth || lastWidth, PLOT_HEIGHT, (slots) =>
-      shownSnapshot ? null : scatter.screenPositions(slots),
-    );
-    setData("paths", n);
+  function onThumbnails(): void {
+    guard("thumbnails", () => influential.updateThumbnails(parseThumbnails(nonEmptyBytes(m.get("thumbnails")))));
   }
 
   function onInterpret(): void {
-    try {
-      const data = parseInterpret(m.get("interpret") as DataView | null);
+    guard("interpret data", () => {
+      const data = parseInterpret(nonEmptyBytes(m.get("interpret")));
       interpret.update(data);
       const a = data?.arrays;
-      const nPaths = data?.meta.paths?.length ?? 0;
+      const n = data?.meta.paths?.length ?? 0;
       paths.setPaths(
-        Array.from({ length: nPaths }, (_, i) =>
+        Array.from({ length: n }, (_, i) =>
           raggedPart(a?.path_slots as Uint32Array, a?.path_offsets as Uint32Array, i),
         ),
       );
       drawPaths();
-    } catch (err) {
-      refuse("interpret data", err);
-    }
+    });
   }
 
-  function onThumbnails(): void {
-    try {
-      influential.updateThumbnails(parseThumbnails(m.get("thumbnails") as DataView | null));
-    } catch (err) {
-      refuse("thumbnails", err);
-    }
+  /** Python's service published while this view is open: its requests will be answered. */
+  function onInterpretChange(): void {
+    interpret.setLive(true);
+    onInterpret();
   }
 
-  function onColorBy(): void {
-    toolbar.setChannels(view().colorChannels(), currentColorBy());
-    scheduleRedraw();
+  function onHistoryIndex(): void {
+    guard("history index", () => {
+      const index = parseHistoryIndex(m.get("history_index"));
+      setData("history", index.entries.length);
+      view.setEntries(index.entries);
+    });
   }
 
-  const handlers: [string, (...args: never[]) => void][] = [
-    ["change:keyframe", loadKeyframe],
-    ["msg:custom", onCustom],
+  const listeners: [string, (...args: never[]) => void][] = [
+    ["msg:custom", onMessage],
+    ["change:keyframe", onKeyframe],
     ["change:inspection", onInspection],
     ["change:saliency", onSaliency],
     ["change:status", onStatus],
     ["change:gauge", onGauge],
     ["change:color_by", onColorBy],
     ["change:summary", onSummary],
-    ["change:interpret", onInterpret],
+    ["change:interpret", onInterpretChange],
     ["change:thumbnails", onThumbnails],
     ["change:history_index", onHistoryIndex],
   ];
-  for (const [event, handler] of handlers) m.on(event, handler as (...args: unknown[]) => void);
+  for (const [event, fn] of listeners) m.on(event, fn as (...args: unknown[]) => void);
 
-  loadKeyframe();
+  onKeyframe();
   onInspection();
   onStatus();
   // A view that opens late holds whatever keyframe the trait had; ask once for the current state.
-  requestKeyframe();
+  keyframes.request();
   onGauge();
   onSummary();
   onInterpret();
+  // Panels already published: ask the service (if one still runs) to refresh them; its answer makes them live.
+  if (nonEmptyBytes(m.get("interpret"))) send({ type: "interpret" });
   onThumbnails();
   onHistoryIndex();
-  toolbar.setChannels(state.colorChannels(), currentColorBy());
+  toolbar.setChannels(state.colorChannels(), colorBy());
   hint.update(0);
-  scheduleRedraw();
+  loop.request();
 
   const hook: BrwTestHook = {
     screenPositionOfSlot: (slot) => scatter.screenPositionOfSlot(slot),
     slots: () => scatter.slots(),
     selectedSlots: () => scatter.selectedSlots(),
-    idle: () => rafId === null && !scatter.busy && !dirty,
+    idle: () => loop.idle && !scatter.busy,
     shownCoords: (slot) => {
-      const v = view();
+      const v = view.shown;
       const i = v.indexOfSlot(slot);
       return i < 0 ? null : [v.x[i]!, v.y[i]!];
     },
@@ -567,9 +427,8 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   return () => {
     if (destroyed) return;
     destroyed = true;
-    if (rafId !== null) cancelAnimationFrame(rafId);
-    rafId = null;
-    for (const [event, handler] of handlers) m.off(event, handler as (...args: unknown[]) => void);
+    loop.stop();
+    for (const [event, fn] of listeners) m.off(event, fn as (...args: unknown[]) => void);
     ro.disconnect();
     plotBox.removeEventListener("mousedown", keepPress);
     plotBox.removeEventListener("pointerdown", keepPress);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { continuousPalette, rampColor, rampGradientCss, rampRgb, valueColor } from "../src/colors";
+import { backgroundTheme, continuousPalette, rampColor, rampGradientCss, rampRgb, valueColor } from "../src/colors";
 
 const rgb = (hex: string): number[] => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
 
@@ -51,5 +51,14 @@ describe("the one colour ramp", () => {
     expect(css).toBe(
       `linear-gradient(to right, ${rampColor(0)} 0.0%, ${rampColor(0.5)} 50.0%, ${rampColor(1)} 100.0%)`,
     );
+  });
+});
+
+describe("backgroundTheme", () => {
+  it("reads JupyterLab's light and dark backgrounds; transparent or unreadable is white", () => {
+    expect(backgroundTheme("rgb(17, 17, 17)")).toEqual({ bg: [17 / 255, 17 / 255, 17 / 255, 1], dark: true });
+    expect(backgroundTheme("#ffffff")).toEqual({ bg: [1, 1, 1, 1], dark: false });
+    expect(backgroundTheme("rgba(0, 0, 0, 0)")).toEqual({ bg: [1, 1, 1, 1], dark: false });
+    expect(backgroundTheme("")).toEqual({ bg: [1, 1, 1, 1], dark: false });
   });
 });

@@ -71,3 +71,27 @@ export function delta(
   };
   return decode<FrameMeta>(encode(meta, { ...columns(rows, withTd), removed: { dtype: "uint32", data: removed } }));
 }
+
+/** A BRW1 map snapshot (what Python's encode_snapshot writes): points 0..n-1 at x = xs, y = −xs. */
+export function snapshotBlob(id: number, step: number, xs: number[], extraFields = true): Uint8Array {
+  const slots = xs.map((_, i) => i);
+  const arrays: Parameters<typeof encode>[1] = {
+    slots: { dtype: "uint32", data: slots },
+    x: { dtype: "float32", data: xs },
+    y: { dtype: "float32", data: xs.map((x) => -x) },
+  };
+  if (extraFields) arrays.skill = { dtype: "uint32", data: slots.map((s) => s % 2) };
+  return encode(
+    {
+      kind: "snapshot",
+      id,
+      step,
+      time_s: step / 10,
+      extent: [-1, 1, -1, 1],
+      newest_step: 0,
+      capacity: xs.length,
+      channels: extraFields ? { skill: { kind: "categorical" } } : {},
+    },
+    arrays,
+  );
+}

@@ -10,6 +10,7 @@ import {
   SnapshotLoader,
 } from "../src/history";
 import { statusText } from "../src/panels/status";
+import { snapshotBlob } from "./helpers";
 
 function indexBlob(entries: HistoryEntry[]): Uint8Array {
   return encode(
@@ -20,29 +21,6 @@ function indexBlob(entries: HistoryEntry[]): Uint8Array {
       times: { dtype: "float64", data: entries.map((e) => e.time) },
       points: { dtype: "uint32", data: entries.map((e) => e.points) },
     },
-  );
-}
-
-function snapshotBlob(id: number, step: number, xs: number[], extraFields = true): Uint8Array {
-  const slots = xs.map((_, i) => i);
-  const arrays: Parameters<typeof encode>[1] = {
-    slots: { dtype: "uint32", data: slots },
-    x: { dtype: "float32", data: xs },
-    y: { dtype: "float32", data: xs.map((x) => -x) },
-  };
-  if (extraFields) arrays.skill = { dtype: "uint32", data: slots.map((s) => s % 2) };
-  return encode(
-    {
-      kind: "snapshot",
-      id,
-      step,
-      time_s: step / 10,
-      extent: [-1, 1, -1, 1],
-      newest_step: 0,
-      capacity: xs.length,
-      channels: extraFields ? { skill: { kind: "categorical" } } : {},
-    },
-    arrays,
   );
 }
 

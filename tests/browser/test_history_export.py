@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from .conftest import POINTS_DRAWN, click_point, kernel_eval, wait_seq
-from .test_notebook_ui import open_and_run, shutdown_sessions
+from .test_notebook_ui import FEATURE_PANELS, VISIBLE, open_and_run, shutdown_sessions
 
 pytestmark = pytest.mark.browser
 
@@ -81,7 +81,7 @@ def test_scrubber_shows_the_map_as_it_was(jupyter_server, page):
         page.wait_for_function(f"s => +{ROOT}.dataset.inspected === s", arg=slot, timeout=10_000)
         kc = jupyter_server.kernel_client("scrubber.ipynb")
         try:
-            py_clicked, py_step = kernel_eval(kc, "[widget.clicked, __import__('better_rl_widget').widget.codec"
+            py_clicked, py_step = kernel_eval(kc, "[widget.clicked, __import__('better_rl_widget.frames.codec').frames.codec"
                                                   ".decode(widget.inspection)[0].get('step')]")
             # A status change sent after Python's answer: once the page shows it, the answer has arrived too
             # (one comm, in order). The view must have kept its own row.
@@ -150,6 +150,9 @@ def test_exported_html_works_offline_from_a_file_url(browser, tmp_path):
         assert int(root.get_attribute("data-shown-step")) == snaps[-1].step
         assert pg.locator("#brw-title").inner_text() == "CartPole-ish run"
         assert "300 / 300" in pg.locator(".brw-gauge").inner_text()
+        # Only what a recorded map has: no interpretability, histogram or influential panels, and no button (a
+        # replay has no live map, and nothing here could answer a request).
+        assert pg.evaluate(VISIBLE, f"{FEATURE_PANELS}, .brw-summary, .brw-root button") == []
         # colour-by offers the snapshot's fields
         options = pg.locator(".brw-colorby-select option").evaluate_all("os => os.map(o => o.value)")
         assert {"reward", "action", "episode", "return"} <= set(options)

@@ -37,6 +37,11 @@ def test_interpret_panels_render_and_a_skill_click_highlights_its_points(jupyter
                                " return !!p && !p.hidden && p.dataset.skills === '3'; }", timeout=120_000)
         root = page.locator(".brw-root").first
         panel = page.locator(".brw-interp").first
+        # The service answered this view (it published while the view was open): controls and influence buttons show.
+        page.wait_for_function("() => document.querySelector('.brw-interp').dataset.live === '1'", timeout=60_000)
+        charts = panel.locator(".brw-interp-chart")
+        assert charts.count() == 4 and all(charts.nth(i).is_visible() for i in range(4))
+        assert panel.locator(".brw-interp-controls").is_visible() and panel.locator("button[data-group]").count() == 4
         # Panels render: 3 skill nodes, calibration dots + binned means, a value trace, paths over the map.
         assert panel.locator("circle.brw-interp-node").count() == 3
         assert int(panel.get_attribute("data-calibration")) > 100

@@ -26,6 +26,13 @@ def run_all(page) -> None:
     page.get_by_text("Run All Cells", exact=True).first.click()
 
 
+# Panels of a feature that is off (no enable_interpret, no live service to answer requests) must not show, not even
+# empty: the skill graph, calibration, value trace and timeline charts, segments, controls and influence buttons.
+FEATURE_PANELS = ".brw-interp, .brw-interp-chart, .brw-interp-segments, .brw-interp-controls, .brw-interp-buttons"
+VISIBLE = ("sel => Array.from(document.querySelectorAll(sel))"
+           ".filter(e => e.getClientRects().length > 0).map(e => e.className)")
+
+
 STARTED = ("() => Array.from(document.querySelectorAll('.jp-Notebook .jp-InputArea-prompt'))"
            ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))")
 
@@ -63,6 +70,7 @@ def test_quickstart_click_and_lasso_reach_python_while_training(jupyter_server, 
         # buffer outgrows the sample, points leave and join it every frame; test_faults compares held maps.)
         drawn = int(root.get_attribute("data-points"))
         assert 0 < drawn <= kernel_eval(kc, "widget.frame_state.capacity") == 1_000
+        assert page.locator(".brw-interp").count() == 1 and page.evaluate(VISIBLE, FEATURE_PANELS) == []
 
         # Hover shows the point's row from the view's own state. A frame can move the point from under the
         # cursor (the governor draws fewer, larger steps): find it again and retry.
@@ -90,7 +98,7 @@ def test_quickstart_click_and_lasso_reach_python_while_training(jupyter_server, 
             " return +r.dataset.clicked >= 0 && r.dataset.inspected === r.dataset.clicked; }", timeout=30_000)
         clicked = int(root.get_attribute("data-clicked"))
         py_clicked, py_slot, done, step = kernel_eval(
-            kc, "[widget.clicked, __import__('better_rl_widget').widget.codec.decode(widget.inspection)[0]"
+            kc, "[widget.clicked, __import__('better_rl_widget.frames.codec').frames.codec.decode(widget.inspection)[0]"
                 ".get('buffer_slot', -1), run.done, hook.step]")
         assert py_clicked == clicked and py_slot >= 0
         assert done is False, "training had already finished: the click was not tested during training"

@@ -4,6 +4,9 @@
  * mounts the same render code the notebook widget uses. No network: everything is in the page.
  */
 import { decode } from "../codec";
+import type { GaugeTrait } from "../panels/gauge";
+import type { StatusTrait } from "../panels/status";
+import type { WidgetTraits } from "../traits";
 import widget from "../widget";
 import { base64ToBytes, PageModel, snapshotResponder } from "./page_model";
 
@@ -35,21 +38,24 @@ function mount(): void {
     if (m && arr.data instanceof Uint8Array) snapshots.set(Number(m[1]), arr.data);
   }
   const index = arrays.index?.data;
-  const model = new PageModel(
-    {
-      keyframe: empty(),
-      inspection: empty(),
-      saliency: empty(),
-      summary: empty(),
-      selection_bytes: empty(),
-      history_index: index instanceof Uint8Array ? view(index) : empty(),
-      status: meta.status ?? {},
-      gauge: meta.gauge ?? {},
-      color_by: typeof meta.color_by === "string" ? meta.color_by : "age",
-      clicked: -1,
-    },
-    snapshotResponder(snapshots),
-  );
+  // Every trait the widget has: a recorded history only. No interpret, summary or thumbnails data, so their panels
+  // stay hidden; nothing here answers the requests they would send.
+  const traits: WidgetTraits = {
+    keyframe: empty(),
+    inspection: empty(),
+    saliency: empty(),
+    summary: empty(),
+    interpret: empty(),
+    thumbnails: empty(),
+    selection_bytes: empty(),
+    history_index: index instanceof Uint8Array ? view(index) : empty(),
+    status: (meta.status ?? {}) as StatusTrait,
+    gauge: (meta.gauge ?? {}) as GaugeTrait,
+    errors: [],
+    color_by: typeof meta.color_by === "string" ? meta.color_by : "age",
+    clicked: -1,
+  };
+  const model = new PageModel({ ...traits }, snapshotResponder(snapshots));
   const title = document.getElementById("brw-title");
   if (title) title.textContent = typeof meta.title === "string" ? meta.title : "";
   widget.render({ model: model as never, el: app });

@@ -1,17 +1,19 @@
 /**
  * The anywidget model an exported HTML page gives the widget's own render code: get / set / on / off / send /
  * save_changes over values read from the inlined data, and a responder standing in for Python (it answers
- * {type: "request_snapshot", id} from the inlined snapshots). DOM-free, unit-tested.
+ * {type: "request_snapshot", id} from the inlined snapshots, and nothing else). DOM-free, unit-tested.
  */
+import type { PythonMessage, ViewMessage } from "../messages";
+
 type Handler = (...args: unknown[]) => void;
 
-export type Responder = (content: unknown, model: PageModel) => void;
+export type Responder = (msg: ViewMessage, model: PageModel) => void;
 
 export class PageModel {
   private readonly values: Record<string, unknown>;
   private readonly handlers = new Map<string, Set<Handler>>();
   /** Messages the view sent, newest last (for tests and debugging). */
-  readonly sent: unknown[] = [];
+  readonly sent: ViewMessage[] = [];
 
   constructor(
     values: Record<string, unknown>,
@@ -46,16 +48,16 @@ export class PageModel {
   }
 
   /** Like a comm message to Python: answered asynchronously, as a kernel would. */
-  send(content: unknown): void {
-    this.sent.push(content);
-    setTimeout(() => this.responder(content, this), 0);
+  send(msg: ViewMessage): void {
+    this.sent.push(msg);
+    setTimeout(() => this.responder(msg, this), 0);
   }
 
   save_changes(): void {}
 
   /** Deliver a custom message to the view, as anywidget does for messages from Python. */
-  emitCustom(content: unknown, buffers: DataView[] = []): void {
-    this.emit("msg:custom", content, buffers);
+  emitCustom(msg: PythonMessage, buffers: DataView[] = []): void {
+    this.emit("msg:custom", msg, buffers);
   }
 
   private emit(event: string, ...args: unknown[]): void {
@@ -71,14 +73,12 @@ export class PageModel {
 
 /** A responder serving snapshot blobs by id (what `BufferWidget._send_snapshot` does in Python). */
 export function snapshotResponder(snapshots: Map<number, Uint8Array>): Responder {
-  return (content, model) => {
-    if (!content || typeof content !== "object") return;
-    const msg = content as { type?: unknown; id?: unknown };
+  return (msg, model) => {
     if (msg.type !== "request_snapshot") return;
-    const id = Number(msg.id);
-    const blob = snapshots.get(id);
-    if (!blob) model.emitCustom({ type: "snapshot", id, missing: true });
-    else model.emitCustom({ type: "snapshot", id }, [new DataView(blob.buffer, blob.byteOffset, blob.byteLength)]);
+    const blob = snapshots.get(msg.id);
+    if (!blob) model.emitCustom({ type: "snapshot", id: msg.id, missing: true });
+    else
+      model.emitCustom({ type: "snapshot", id: msg.id }, [new DataView(blob.buffer, blob.byteOffset, blob.byteLength)]);
   };
 }
 

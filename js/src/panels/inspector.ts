@@ -248,6 +248,19 @@ export class Inspector {
   }
 
   /**
+   * Python's answer to a click (the `inspection` trait). Python answers from the buffer as it is now: while a map
+   * snapshot's own row is shown, an answer about another transition is left out. Returns whether it was shown.
+   */
+  answer(blob: DataView | ArrayBuffer | ArrayBufferView | null, state: PointState): boolean {
+    if (this.localRow && blob && blob.byteLength > 0) {
+      const meta = decode<{ slot?: number; step?: number }>(blob).meta;
+      if (meta.slot !== this.localRow.slot || meta.step !== this.localRow.step) return false;
+    }
+    this.update(blob, state);
+    return true;
+  }
+
+  /**
    * Show `slot`'s row as `state` (a map snapshot) holds it: every per-row field it has. Used for a scrubbed map,
    * a replay and the HTML export, where Python's buffer does not hold (or there is no Python for) that transition.
    */

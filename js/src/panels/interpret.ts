@@ -4,8 +4,13 @@
  * scatter (predicted Q against realised return, identity line, binned means, bias), the value trace of one
  * episode, the recurring segments (click to highlight) and the influence of groups of states (run on demand).
  * Requests go to Python as custom messages ({type: "interpret" | "influence", ...}).
+ *
+ * Each chart shows only once its data exists (no calibration without Q-values, no value trace before an episode is
+ * drawn...). The controls and the influence buttons need Python's service to answer them: they show only once the
+ * view has seen it publish (`setLive`), never in a saved notebook or an HTML export.
  */
 import { CATEGORICAL } from "../colors";
+import type { InfluenceGroup, InfluenceRequest, InterpretRequest } from "../messages";
 import { fmtInt, fmtNum, h } from "./format";
 import { finiteRange, type Interpret, linear, nodeRadius, raggedPart } from "./interpret_data";
 
@@ -55,7 +60,7 @@ export interface InterpretCallbacks {
   /** A recurring segment was clicked: highlight these slots. */
   onSlots(slots: number[]): void;
   /** Send a request to Python. */
-  send(msg: Record<string, unknown>): void;
+  send(msg: InterpretRequest | InfluenceRequest): void;
 }
 
 export class InterpretPanel {
@@ -66,6 +71,9 @@ export class InterpretPanel {
   private readonly cal = chart("calibration");
   private readonly trace = chart("value trace");
   private readonly timeline = chart("skill timeline");
+  private readonly controls: HTMLDivElement;
+  private readonly lower: HTMLDivElement;
+  private readonly segBox: HTMLDivElement;
   private readonly segments: HTMLOListElement;
   private readonly influence: HTMLDivElement;
   private readonly influenceOut: HTMLDivElement;
@@ -90,21 +98,24 @@ export class InterpretPanel {
     this.episodeInput.type = "number";
     this.episodeInput.placeholder = "episode id";
     this.message = h("div", "brw-interp-message");
-    this.head.append(this.kSelect, this.lastSelect, this.episodeInput, this.message);
+    this.controls = h("div", "brw-interp-controls");
+    this.controls.append(this.kSelect, this.lastSelect, this.episodeInput);
+    this.head.append(this.controls, this.message);
     const charts = h("div", "brw-interp-charts");
     charts.append(this.graph.box, this.cal.box, this.trace.box, this.timeline.box);
-    const lower = h("div", "brw-interp-lower");
-    const segBox = h("div", "brw-interp-segments");
+    this.lower = h("div", "brw-interp-lower");
+    this.segBox = h("div", "brw-interp-segments");
     this.segments = h("ol", "brw-interp-segment-list");
-    segBox.append(h("div", "brw-panel-title", "recurring segments (map regions)"), this.segments);
+    this.segBox.append(h("div", "brw-panel-title", "recurring segments (map regions)"), this.segments);
     this.influence = h("div", "brw-interp-influence");
     const buttons = h("div", "brw-interp-buttons");
-    for (const [group, label] of [
+    const groups: [InfluenceGroup, string][] = [
       ["td", "TD-error quartiles"],
       ["priority", "priority quartiles"],
       ["selection", "lasso selection"],
       ["skill", "skills"],
-    ]) {
+    ];
+    for (const [group, label] of groups) {
       const b = h("button", "brw-tab", label);
       b.dataset.group = group;
       this.listen(b, "click", () => {
@@ -119,8 +130,9 @@ export class InterpretPanel {
       buttons,
       this.influenceOut,
     );
-    lower.append(segBox, this.influence);
-    this.el.append(this.head, charts, lower);
+    this.lower.append(this.segBox, this.influence);
+    this.el.append(this.head, charts, this.lower);
+    this.setLive(false);
     this.listen(this.kSelect, "change", () => this.cb.send({ type: "interpret", k: Number(this.kSelect.value) }));
     this.listen(this.lastSelect, "change", () =>
       this.cb.send({ type: "interpret", last: Number(this.lastSelect.value) }),
@@ -161,6 +173,14 @@ export class InterpretPanel {
     this.listeners.push([target, event, fn]);
   }
 
+  /** Python's service answers requests (it published while this view was open): show the controls and buttons. */
+  setLive(live: boolean): void {
+    this.el.dataset.live = live ? "1" : "0";
+    this.controls.hidden = !live;
+    this.influence.hidden = !live;
+    this.lower.hidden = this.segBox.hidden && this.influence.hidden;
+  }
+
   update(data: Interpret | null): void {
     this.data = data;
     this.el.hidden = data === null;
@@ -177,15 +197,17 @@ export class InterpretPanel {
       this.lastSelect.value = v;
     }
     this.message.textContent = m.message || `${fmtInt(m.n)} transitions`;
-    this.renderGraph();
-    this.renderCalibration();
-    this.renderTrace();
-    this.renderTimeline();
-    this.renderSegments();
+    this.graph.box.hidden = !this.renderGraph();
+    this.cal.box.hidden = !this.renderCalibration();
+    this.trace.box.hidden = !this.renderTrace();
+    this.timeline.box.hidden = !this.renderTimeline();
+    this.segBox.hidden = !this.renderSegments();
     this.renderInfluence();
+    this.lower.hidden = this.segBox.hidden && this.influence.hidden;
   }
 
-  private renderGraph(): void {
+  /** Draws the chart; false when there is nothing to draw (the chart is hidden). */
+  private renderGraph(): boolean {
     const { svg, caption } = this.graph;
     svg.replaceChildren();
     const d = this.data;
@@ -194,7 +216,7 @@ export class InterpretPanel {
     const trans = d?.arrays.skill_transitions;
     if (!d || !centers || !counts || !trans) {
       caption.textContent = "";
-      return;
+      return false;
     }
     const k = counts.length;
     const xs = Array.from({ length: k }, (_, i) => centers[2 * i]!);
@@ -277,9 +299,10 @@ export class InterpretPanel {
     caption.textContent =
       `transition entropy ${fmtNum(s.transition_entropy)} · coherence ${fmtNum(s.coherence)} · ` +
       `explained ${fmtNum(s.explained_variance)}`;
+    return true;
   }
 
-  private renderCalibration(): void {
+  private renderCalibration(): boolean {
     const { svg, caption } = this.cal;
     svg.replaceChildren();
     const d = this.data;
@@ -288,8 +311,8 @@ export class InterpretPanel {
     const g = d?.arrays.cal_realised;
     this.el.dataset.calibration = String(p?.length ?? 0);
     if (!d || !c || !p || !g) {
-      caption.textContent = d?.meta.calibration === null ? "needs Q-values (hook with q_network=)" : "";
-      return;
+      caption.textContent = ""; // without Q-values Python's message says what is missing
+      return false;
     }
     axes(svg, "realised return", `predicted ${c.value === "q" ? "Q(s,a)" : "V(s)"}`);
     const [lo, hi] = finiteRange(p, g);
@@ -312,16 +335,17 @@ export class InterpretPanel {
     caption.textContent =
       `bias ${bias > 0 ? "+" : ""}${fmtNum(bias)} (${bias > 0 ? "over" : "under"}-estimates) · ` +
       `MAE ${fmtNum(c.mae)} · n=${fmtInt(c.n)}`;
+    return true;
   }
 
-  private renderTrace(): void {
+  private renderTrace(): boolean {
     const { svg, caption } = this.trace;
     svg.replaceChildren();
     const d = this.data;
     const step = d?.arrays.trace_step;
     if (!d || !step || step.length === 0) {
       caption.textContent = "";
-      return;
+      return false;
     }
     const a = d.arrays;
     axes(svg, "step in episode", "value");
@@ -359,10 +383,11 @@ export class InterpretPanel {
       if (pts.length) svg.append(svgEl("polyline", { points: pts.join(" "), class: cls }));
     }
     caption.textContent = `episode ${d.meta.trace_episode}: V (blue), Q(s,a) (orange), return-to-go (dashed), rewards (bars)`;
+    return true;
   }
 
   /** One row per episode drawn on the map: its steps coloured by skill. */
-  private renderTimeline(): void {
+  private renderTimeline(): boolean {
     const { svg, caption } = this.timeline;
     svg.replaceChildren();
     const d = this.data;
@@ -371,7 +396,7 @@ export class InterpretPanel {
     const off = d?.arrays.path_offsets;
     if (!d || !skill || !off || ids.length === 0) {
       caption.textContent = "";
-      return;
+      return false;
     }
     let longest = 1;
     for (let i = 0; i < ids.length; i++) longest = Math.max(longest, off[i + 1]! - off[i]!);
@@ -407,9 +432,10 @@ export class InterpretPanel {
       }
     }
     caption.textContent = "episodes on the map (rows), steps coloured by skill";
+    return true;
   }
 
-  private renderSegments(): void {
+  private renderSegments(): boolean {
     const segs = this.data?.meta.segments ?? [];
     this.segments.replaceChildren(
       ...segs.map((s, i) => {
@@ -418,6 +444,7 @@ export class InterpretPanel {
         return li;
       }),
     );
+    return segs.length > 0;
   }
 
   private renderInfluence(): void {

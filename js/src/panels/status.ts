@@ -10,6 +10,8 @@ export interface StatusTrait {
   projection?: string;
   running?: boolean;
   hook_step?: number;
+  /** Python's newest frame sequence number: a view behind it with no delta coming asks for a keyframe. */
+  seq?: number;
   selected?: number | number[];
   /** Visible remarks that are not errors (degraded modes, flattened observations). */
   notes?: string[];
