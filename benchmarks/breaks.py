@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'kind':9s} {'ratio':>6s}  {'rounds':24s} {'breaks/s':>8s} {'in breaks':>9s} {'lost/break':>10s}")
     for k, v in out["kinds"].items():
         lost = "" if v["lost_per_break_ms"] is None else f"{v['lost_per_break_ms']:.0f} ms"
-        print(f"{k:9s} {v['ratio']:6.3f}  {str(v['round_ratios']):24s} {v['breaks_per_s']:8.2f} "
+        print(f"{k:9s} {v['ratio']:6.3f}  {v['round_ratios']!s:24s} {v['breaks_per_s']:8.2f} "
               f"{v['break_share']:9.3f} {lost:>10s}")
 
 

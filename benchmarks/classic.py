@@ -131,7 +131,8 @@ def main() -> None:
         return
     print(f"GridWorld 4×3 (lava, slip 0.05), Q-learning α=0.1 γ=0.95 ε=0.1, {a.episodes} episodes × ≤{a.steps} steps")
     for r in filter(None, (main_run, small)):
-        print(f"  {r['instances']:4d} instances: ours {r['seconds_ours']:.2f} s, simple_rl {r['seconds_simple_rl']:.2f} s"
+        print(f"  {r['instances']:4d} instances: ours {r['seconds_ours']:.2f} s, "
+              f"simple_rl {r['seconds_simple_rl']:.2f} s"
               f" → {r['speedup']:.1f}× ({r['speedup_per_transition']:.1f}× per transition); final mean return "
               f"ours {r['return_ours']:.3f}, simple_rl {r['return_simple_rl']:.3f}")
 

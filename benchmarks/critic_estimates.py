@@ -42,7 +42,7 @@ def measure(cls: type, kind: str, slots: int, repeats: int, warmup_steps: int) -
         model.train(gradient_steps=1, batch_size=256)
         train_s.append(time.thread_time() - t)
     e, tr = min(est_s), min(train_s)
-    return {"slots": int(len(s)), "estimate_ms": e * 1e3, "train_step_ms": tr * 1e3, "ratio": e / tr}
+    return {"slots": len(s), "estimate_ms": e * 1e3, "train_step_ms": tr * 1e3, "ratio": e / tr}
 
 
 def main() -> None:

@@ -29,12 +29,12 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cartpole_stream import cartpole_states, features64  # noqa: E402
+from _cartpole_stream import cartpole_states, features64
 
-from better_rl_widget.embed import AUTO_MIN_POINTS  # noqa: E402
-from better_rl_widget.embed.knn_graph import KNNGraph  # noqa: E402
-from better_rl_widget.embed.live_tsne import LiveTSNE  # noqa: E402
-from better_rl_widget.embed.quality import knn_preservation_of, trustworthiness  # noqa: E402
+from better_rl_widget.embed import AUTO_MIN_POINTS
+from better_rl_widget.embed.knn_graph import KNNGraph
+from better_rl_widget.embed.live_tsne import LiveTSNE
+from better_rl_widget.embed.quality import knn_preservation_of, trustworthiness
 
 MAX_FPS = 4.0  # the capture worker's default
 

@@ -36,7 +36,7 @@ import numpy as np
 from better_rl_widget import BufferWidget, TrainingHook
 
 try:  # a training process has torch loaded: part of the baseline, not of the widget's overhead
-    import torch  # noqa: F401
+    import torch  # noqa: F401 - loaded, not used
 
     TORCH_IN_BASELINE = True
 except ImportError:  # the widget itself does not need it

@@ -27,9 +27,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from better_rl_widget.agents.tabular import QLearning  # noqa: E402
-from better_rl_widget.experiments import run_agents_on_mdp, run_seeds  # noqa: E402
-from better_rl_widget.scale.backend import init_local  # noqa: E402
+from better_rl_widget.agents.tabular import QLearning
+from better_rl_widget.experiments import run_agents_on_mdp, run_seeds
+from better_rl_widget.scale.backend import init_local
 
 ENV = "better_rl_widget/GridWorld-v0"
 

@@ -182,7 +182,7 @@ def run_sb3(steps: int, seed: int, hooked: bool, hook_kwargs: dict, keep_snapsho
         t_end = 0.0
         close_s = 0.0
         init_s = 0.0
-        end: dict = {}
+        end: dict = {}  # noqa: RUF012 - a default, replaced (never mutated) when training ends
 
         def _init_callback(self) -> None:
             t = time.perf_counter()

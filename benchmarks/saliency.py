@@ -23,9 +23,8 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
-
 from threadpoolctl import threadpool_limits
+from torch import nn
 
 from better_rl_widget.agents.dqn_cnn import CNNQNetwork
 from better_rl_widget.analysis.saliency import (
@@ -73,8 +72,9 @@ def run(n_frames: int, r: float, d: int) -> dict:
         t_ref.append(time.perf_counter() - t0)
         corr.append(float(np.corrcoef(a.ravel(), b.ravel())[0, 1]))
     med = statistics.median
-    return {"frames": n_frames, "r": r, "d": d, "masks": len(range(0, 84, d)) ** 2, "torch_threads": torch.get_num_threads(),
-            "batched_s": med(t_fast), "reference_s": med(t_ref), "speedup": med(t_ref) / med(t_fast),
+    return {"frames": n_frames, "r": r, "d": d, "masks": len(range(0, 84, d)) ** 2,
+            "torch_threads": torch.get_num_threads(), "batched_s": med(t_fast), "reference_s": med(t_ref),
+            "speedup": med(t_ref) / med(t_fast),
             "correlation": min(corr), "targets": {"speedup": 20.0, "correlation": 0.99}}
 
 
@@ -102,7 +102,7 @@ def run_thumbnails(k: int, r: float, d: int, repeats: int = 3, minatar: bool = F
         r, d = scaled_defaults(10, 10)
     else:
         net, fs, layout = nature_cnn(), frames(k, seed=1), "CHW"
-    critic = lambda x: net(x).max(dim=1, keepdim=True).values  # noqa: E731 - the critic map's f: V = max Q
+    critic = lambda x: net(x).max(dim=1, keepdim=True).values  # the critic map's f: V = max Q
     t_img, t_shared, t_separate, worst = [], [], [], 1.0
     with threadpool_limits(limits=1):  # the saliency service computes thumbnails on one thread
         perturbation_saliency(net, fs[0], r=r, d=d, layout=layout)  # mask cache, once per frame size

@@ -43,9 +43,9 @@ from torch import nn
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from memory import SyntheticFrames, child_pid, reset_peak, rss_mb  # noqa: E402
+from memory import SyntheticFrames, child_pid, reset_peak, rss_mb
 
-from better_rl_widget import BufferWidget, TrainingHook  # noqa: E402
+from better_rl_widget import BufferWidget, TrainingHook
 
 TARGET_GROWTH_MB = 50.0
 

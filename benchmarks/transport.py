@@ -31,7 +31,7 @@ def run(n: int, changed_fraction: float, ticks: int, seed: int = 0) -> dict:
     fs.upsert(slots, _rows(rng, slots, 0))
     fs.set_coords(slots, rng.normal(size=(n, 2)).astype(np.float32))
     fs.keyframe()
-    k = max(1, int(round(changed_fraction * n)))
+    k = max(1, round(changed_fraction * n))
     step = n
     delta_bytes, delta_ms, full_bytes, full_ms = [], [], [], []
     for _ in range(ticks):

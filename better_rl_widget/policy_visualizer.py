@@ -139,7 +139,7 @@ class PolicyVisualizer:
             fig.write_html(p, include_plotlyjs=True, full_html=True)
             written.append(p)
             try:
-                import kaleido  # noqa: F401
+                import kaleido  # noqa: F401 - plotly's PNG export needs it
 
                 fig.write_image(out / f"{name}.png")
                 written.append(out / f"{name}.png")

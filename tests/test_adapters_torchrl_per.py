@@ -108,6 +108,7 @@ def test_torchrl_prioritized_buffer_without_the_compiled_extension_degrades_with
 
 def test_extension_builder_reports_that_the_extension_loads():
     script = Path(__file__).resolve().parent.parent / "scripts" / "build_torchrl_ext.py"
-    r = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=300,
+                       check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "prioritized sampler loads" in r.stdout

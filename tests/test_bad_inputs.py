@@ -290,7 +290,8 @@ def _(out):
         PrioritizedReplayBuffer(8, alpha=float("nan"))
 
 
-@case("TrainingHook()", "a buffer of the wrong type", RAISES, error=TypeError, match=r"dict cannot be streamed: it lacks")
+@case("TrainingHook()", "a buffer of the wrong type", RAISES, error=TypeError,
+      match=r"dict cannot be streamed: it lacks")
 def _(out):
     with out.raises():
         TrainingHook(BufferWidget(), {"obs": np.zeros((3, 4))})
@@ -1235,7 +1236,8 @@ def _(out):
     out.skipped(frame.info["note"], r"1 non-finite rows rejected", drawn=len(frame.slots), good=220)
 
 
-@case("PCAProjection.add", "object array features", RAISES, match=r"features must be numbers \(n, d\), got dtype object")
+@case("PCAProjection.add", "object array features", RAISES,
+      match=r"features must be numbers \(n, d\), got dtype object")
 def _(out):
     with out.raises():
         PCAProjection(10).add(np.arange(2), np.array([np.zeros(2), "x"], dtype=object))

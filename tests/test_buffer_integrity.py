@@ -44,7 +44,7 @@ def test_float_buffers_keep_nan_observations_and_round_float64():
 def test_add_refuses_rewards_float32_cannot_hold(reward):
     b = ReplayBuffer(4)
     b.add(*_row(np.zeros(2), reward=1.5))
-    with pytest.raises(ValueError, match="reward = .*float32"):
+    with pytest.raises(ValueError, match=r"reward = .*float32"):
         b.add(*_row(np.ones(2), reward=reward))
     assert b.total_inserted == 1 and b.read(np.array([0]))["reward"][0] == 1.5
 
@@ -62,7 +62,7 @@ def test_a_refused_row_leaves_the_slot_it_would_overwrite_intact():
 
 def test_add_refuses_object_observations_and_fractional_int_actions():
     b = ReplayBuffer(4)
-    with pytest.raises(ValueError, match="dtype object.*numbers"):
+    with pytest.raises(ValueError, match=r"dtype object.*numbers"):
         b.add(np.array([np.zeros(2), np.zeros(3)], dtype=object), 0, 0.0, np.zeros(2), False)
     b.add(np.zeros(2), 1, 0.0, np.zeros(2), False)
     with pytest.raises(ValueError, match=r"action = 0\.5 .*int64 actions"):
@@ -153,7 +153,7 @@ def test_record_after_close_is_counted_and_other_uses_say_the_hook_is_closed():
     for t in range(10):
         hook.record(np.full(2, t, np.float32), 0, 0.0, np.zeros(2, np.float32), False, False)
     hook.close()
-    for t in range(3):
+    for _ in range(3):
         hook.record(np.zeros(2, np.float32), 0, 0.0, np.zeros(2, np.float32), False, False)
     hook.capture()
     hook.close()

@@ -57,7 +57,7 @@ def test_q_network_that_fails_on_the_observations():
 
 
 def test_hook_rejects_a_non_module_q_network():
-    with pytest.raises(TypeError, match="torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         TrainingHook(BufferWidget(), ReplayBuffer(10), q_network=lambda x: x)
 
 
@@ -113,7 +113,7 @@ def test_record_flattens_dict_observations_and_says_so():
     _, a = decode(w.keyframe)
     assert len(a["slots"]) == 30 and a["episode"].max() == 2
     assert "flattened to 5 values" in _notes(w)
-    meta, obs = w._inspect_fn(0)
+    meta, _obs = w._inspect_fn(0)
     assert meta["obs_shape"] == [5]
 
 

@@ -63,7 +63,7 @@ def test_rejects_bad_input():
     blob = encode({}, {"x": np.zeros(100, np.float32)})
     with pytest.raises(CodecError, match="past the end"):
         decode(blob[:-16])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not JSON compliant"):
         encode({"bad": float("nan")}, {})
 
 

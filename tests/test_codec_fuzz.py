@@ -3,6 +3,7 @@
 Each test counts the examples it tried; the totals are printed at the end of the module.
 """
 
+import itertools
 import json
 import struct
 import tracemalloc
@@ -33,7 +34,8 @@ metas = st.dictionaries(st.text(max_size=6), st.one_of(st.integers(-2**40, 2**40
 blobs = st.builds(encode, metas, arrays)
 # Anything JSON can carry in a header field, valid or not.
 junk = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=6),
-                 st.lists(st.integers(-3, 9), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+                 st.lists(st.integers(-3, 9), max_size=3),
+                 st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -72,7 +74,7 @@ def decode_checked(blob: bytes):
             assert data_start <= lo and lo + a.nbytes <= len(blob), "an array reads the header or past the end"
             spans.append((lo, lo + a.nbytes))
     spans.sort()
-    assert all(e <= s for (_, e), (s, _) in zip(spans, spans[1:])), "arrays overlap"
+    assert all(e <= s for (_, e), (s, _) in itertools.pairwise(spans)), "arrays overlap"
     assert isinstance(meta, dict)
     return meta, got
 
@@ -185,7 +187,7 @@ def test_blocks_may_not_overlap(entries):
         header["arrays"][f"a{i}"]["offset"] = start + 8 * slot
     blob = assemble(header, bytes(400))
     spans = sorted((8 * s, 8 * s + n * np.dtype(dt).itemsize) for dt, n, s in entries if n)
-    overlap = any(e > s for (_, e), (s, _) in zip(spans, spans[1:]))
+    overlap = any(e > s for (_, e), (s, _) in itertools.pairwise(spans))
     if overlap:
         with pytest.raises(CodecError, match="overlaps"):
             decode(blob)
@@ -226,7 +228,7 @@ def test_claimed_sizes_are_not_allocated():
     huge = assemble({"arrays": {"x": {"dtype": "float64", "shape": [2**33], "offset": 64}}}, bytes(64))
     block = {"dtype": "float32", "shape": [2**14], "offset": 8192}
     many = assemble({"meta": {"kind": "snapshot", "step": 0, "time_s": 0, "extent": [0, 1, 0, 1]},
-                     "arrays": {name: block for name in ["slots", "x", "y", *map(str, range(200))]}}, bytes(2**16))
+                     "arrays": dict.fromkeys(["slots", "x", "y", *map(str, range(200))], block)}, bytes(2**16))
     for blob, read in [(huge, decode), (many, decode_snapshot)]:
         tracemalloc.start()
         try:

@@ -7,11 +7,18 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from better_rl_widget.agents.tabular import FixedPolicyAgent, QLearning, RandomAgent
 from better_rl_widget.agents.planning import value_iteration
+from better_rl_widget.agents.tabular import FixedPolicyAgent, QLearning, RandomAgent
 from better_rl_widget.envs import GridWorld
-from better_rl_widget.experiments import (Results, confidence_summary, policy_arrows, reproduce, run_agents_on_mdp,
-                                          value_heatmap, visitation_figure)
+from better_rl_widget.experiments import (
+    Results,
+    confidence_summary,
+    policy_arrows,
+    reproduce,
+    run_agents_on_mdp,
+    value_heatmap,
+    visitation_figure,
+)
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ def test_export_is_one_file_whose_data_round_trips(tmp_path):
     meta, arrays = decode(base64.b64decode(data_b64))
     assert meta["kind"] == "export" and meta["title"] == "CartPole-v1 run"
     assert meta["status"]["replay"] is True and meta["gauge"]["size"] == 30
-    idx_meta, idx = decode(arrays["index"].tobytes())
+    _idx_meta, idx = decode(arrays["index"].tobytes())
     assert idx["steps"].tolist() == [0, 100, 200]
     for i, s in enumerate(given):
         back = decode_snapshot(arrays[f"snap_{i}"].tobytes())
@@ -140,7 +140,7 @@ def test_a_large_history_is_thinned_to_max_bytes_and_says_so(tmp_path):
     _, idx = decode(arrays["index"].tobytes())
     steps = idx["steps"].tolist()
     assert 2 <= len(steps) < 40 and steps[0] == 0 and steps[-1] == 3900  # first and last kept
-    assert any(f"of 40 snapshots" in n for n in meta["status"]["notes"])
+    assert any("of 40 snapshots" in n for n in meta["status"]["notes"])
     everything = export_html(tmp_path / "all.html", given, max_bytes=None)
     data_len = [len(re.search(r'id="brw-data">([^<]+)<', p.read_text()).group(1)) for p in (out, everything)]
     assert data_len[1] > 3 * data_len[0]

@@ -177,7 +177,8 @@ def test_snapshot_requests_are_answered_with_the_codec(monkeypatch):
     w._on_custom_msg(w, {"type": "request_snapshot", "id": first}, [])
     w._on_custom_msg(w, {"type": "request_snapshot", "id": 10**6}, [])
     w._on_custom_msg(w, {"type": "request_snapshot", "id": "not a number"}, [])
-    assert [c for c, _ in sent] == [{"type": "snapshot", "id": first}, {"type": "snapshot", "id": 10**6, "missing": True}]
+    assert [c for c, _ in sent] == [{"type": "snapshot", "id": first},
+                                    {"type": "snapshot", "id": 10**6, "missing": True}]
     got = decode_snapshot(sent[0][1][0])
     assert np.array_equal(got.xy, w.history[0].xy) and got.step == w.history[0].step
 
@@ -200,7 +201,7 @@ def test_replay_widget_shows_the_given_history():
     w = BufferWidget.replay(snaps, title="run A")
     assert w.history.steps == [10, 20, 30]
     assert w.history[0] is snaps[1]  # kept as given, no copy, no thinning
-    meta, arrays = decode(w.history_index)
+    _meta, arrays = decode(w.history_index)
     assert arrays["steps"].tolist() == [10, 20, 30] and arrays["points"].tolist() == [20, 12, 20]
     assert w.status["replay"] is True and w.status["running"] is False and w.status["hook_step"] == 30
     assert w.gauge["size"] == 20 and w.gauge["capacity"] == 20

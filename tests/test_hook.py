@@ -18,13 +18,13 @@ def test_cartpole_5000_transitions_end_as_5000_points(widget):
     env.action_space.seed(0)
     # max_points above the rows inserted: every row is drawn (nothing sampled, nothing lost)
     with TrainingHook(widget, buf, every=7, max_points=5000) as hook:
-        for t in range(5000):
+        for _t in range(5000):
             a = env.action_space.sample()
             nxt, r, term, trunc, _ = env.step(a)
             buf.add(obs, a, r, nxt, term, trunc)
             hook.on_step()
             obs = env.reset()[0] if (term or trunc) else nxt
-    meta, a = keyframe_arrays(widget)
+    _meta, a = keyframe_arrays(widget)
     assert len(a["slots"]) == 5000 == widget.n_points
     assert sorted(a["slots"].tolist()) == list(range(5000))
     assert sorted(a["step"].tolist()) == list(range(5000))
@@ -43,7 +43,7 @@ def test_deltas_replayed_by_a_view_equal_the_keyframe(widget, view):
         hook.flush()
     hook.close()
     view.sync()
-    meta, a = keyframe_arrays(widget)
+    _meta, a = keyframe_arrays(widget)
     assert len(view.deltas) >= 3
     truth = {int(s): (float(a["x"][i]), float(a["y"][i]), int(a["step"][i])) for i, s in enumerate(a["slots"])}
     assert view.rows == truth and len(truth) == 300
@@ -60,7 +60,7 @@ def test_delta_payload_is_small_when_little_changes(widget, view):
     hook.flush()
     hook.close()
     full = len(widget.keyframe)
-    meta, last = decode(view.deltas[-1])
+    _meta, last = decode(view.deltas[-1])
     assert len(last["slots"]) <= 200 + 32  # PCA keeps kept points still: only new rows move
     assert len(view.deltas[-1]) < 0.05 * full
 
@@ -134,7 +134,7 @@ def test_empty_buffer_gives_an_empty_map_without_errors(widget):
         for _ in range(30):
             hook.on_step()
         hook.flush()
-    meta, a = keyframe_arrays(widget)
+    _meta, a = keyframe_arrays(widget)
     assert len(a["slots"]) == 0 and widget.gauge["size"] == 0 and widget.gauge["capacity"] == 10
     assert widget.errors == []
 
@@ -265,7 +265,7 @@ def test_keyframe_request_refreshes_the_trait(widget):
     before = widget.keyframe
     from_browser(widget, {"method": "custom", "content": {"type": "request_keyframe", "seq": 0}})
     assert widget.keyframe_requests == 1 and widget.keyframe != before
-    meta, a = decode(widget.keyframe)
+    _meta, a = decode(widget.keyframe)
     assert len(a["slots"]) == 10
     hook.close()
 
@@ -372,7 +372,7 @@ def test_copies_are_at_most_every_copy_every_s_but_never_let_the_ring_lap(widget
     assert len(np.unique(copied)) == 200  # every slot was copied at least once
     assert hook.flush()
     hook.close()
-    meta, a = keyframe_arrays(widget)
+    _meta, a = keyframe_arrays(widget)
     assert sorted(a["step"].tolist()) == list(range(800, 1000))  # the newest 200 rows, none lost
 
 

@@ -234,7 +234,7 @@ def corridor_table(n_episodes=12, seed=0):
 
 def test_recurring_segments_count_the_paths_taken():
     table = corridor_table().sample(frac=1.0, random_state=0)  # rows in any order
-    labels, centres = map_regions(table[["x", "y"]].to_numpy(), 6)
+    labels, _centres = map_regions(table[["x", "y"]].to_numpy(), 6)
     assert adjusted_rand_score(table["pos"], labels) == 1.0
     seg = recurring_segments(table, labels, length=3)
     # Map regions to positions to read the answer: 0→1→2 (8 episodes), 1→2→3 (8), 0→1→4 and 1→4→5 (4 each).
@@ -479,7 +479,8 @@ def test_interpret_overhead_benchmark_json():
 
     repo = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, str(repo / "benchmarks" / "interpret_overhead.py"), "--json", "--steps",
-                          "1500", "--pairs", "1", "--every-s", "0.3", "--worker", "thread"], check=True, capture_output=True, text=True).stdout
+                          "1500", "--pairs", "1", "--every-s", "0.3", "--worker", "thread"],
+                         check=True, capture_output=True, text=True).stdout
     r = json.loads(out)
     assert {"ratio", "with_panels_steps_s", "without_steps_s", "cpu_per_refresh_s", "core_fraction"} <= set(r)
     assert r["refreshes"][0] >= 1 and r["cpu_per_refresh_s"] > 0 and 0 < r["core_fraction"] < 1

@@ -168,7 +168,7 @@ def test_options_defaults_are_the_hooks_and_the_signature_lists_every_option():
         o.every = 3  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("bad, exc, words", [
+@pytest.mark.parametrize(("bad", "exc", "words"), [
     (dict(every=0), ValueError, "every must be >= 1"),
     (dict(every=2.5), TypeError, "every"),
     (dict(projection="umap"), ValueError, "unknown projection"),
@@ -202,7 +202,7 @@ def test_options_normalise_numbers():
 
 
 def test_hook_takes_options_and_keywords_override_them(widget):
-    with pytest.raises(TypeError, match="unknown options? colour, fps"):
+    with pytest.raises(TypeError, match=r"unknown options? colour, fps"):
         TrainingHook(widget, ReplayBuffer(3), fps=2, colour="red")
     with pytest.raises(TypeError, match="options must be a LiveOptions"):
         TrainingHook(widget, ReplayBuffer(3), options={"every": 2})

@@ -86,7 +86,7 @@ def test_the_map_settles_when_training_ends():
             buf.add(x, 0, 0.0, x, False)
             hook.on_step()
         hook.close()
-        lanes, Z, xy = hook.worker.embedding_snapshot()
+        _lanes, Z, xy = hook.worker.embedding_snapshot()
         return knn_preservation_of(Z, xy, k=10, sample=None), w.status
 
     raw, st_raw = run(0)

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 pytest.importorskip("stable_baselines3")
-import torch  # noqa: E402
-from stable_baselines3 import DQN as SB3DQN  # noqa: E402
-from stable_baselines3 import PPO  # noqa: E402
-from stable_baselines3.common.callbacks import CheckpointCallback  # noqa: E402
+import torch
+from stable_baselines3 import DQN as SB3DQN
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import CheckpointCallback
 
-from better_rl_widget.agents.dqn import DQN, DQNConfig  # noqa: E402
-from better_rl_widget.policy.checkpoints import find_checkpoints, step_from_name  # noqa: E402
-from better_rl_widget.policy_visualizer import PolicyVisualizer  # noqa: E402
+from better_rl_widget.agents.dqn import DQN, DQNConfig
+from better_rl_widget.policy.checkpoints import find_checkpoints, step_from_name
+from better_rl_widget.policy_visualizer import PolicyVisualizer
 
 KW = {"episodes": 3, "seed": 0, "max_steps": 200, "tsne_per_checkpoint": 80, "progress": False}
 
@@ -44,7 +44,7 @@ def sb3_ppo_dir(tmp_path_factory) -> Path:
 def reference_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("ref")
     agent = DQN("CartPole-v1", DQNConfig(buffer_size=2000, learning_starts=100), seed=0)
-    for k in (1, 2, 3):
+    for _k in (1, 2, 3):
         agent.learn(200)
         agent.save(d / f"dqn_{agent.steps_done}.pt")
     return d
@@ -145,7 +145,7 @@ def test_bad_input_errors(tmp_path, sb3_dqn_dir):
     with pytest.raises(ValueError, match="folder is empty"):
         PolicyVisualizer(tmp_path, "CartPole-v1", SB3DQN)
     (tmp_path / "readme.md").write_text("x")
-    with pytest.raises(ValueError, match="found only readme.md"):
+    with pytest.raises(ValueError, match=r"found only readme\.md"):
         PolicyVisualizer(tmp_path, "CartPole-v1", SB3DQN)
     with pytest.raises(ValueError, match="CartPole-v1"):  # close matches are listed
         PolicyVisualizer(sb3_dqn_dir, "CartPol-v1", SB3DQN)
@@ -158,7 +158,7 @@ def test_bad_input_errors(tmp_path, sb3_dqn_dir):
 def test_agent_that_does_not_fit_the_env(sb3_dqn_dir):
     # CartPole agents (2 actions, 4-d observations) on MountainCar (3 actions, 2-d observations)
     viz = PolicyVisualizer(sb3_dqn_dir, "MountainCar-v0", SB3DQN, **KW)
-    with pytest.raises(RuntimeError, match="does not fit|observation|shape"):
+    with pytest.raises(RuntimeError, match=r"does not fit|observation|shape"):
         viz.to_dataframe()
 
 
@@ -173,9 +173,8 @@ def test_save_writes_offline_html(sb3_dqn_dir, tmp_path):
 
 
 def test_the_documented_import_works():
-    from policy_visualizer import PolicyVisualizer as PV
-
     import better_rl_widget
+    from policy_visualizer import PolicyVisualizer as PV
 
     assert PV is better_rl_widget.PolicyVisualizer is PolicyVisualizer
 

@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from better_rl_widget.embed.quality import (displacement, kept_displacement, knn_ids, knn_preservation,
-                                            knn_preservation_of, trustworthiness)
+from better_rl_widget.embed.quality import (
+    displacement,
+    kept_displacement,
+    knn_ids,
+    knn_preservation,
+    knn_preservation_of,
+    trustworthiness,
+)
 
 
 def test_knn_preservation_of_a_perfect_and_a_random_map():

@@ -46,7 +46,7 @@ def _same_results(a, b) -> None:
 
 @pytest.mark.parametrize("block", [None, 2])
 def test_experiments_on_ray_equal_local(block):
-    agents = lambda: [QLearning(gamma=0.95, name="q"), RandomAgent()]  # noqa: E731
+    agents = lambda: [QLearning(gamma=0.95, name="q"), RandomAgent()]
     kw = dict(instances=5, episodes=12, steps=25, seed=7, track_visits=True, progress=False, instance_block=block)
     local = run_agents_on_mdp(agents(), GRID, backend="local", **kw)
     remote = run_agents_on_mdp(agents(), GRID, backend="ray", **kw)
@@ -152,7 +152,7 @@ def test_a_failed_and_a_killed_worker_are_reported_and_the_rest_go_on():
     assert "w2" in cap.failed  # killed by ray.kill: ActorDiedError
     assert any("remote worker w1 failed" in e for e in widget.errors)
     assert any("remote worker w2 failed" in e for e in widget.errors)
-    _, a = keyframe_arrays(widget)
+    _, _a = keyframe_arrays(widget)
     got = cap.stats["received"]
     assert got["w0"] == 400 and got["w1"] == 100 and got["w2"] >= 100  # w1 pushed its full batches of 50
     assert widget.n_points == sum(got.values()) == cap.buffer.total_inserted

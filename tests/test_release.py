@@ -38,7 +38,7 @@ def _ours() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("better_rl_widget")}
 
 
-@pytest.mark.parametrize("worker,record", [("thread", False), ("process", False), ("process", True)])
+@pytest.mark.parametrize(("worker", "record"), [("thread", False), ("process", False), ("process", True)])
 def test_a_closed_widget_and_hook_are_collected_and_leave_nothing_running(worker, record, tmp_path):
     before, threads_before = _children(), _ours()  # other tests' hooks may still be running
     w = BufferWidget()
@@ -68,7 +68,7 @@ def test_the_classic_widgets_are_collected_after_close():
         w.close()
         ref = weakref.ref(w)
         del w
-        assert _until(lambda: ref() is None)
+        assert _until(lambda: ref() is None)  # noqa: B023 - called within this iteration
 
 
 def test_closing_the_widget_stops_its_saliency_service():

@@ -46,7 +46,9 @@ def frame(seed=0, dtype=np.uint8):
 
 def mass_near_patch(sal: np.ndarray, margin: int) -> float:
     inside = np.zeros_like(sal, bool)
-    inside[max(0, PATCH[0].start - margin):PATCH[0].stop + margin, max(0, PATCH[1].start - margin):PATCH[1].stop + margin] = True
+    rows = slice(max(0, PATCH[0].start - margin), PATCH[0].stop + margin)
+    cols = slice(max(0, PATCH[1].start - margin), PATCH[1].stop + margin)
+    inside[rows, cols] = True
     return float(sal[inside].sum() / sal.sum())
 
 

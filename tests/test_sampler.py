@@ -32,7 +32,7 @@ def test_bounded_at_any_capacity_and_stratified_by_age():
     cap, m = 1_000_000, 2000
     s = MapSample(cap, m)
     peak = 0
-    for total, _, held in stream(s, cap, 1_400_000, batch=5000):
+    for total, _, held in stream(s, cap, 1_400_000, batch=5000):  # noqa: B007 - the last total is read below
         peak = max(peak, len(held))
         assert s.drawn == len(held) <= m
     assert peak <= m and len(held) >= 0.95 * m
@@ -72,7 +72,7 @@ def test_drawn_rows_stay_until_their_slot_is_overwritten_once_full():
 def test_thinning_while_filling_keeps_the_map_spread():
     cap, m = 100_000, 1000
     s = MapSample(cap, m)
-    for total, _, held in stream(s, cap, 30_000, batch=1000):
+    for total, _, held in stream(s, cap, 30_000, batch=1000):  # noqa: B007 - the last values are read below
         pass
     ages = np.array([total - 1 - n for _, n in held.values()])
     counts = np.histogram(ages, bins=5, range=(0, total))[0]
@@ -83,7 +83,7 @@ def test_priority_option_draws_in_proportion_to_priority():
     cap, m = 100_000, 4000
     s = MapSample(cap, m, by="priority")
     pri = np.where(np.arange(cap) % 2 == 0, 4.0, 1.0)  # even slots 4x the priority of odd ones
-    for _, _, held in stream(s, cap, 200_000, batch=1000, priority=lambda slots: pri[slots]):
+    for _, _, held in stream(s, cap, 200_000, batch=1000, priority=lambda slots: pri[slots]):  # noqa: B007 - read below
         pass
     slots = np.array([sl for sl, _ in held.values()])
     even, odd = int((slots % 2 == 0).sum()), int((slots % 2 == 1).sum())
@@ -128,5 +128,5 @@ def test_overwriting_a_drawn_slot_with_an_undrawn_row_frees_its_lane():
                                  dict(capacity=10, max_points=5, by="random")])
 def test_bad_arguments_are_named(bad):
     by = bad.pop("by", "age")
-    with pytest.raises(ValueError, match="capacity|max_points|sample"):
+    with pytest.raises(ValueError, match=r"capacity|max_points|sample"):
         MapSample(bad["capacity"], bad["max_points"], by=by)

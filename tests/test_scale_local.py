@@ -27,7 +27,7 @@ run_agents_lifelong([QLearning()], MDPDistribution([env]), samples=1, episodes=2
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_the_local_path_never_imports_ray():
@@ -87,16 +87,16 @@ def test_remote_buffer_makes_episode_ids_global_and_keeps_the_newest_rows():
     buf.add_rows("w0", _batch(3, 0, episode=0))
     buf.add_rows("w1", _batch(3, 10, episode=0))  # the same local id from another worker: another episode
     buf.add_rows("w0", _batch(2, 3, episode=0))  # w0's episode 0 goes on
-    got = buf.read(np.arange(8), ROW_FIELDS + ("step",))
+    got = buf.read(np.arange(8), (*ROW_FIELDS, "step"))
     assert got["episode"].tolist() == [0, 0, 0, 1, 1, 1, 0, 0]
     assert got["step"].tolist() == list(range(8))
     buf.add_rows("w1", _batch(20, 50, episode=1))  # bigger than the ring: only its newest 8 rows land
     assert buf.total_inserted == 28
     got = buf.read(np.arange(8), ("obs", "episode"))
     assert sorted(got["obs"][:, 0].tolist()) == list(range(62, 70)) and set(got["episode"].tolist()) == {2}
+    b = _batch(2)
+    b["obs"] = b["next_obs"] = np.zeros((2, 3), np.float32)
     with pytest.raises(ValueError, match="observations of shape"):
-        b = _batch(2)
-        b["obs"] = b["next_obs"] = np.zeros((2, 3), np.float32)
         buf.add_rows("w0", b)
 
 
@@ -127,6 +127,6 @@ def test_on_episode_needs_the_local_backend_and_one_block():
     from better_rl_widget.agents.tabular import QLearning
     from better_rl_widget.experiments import run_agents_on_mdp
 
-    with pytest.raises(ValueError, match="on_episode .* needs"):
+    with pytest.raises(ValueError, match=r"on_episode .* needs"):
         run_agents_on_mdp([QLearning()], "better_rl_widget/GridWorld-v0", instance_block=2, progress=False,
                           on_episode=lambda *a: None)

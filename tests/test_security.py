@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 pytest.importorskip("stable_baselines3")
-import torch  # noqa: E402
-from stable_baselines3 import A2C, DQN, PPO, SAC  # noqa: E402
+import torch
+from stable_baselines3 import A2C, DQN, PPO, SAC
 
-from better_rl_widget.policy import sb3_safe  # noqa: E402
-from better_rl_widget.policy_visualizer import PolicyVisualizer  # noqa: E402
+from better_rl_widget.policy import sb3_safe
+from better_rl_widget.policy_visualizer import PolicyVisualizer
 
 KW = {"episodes": 2, "seed": 0, "max_steps": 30, "tsne_per_checkpoint": 20, "perplexity": 5.0, "progress": False}
 HOSTILE = ["</script><script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "<!--", "x</SCRIPT >y"]
@@ -147,7 +147,7 @@ def _global(module: str, name: str) -> bytes:
     return b"\x80\x04" + s(module) + s(name) + b"\x93."
 
 
-@pytest.mark.parametrize("module,name", [
+@pytest.mark.parametrize(("module", "name"), [
     ("os", "system"), ("builtins", "getattr"), ("builtins", "exec"), ("subprocess", "Popen"),
     ("stable_baselines3.common.monitor", "Monitor"),  # an SB3 class, but it writes files: not on the list
     ("stable_baselines3.common.utils", "FloatSchedule.__init__"),  # attribute paths out of an allowed class

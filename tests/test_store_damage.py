@@ -152,7 +152,7 @@ def test_missing_chunk_and_damaged_manifest_are_named(tmp_path):
 INDEX_OK = {"format": "better_rl_widget.run/1", "status": "finished"}
 
 
-@pytest.mark.parametrize("text, what", [
+@pytest.mark.parametrize(("text", "what"), [
     ("", "not valid JSON"),
     ('{"format": "better_rl_widget.run/1", "streams": {', "not valid JSON"),
     (b"\xff\xfe{}", "not valid JSON"),

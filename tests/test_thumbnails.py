@@ -20,7 +20,7 @@ from .test_saliency import H, PatchNet, W, mass_near_patch
 def hand_downsample(img: np.ndarray, f: int) -> np.ndarray:
     """Mean over f×f blocks, written out as loops (edge blocks average the pixels they have)."""
     h, w = img.shape[:2]
-    out = np.zeros((-(-h // f), -(-w // f)) + img.shape[2:])
+    out = np.zeros((-(-h // f), -(-w // f), *img.shape[2:]))
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
             block = img[i * f:(i + 1) * f, j * f:(j + 1) * f]
@@ -114,7 +114,7 @@ def test_thumbnails_refresh_only_when_the_top_k_set_changes():
 def test_a_rewritten_top_slot_gets_a_new_thumbnail():
     """Same slot, new insertion (the ring wrapped): the (slot, step) pair changed, so the picture must too."""
     w = BufferWidget()
-    buf, frames = image_buffer(n=10, capacity=10)
+    buf, _frames = image_buffer(n=10, capacity=10)
     with TrainingHook(w, buf, every=1, projection="pca") as hook:
         hook.flush()
         n0 = w._thumbnails.refreshes
@@ -171,7 +171,8 @@ def test_top_slots_keep_display_order_and_each_slot_once():
     from better_rl_widget.frames.codec import encode
 
     blob = encode({"kind": "summary", "fields": ["priority", "td_error"]},
-                  {"top_priority_slots": np.array([5, 2, 9], np.uint32), "top_td_error_slots": np.array([2, 7], np.uint32)})
+                  {"top_priority_slots": np.array([5, 2, 9], np.uint32),
+                   "top_td_error_slots": np.array([2, 7], np.uint32)})
     assert top_slots(blob).tolist() == [5, 2, 9, 7]
     assert top_slots(b"").tolist() == []
 
@@ -210,7 +211,7 @@ def test_saliency_thumbnails_are_the_downsampled_maps_of_those_slots():
 
 def test_saliency_thumbnails_are_off_by_default_cached_by_slot_and_step_and_toggled_by_the_view():
     w = BufferWidget()
-    buf, frames = image_buffer(n=30)
+    buf, _frames = image_buffer(n=30)
     hook = TrainingHook(w, buf, every=1, projection="pca")
     hook.flush()
     service = w.enable_saliency(PatchNet(), r=3, d=3)
@@ -237,7 +238,7 @@ def test_saliency_thumbnails_are_off_by_default_cached_by_slot_and_step_and_togg
 
 def test_an_inspector_click_is_answered_while_thumbnails_are_computed():
     w = BufferWidget()
-    buf, frames = image_buffer(n=30)
+    buf, _frames = image_buffer(n=30)
     with TrainingHook(w, buf, every=1, projection="pca") as hook:
         hook.flush()
     service = w.enable_saliency(PatchNet(), r=3, d=3, thumbnail_budget_s=60.0)
@@ -276,8 +277,8 @@ def test_thumbnail_refresh_benchmark_json():
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "saliency.py"
-    out = subprocess.run([sys.executable, str(script), "--thumbnails", "--k", "2", "--repeats", "1", "--json"], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, str(script), "--thumbnails", "--k", "2", "--repeats", "1", "--json"],
+                         check=True, capture_output=True, text=True).stdout
     r = json.loads(out)
     assert {"images_ms", "saliency_ms", "saliency_ms_per_row", "separate_passes_ms", "shared_pass_speedup"} <= set(r)
     assert r["k"] == 2 and r["threads"] == 1 and r["correlation"] > 0.9999

@@ -73,7 +73,7 @@ def test_a_q_network_that_starts_raising_switches_the_map_to_observations(worker
     hook = TrainingHook.for_loop(w, 3000, q_network=q, worker=worker, max_points=3000)
     _train(hook, 3000, q)
     hook.close()
-    meta, a = decode(w.keyframe)
+    _meta, a = decode(w.keyframe)
     assert len(a["slots"]) == 3000  # every row placed, from observations once features failed
     assert not any("feature width" in e for e in w.errors), w.errors
     notes = " | ".join(w.status.get("notes", []))

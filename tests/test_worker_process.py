@@ -156,7 +156,7 @@ def test_a_killed_process_degrades_to_a_thread_visibly_and_the_map_completes():
     assert hook.worker.mode == "thread"
     assert any("exited with code -9" in e for e in w.errors)
     assert any("goes on in a thread" in n for n in w.status["notes"])
-    meta, a = decode(w.keyframe)
+    _meta, a = decode(w.keyframe)
     assert len(a["slots"]) == 400 and np.isfinite(a["td_error"]).all()
 
 

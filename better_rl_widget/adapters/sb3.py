@@ -11,7 +11,7 @@ SAC, TD3, DDPG: the twin critics, see ``capture/critic_estimator.py``).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from stable_baselines3.common.buffers import ReplayBuffer as SB3ReplayBuffer
@@ -148,7 +148,8 @@ class BetterRLCallback(BaseCallback):
             space = self.model.action_space
             kw.setdefault("q_network", q_net)
             kw.setdefault("target_network", getattr(self.model, "q_net_target", None))
-            options = _model_default(options, given, "gamma", float(self.model.gamma))
+            # every SB3 algorithm has gamma, though BaseAlgorithm (SB3's type for self.model) does not declare it
+            options = _model_default(options, given, "gamma", float(cast(Any, self.model).gamma))
             if isinstance(space, gym.spaces.Discrete):
                 options = _model_default(options, given, "n_actions", int(space.n))
             if vec_normalize is not None and "estimator" not in kw:
@@ -169,7 +170,7 @@ class BetterRLCallback(BaseCallback):
                 self.widget.add_note(f"TD-errors off: {exc}")
         try:
             self.hook = TrainingHook(self.widget, self.source, options=options, **kw)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - shown, never raised into learn()
             self.widget.report_error(f"BetterRLCallback: could not start the hook: {exc}")
             return
         finally:
@@ -192,7 +193,7 @@ class BetterRLCallback(BaseCallback):
             if (hook.step + 1) % every == 0 and hook.copy_due():
                 try:
                     source.sync()
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 - shown, never raised into learn()
                     hook._report(f"BetterRLCallback: {type(exc).__name__}: {exc}")
                     return True
             hook.on_step()
@@ -202,7 +203,7 @@ class BetterRLCallback(BaseCallback):
         if self.hook is not None and self.source is not None:
             try:
                 self.source.sync()  # the last transition is stored after the last _on_step
-            except Exception:  # noqa: BLE001, S110 - close() below still publishes what there is
+            except Exception:  # noqa: BLE001 - close() below still publishes what there is
                 pass
             self.hook.close()
 

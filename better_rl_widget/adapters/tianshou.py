@@ -41,7 +41,8 @@ class TianshouBufferSource:
                 self.tracker.bookkeeping_failed("buffer.add", exc)
             return out
 
-        buffer.add = counting_add
+        patched: Any = buffer  # this instance's methods are wrapped (mypy types a method as read-only)
+        patched.add = counting_add
         if self.prioritized:
             upd, self._orig_update = buffer.update_weight, buffer.update_weight
 
@@ -49,7 +50,7 @@ class TianshouBufferSource:
                 upd(index, new_weight)
                 self.tracker.reprioritised(np.asarray(index, np.int64))
 
-            buffer.update_weight = tracking_update
+            patched.update_weight = tracking_update
 
     @property
     def total_inserted(self) -> int:

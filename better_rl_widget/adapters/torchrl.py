@@ -9,8 +9,8 @@ Prioritized buffers (``TensorDictPrioritizedReplayBuffer``, or any buffer with a
 ``priority`` is read from the sampler's sum-tree, i.e. the sampling weight ``(p + eps)^α``. That tree is
 torchrl's compiled extension (``torchrl._torchrl``), built for one torch release; with another torch it does not
 load ("SumSegmentTreeFp32 is not available") and ``python -m better_rl_widget.adapters.torchrl_ext`` builds it
-against the installed torch. Where it does not load, priorities are off with a note naming the cause; TD-errors still come from the
-hook when it has a ``q_network``.
+against the installed torch. Where it does not load, priorities are off with a note naming the cause; TD-errors still
+come from the hook when it has a ``q_network``.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ class TorchRLBufferSource:
         for k in ("done", "terminated"):
             try:
                 v = _np(data.get(self.keys[k])).astype(bool)
-                return v.reshape(n, -1).any(axis=1) if batched else v.reshape(1, -1).any(axis=1)
-            except Exception:  # noqa: BLE001, S112 - try the next key
+                return np.asarray(v.reshape(n, -1).any(axis=1) if batched else v.reshape(1, -1).any(axis=1))
+            except Exception:  # noqa: BLE001 - try the next key
                 continue
         return np.zeros(n, bool)
 
@@ -171,7 +171,7 @@ def _tree_error(sampler: Any) -> str:
         return f"{type(sampler).__name__} holds no sum-tree"
     try:
         tree[torch.zeros(1, dtype=torch.long, device=sampler.device)]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - whatever fails, the message names it
         return f"the sum-tree cannot be read ({type(exc).__name__}: {exc})"
     return ""
 

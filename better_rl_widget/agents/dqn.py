@@ -69,10 +69,11 @@ class DQN:
         self.env_id = env if isinstance(env, str) else getattr(self.env.spec, "id", type(self.env).__name__)
         if not isinstance(self.env.action_space, gym.spaces.Discrete):
             raise ValueError(f"DQN needs a Discrete action space, {self.env_id} has {self.env.action_space}")
+        self.n_actions = int(self.env.action_space.n)
         self.config = config or DQNConfig()
         self.seed = seed
         random.seed(seed)
-        np.random.seed(seed)
+        np.random.seed(seed)  # noqa: NPY002 - for any library drawing from the legacy global generator
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.q = self.make_network()
@@ -89,8 +90,14 @@ class DQN:
 
     def make_network(self) -> nn.Module:
         """The Q-network for this env (an MLP here; ``CNNDQN`` overrides it for frames)."""
-        obs_dim = int(np.prod(self.env.observation_space.shape))
-        return QNetwork(obs_dim, int(self.env.action_space.n), self.config.hidden)
+        obs_dim = int(np.prod(self._obs_shape()))
+        return QNetwork(obs_dim, self.n_actions, self.config.hidden)
+
+    def _obs_shape(self) -> tuple[int, ...]:
+        shape = self.env.observation_space.shape
+        if shape is None:
+            raise ValueError(f"DQN needs observations of a fixed shape; {self.env_id} has {self.env.observation_space}")
+        return shape
 
     def epsilon(self, step: int, total: int) -> float:
         c = self.config
@@ -105,13 +112,13 @@ class DQN:
 
     def act(self, obs: np.ndarray, epsilon: float) -> int:
         if self.rng.random() < epsilon:
-            return int(self.rng.integers(self.env.action_space.n))
+            return int(self.rng.integers(self.n_actions))
         return self.predict(obs)
 
     def train_step(self) -> float:
         c = self.config
-        per = isinstance(self.buffer, PrioritizedReplayBuffer)
-        b = self.buffer.sample(c.batch_size, beta=self._beta) if per else self.buffer.sample(c.batch_size)
+        per = self.buffer if isinstance(self.buffer, PrioritizedReplayBuffer) else None
+        b = per.sample(c.batch_size, beta=self._beta) if per is not None else self.buffer.sample(c.batch_size)
         obs = torch.as_tensor(b["obs"], dtype=torch.float32)
         next_obs = torch.as_tensor(b["next_obs"], dtype=torch.float32)
         actions = torch.as_tensor(b["action"], dtype=torch.int64)
@@ -125,9 +132,9 @@ class DQN:
                 next_q = self.q_target(next_obs).max(dim=1).values
             target = rewards + c.gamma * (1.0 - terminated) * next_q
         q = self.q(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
-        if per:  # importance weights correct the bias of prioritized sampling
+        if per is not None:  # importance weights correct the bias of prioritized sampling
             loss = (torch.as_tensor(b["weights"]) * nn.functional.smooth_l1_loss(q, target, reduction="none")).mean()
-            self.buffer.update_priorities(b["indices"], (target - q).detach().numpy())
+            per.update_priorities(b["indices"], (target - q).detach().numpy())
         else:
             loss = nn.functional.smooth_l1_loss(q, target)
         self.optimizer.zero_grad()

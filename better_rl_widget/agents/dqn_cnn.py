@@ -30,8 +30,9 @@ class CNNQNetwork(nn.Module):
         self.torso = nn.Sequential(*conv, nn.Flatten())
         with torch.no_grad():
             n_flat = self.torso(torch.zeros(1, c, h, w)).shape[1]
-        self.body = nn.Sequential(nn.Linear(n_flat, 256 if min(h, w) >= 36 else 128), nn.ReLU())
-        self.head = nn.Linear(self.body[0].out_features, n_actions)
+        hidden = 256 if min(h, w) >= 36 else 128
+        self.body = nn.Sequential(nn.Linear(n_flat, hidden), nn.ReLU())
+        self.head = nn.Linear(hidden, n_actions)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float() * self.scale
@@ -48,9 +49,9 @@ class CNNDQN(DQN):
 
     def make_network(self) -> nn.Module:
         space = self.env.observation_space
-        shape = tuple(int(s) for s in space.shape)
+        shape = tuple(int(s) for s in self._obs_shape())
         if len(shape) != 3:
             raise ValueError(f"CNNDQN needs 3-D image observations (C,H,W) or (H,W,C); {self.env_id} has {shape}")
-        channels_last = shape[2] <= 16 and shape[0] > 16 or (shape[0] > 4 and shape[2] <= 4 and shape[0] <= 16)
+        channels_last = (shape[2] <= 16 and shape[0] > 16) or (shape[0] > 4 and shape[2] <= 4 and shape[0] <= 16)
         scale = 1.0 / 255.0 if np.dtype(space.dtype) == np.uint8 else 1.0
-        return CNNQNetwork(shape, int(self.env.action_space.n), channels_last, scale)
+        return CNNQNetwork(shape, self.n_actions, channels_last, scale)

@@ -9,6 +9,7 @@ small forks) are unmaintained; the asymmetric offsets follow the book's recommen
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .tabular import TabularAgent
 
@@ -16,7 +17,7 @@ from .tabular import TabularAgent
 class TileCoder:
     """Maps (n, d) observations in the box [low, high] to (n, tilings) active feature indices."""
 
-    def __init__(self, low, high, tilings: int = 8, tiles: int = 8) -> None:
+    def __init__(self, low: ArrayLike, high: ArrayLike, tilings: int = 8, tiles: int = 8) -> None:
         self.low = np.asarray(low, dtype=float)
         self.high = np.asarray(high, dtype=float)
         if self.low.shape != self.high.shape or self.low.ndim != 1 or not np.all(np.isfinite(self.high - self.low)):
@@ -48,7 +49,8 @@ class LinearQ(TabularAgent):
         self.alpha, self.gamma, self.epsilon, self.tilings, self.tiles = alpha, gamma, epsilon, tilings, tiles
         self.name = name
 
-    def reset_features(self, low, high, n_actions: int, batch: int, rng: np.random.Generator) -> None:
+    def reset_features(self, low: ArrayLike, high: ArrayLike, n_actions: int, batch: int,
+                       rng: np.random.Generator) -> None:
         self.coder = TileCoder(low, high, self.tilings, self.tiles)
         self.n_actions, self.batch, self.rng, self.episode = n_actions, batch, rng, 0
         self.W = np.zeros((batch, self.coder.n_features, n_actions))

@@ -28,7 +28,7 @@ def value_iteration(P: np.ndarray, R: np.ndarray, gamma: float, tol: float = 1e-
     R = np.asarray(R, dtype=float)
     V = np.zeros(R.shape[:-1]) if V0 is None else np.array(V0, dtype=float)
     stop = tol * (1 - gamma) / (2 * gamma) if gamma > 0 else np.inf
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is returned
         Q = R + gamma * np.einsum("...sat,...t->...sa", P, V)
         V_new = Q.max(-1)
         delta = np.abs(V_new - V).max() if V.size else 0.0

@@ -8,9 +8,12 @@ terminated)`` learns from their transitions, ``end_episode()`` and ``end_task()`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+_Agent = TypeVar("_Agent", bound="TabularAgent")
 
 
 def argmax_random_ties(q: np.ndarray, rng: np.random.Generator, u: np.ndarray | None = None) -> np.ndarray:
@@ -24,8 +27,9 @@ class TabularAgent:
     """Base class: keeps the constructor call (for manifests) and the bookkeeping every agent shares."""
 
     name = "agent"
+    _init_call: tuple[list[Any], dict[str, Any]]
 
-    def __new__(cls, *args: Any, **kwargs: Any):
+    def __new__(cls: type[_Agent], *args: Any, **kwargs: Any) -> _Agent:
         obj = super().__new__(cls)
         obj._init_call = (list(args), dict(kwargs))
         return obj
@@ -78,7 +82,7 @@ class RandomAgent(TabularAgent):
 class FixedPolicyAgent(TabularAgent):
     """Always plays ``policy[s]`` (e.g. the optimal policy from value iteration, as a reference line)."""
 
-    def __init__(self, policy, name: str = "fixed") -> None:
+    def __init__(self, policy: ArrayLike, name: str = "fixed") -> None:
         self.policy = np.asarray(policy, dtype=np.int64)
         self.name = name
 
@@ -118,7 +122,7 @@ class QLearning(TabularAgent):
         self.Q[:] = self.q_init
         self._visits = np.zeros(self.Q.size) if self.alpha_anneal > 0 else None
 
-    def _alpha(self, i: np.ndarray):
+    def _alpha(self, i: np.ndarray) -> float | np.ndarray:
         if self._visits is None:
             return self.alpha
         self._visits[i] += 1
@@ -170,5 +174,5 @@ class DoubleQLearning(QLearning):
             rr, ss, aa, s22 = rows[m], s[m], a[m], s2[m]
             best = upd[rr, s22].argmax(-1)
             target = r[m] + self.gamma * np.where(terminated[m], 0.0, other[rr, s22, best])
-            upd[rr, ss, aa] += (alpha[m] if np.ndim(alpha) else alpha) * (target - upd[rr, ss, aa])
+            upd[rr, ss, aa] += (alpha[m] if isinstance(alpha, np.ndarray) else alpha) * (target - upd[rr, ss, aa])
         self.Q[rows, s] = (self.QA[rows, s] + self.QB[rows, s]) / 2

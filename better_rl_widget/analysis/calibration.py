@@ -8,9 +8,13 @@ the behaviour policy's returns. Only finished episodes have a known return (``an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import torch
 
 from .returns import returns_to_go
 
@@ -81,7 +85,8 @@ def table_calibration(table: pd.DataFrame, value: str = "q", *, gamma: float = 0
                        slots=table["slot"].to_numpy(), n_bins=n_bins)
 
 
-def predict_values(q_network, obs: np.ndarray, action: np.ndarray, batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def predict_values(q_network: torch.nn.Module, obs: np.ndarray, action: np.ndarray,
+                   batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """``(Q(s, a), V(s) = max_a Q(s, a))`` from a discrete-action Q-network, under no_grad, in batches."""
     import torch
 
@@ -95,7 +100,8 @@ def predict_values(q_network, obs: np.ndarray, action: np.ndarray, batch: int = 
             q_all = q_values(q_network(torch.as_tensor(obs[i:i + batch], dtype=torch.float32)))
             qs.append(q_all.gather(1, torch.as_tensor(a[i:i + batch]).unsqueeze(1)).squeeze(1).numpy())
             vs.append(q_all.max(dim=1).values.numpy())
-    return (np.concatenate(qs) if qs else np.zeros(0, np.float32)), (np.concatenate(vs) if vs else np.zeros(0, np.float32))
+    empty = np.zeros(0, np.float32)
+    return (np.concatenate(qs) if qs else empty), (np.concatenate(vs) if vs else empty)
 
 
 def value_trace(table: pd.DataFrame, episode: int, *, gamma: float = 0.99) -> pd.DataFrame:

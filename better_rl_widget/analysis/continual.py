@@ -13,9 +13,11 @@ Here "step" is whatever the rows of the performance matrix index (episodes in th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 
 @dataclass
@@ -40,7 +42,7 @@ class ContinualMetrics:
         return float(np.nanmean(self.forward_transfer)) if np.isfinite(self.forward_transfer).any() else float("nan")
 
 
-def continual_metrics(perf: np.ndarray, sequence, boundaries, reference: np.ndarray | None = None
+def continual_metrics(perf: np.ndarray, sequence: ArrayLike, boundaries: ArrayLike, reference: np.ndarray | None = None
                       ) -> ContinualMetrics:
     """``perf``: (T, N) performance on each of N tasks after each of T steps. ``sequence``: task index trained in
     each segment. ``boundaries``: first row of each segment (length = segments) — the last segment runs to T.
@@ -72,7 +74,7 @@ def continual_metrics(perf: np.ndarray, sequence, boundaries, reference: np.ndar
     return ContinualMetrics(float(curve[-1]), curve, forgetting, ft, sequence, np.append(starts, T))
 
 
-def performance_matrix(results, agent: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def performance_matrix(results: Any, agent: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """From a lifelong ``Results``: the instance-mean (rows, tasks) performance matrix of ``agent``, the task
     sequence and the first row of each segment — the arguments :func:`continual_metrics` takes."""
     if results.performance is None:

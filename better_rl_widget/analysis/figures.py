@@ -3,7 +3,8 @@ same numbers in the widget)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ def _map_layout(fig: go.Figure, title: str) -> go.Figure:
     return fig
 
 
-def trajectories_figure(table: pd.DataFrame, last: int = 5, episode_ids=None) -> go.Figure:
+def trajectories_figure(table: pd.DataFrame, last: int = 5, episode_ids: Iterable[int] | None = None) -> go.Figure:
     """The last ``last`` episodes (or ``episode_ids``) as polylines through the map, coloured by time within the
     episode (dark = start, bright = end)."""
     t = episodes(table) if episode_ids is not None else episodes(table, last)
@@ -52,6 +53,7 @@ def segments_figure(table: pd.DataFrame, segments: pd.DataFrame, top: int = 3) -
     """The ``top`` most frequent recurring segments highlighted on the map."""
     fig = go.Figure(_background(table))
     pos = table.set_index("slot")[["x", "y"]]
+    i: Any  # a row label: recurring_segments numbers them 0, 1, ...
     for i, row in segments.head(top).iterrows():
         p = pos.loc[pos.index.intersection(row["slots"].astype(np.int64))]
         fig.add_trace(go.Scattergl(x=p["x"], y=p["y"], mode="markers", marker={"size": 5, "color": PALETTE[i % 12]},
@@ -152,6 +154,7 @@ def skill_timeline_figure(timeline: pd.DataFrame, last: int = 20) -> go.Figure:
     eps = np.sort(timeline["episode"].unique())[-last:]
     t = timeline[timeline["episode"].isin(eps)]
     fig = go.Figure()
+    k: Any  # a skill id (the groupby key; pandas' stubs cannot know the column's dtype)
     for k, g in t.groupby("skill", sort=True):
         fig.add_trace(go.Bar(y=g["episode"].astype(str), x=g["length"], base=g["start"], orientation="h",
                              name=f"skill {k}", marker_color=PALETTE[int(k) % 12]))

@@ -35,7 +35,8 @@ def _clone(net: Any) -> Any:
 def hook_batch(hook: Any, slots: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """``(slots, rows)`` of transitions from a hook's copy of the buffer (all drawn slots by default), read in
     one go: ``rows`` holds ``obs, action, reward, next_obs, terminated`` and, where captured, ``td_error``,
-    ``priority``, ``step`` and ``episode`` of the same rows (group by those, not by an older table: training moves on)."""
+    ``priority``, ``step`` and ``episode`` of the same rows (group by those, not by an older table: training moves
+    on)."""
     mirror = hook.worker.mirror
     missing = [f for f in BATCH_FIELDS if f != "obs" and f not in mirror.fields]
     if missing:
@@ -145,7 +146,7 @@ def group_influence(q_network: Any, rows: Mapping[str, np.ndarray], groups: Mapp
         raise ValueError(f"rows lack {', '.join(missing)}")
     n = len(rows["obs"])
     rng = np.random.default_rng(seed)
-    probe_idx = (rng.choice(n, min(int(probe), n), replace=False) if np.isscalar(probe)
+    probe_idx = (rng.choice(n, min(int(np.asarray(probe)), n), replace=False) if np.isscalar(probe)
                  else np.asarray(probe, np.int64))
     groups = {str(k): np.asarray(v, np.int64) for k, v in groups.items()}
     for name, idx in groups.items():
@@ -198,7 +199,7 @@ _EXECUTOR: ThreadPoolExecutor | None = None
 def start_influence(*args: Any, **kwargs: Any) -> Future:
     """:func:`group_influence` in a background thread (one at a time, queued): returns a ``Future`` whose
     ``result()`` is the DataFrame. Arguments are those of :func:`group_influence`."""
-    global _EXECUTOR
+    global _EXECUTOR  # noqa: PLW0603 - one lazily started executor per process
     if _EXECUTOR is None:
         _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="better_rl_widget-influence")
     return _EXECUTOR.submit(group_influence, *args, **kwargs)

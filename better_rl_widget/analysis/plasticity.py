@@ -9,9 +9,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 from .network_hooks import this_thread_only
 
@@ -48,7 +52,8 @@ def effective_rank(features: np.ndarray) -> float:
     return float(np.exp(-(p * np.log(p)).sum()))
 
 
-def layer_activations(model, inputs, layer_types: tuple | None = None) -> dict[str, np.ndarray]:
+def layer_activations(model: torch.nn.Module, inputs: torch.Tensor,
+                      layer_types: tuple[type[torch.nn.Module], ...] | None = None) -> dict[str, np.ndarray]:
     """Outputs of every ``layer_types`` module (default: ``torch.nn.ReLU``) of a torch ``model`` on ``inputs``,
     by module name, via forward hooks (removed afterwards)."""
     import torch
@@ -78,7 +83,7 @@ class PlasticityTracker:
     DataFrame, :meth:`figure` the plotly view. ``on_record`` (e.g. a ``ContinualWidget.push``) gets each row.
     """
 
-    def __init__(self, tau: float = 0.0, on_record=None) -> None:
+    def __init__(self, tau: float = 0.0, on_record: Callable[[list[dict[str, Any]]], Any] | None = None) -> None:
         self.tau = tau
         self.rows: list[dict] = []
         self.task_switches: list[int] = []
@@ -87,7 +92,7 @@ class PlasticityTracker:
     def task_switch(self, step: int) -> None:
         self.task_switches.append(int(step))
 
-    def record(self, step: int, model, inputs) -> list[dict]:
+    def record(self, step: int, model: torch.nn.Module, inputs: torch.Tensor) -> list[dict]:
         acts = layer_activations(model, inputs)
         new = [{"step": int(step), "layer": name, "dormant_fraction": dormant_fraction(a, self.tau),
                 "effective_rank": effective_rank(a)} for name, a in acts.items()]

@@ -34,7 +34,7 @@ class SaliencyError(ValueError):
 
 
 # -- frames ------------------------------------------------------------------------------------------------
-def to_chw(obs: np.ndarray, layout: Layout = "auto") -> tuple[np.ndarray, str]:
+def to_chw(obs: np.ndarray, layout: Layout = "auto") -> tuple[np.ndarray, Layout]:
     """float64 (C, H, W) frames from uint8 or float input in CHW, HWC or HW layout; and the layout used.
 
     ``auto`` takes a small leading axis (≤ 16, as frame stacks have) as channels, else a small trailing one.
@@ -157,11 +157,11 @@ def _perturbation_maps(f: Callable[[torch.Tensor], torch.Tensor], obs: np.ndarra
     """One map per head (a function of ``f``'s outputs), all from the same batched forward passes."""
     chw, layout = to_chw(obs, layout)
     _check(chw, r, d)
-    c, h, w = chw.shape
+    _c, h, w = chw.shape
     masks = _masks(h, w, float(r), int(d))  # (K, H, W)
     blurred = np.stack([gaussian_filter(ch, sigma=BLUR_SIGMA) for ch in chw])  # G(I), once per frame
     dev = _usable_device(torch.device(device) if device is not None else _device_of(f))
-    I = torch.as_tensor(chw, dtype=torch.float32, device=dev)
+    I = torch.as_tensor(chw, dtype=torch.float32, device=dev)  # noqa: E741 - the image, as in the paper
     G = torch.as_tensor(blurred, dtype=torch.float32, device=dev)
     M = torch.tensor(masks, dtype=torch.float32, device=dev)  # a copy: the cached masks are read-only
     scores = torch.empty(len(heads), len(masks), dtype=torch.float64, device=dev)
@@ -186,7 +186,7 @@ def perturbation_saliency_reference(f: Callable[[torch.Tensor], torch.Tensor], o
     """The paper's per-mask loop: blur the mask and the frame with scipy for every centre, one forward each."""
     chw, layout = to_chw(obs, layout)
     _check(chw, r, d)
-    c, h, w = chw.shape
+    _c, h, w = chw.shape
     dev = _usable_device(_device_of(f))
     with torch.no_grad():
         base = f(_native(torch.as_tensor(chw, dtype=torch.float32, device=dev)[None], layout)).reshape(-1).double()

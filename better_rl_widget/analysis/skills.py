@@ -18,7 +18,9 @@ spread the skills' centres explain).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -174,7 +176,8 @@ def fit_skills(xy: np.ndarray, episode: np.ndarray, episode_step: np.ndarray, k:
     return skill_stats(labels, xy, episode, episode_step, k=int(labels.max()) + 1)
 
 
-def compare_k(xy: np.ndarray, episode: np.ndarray, episode_step: np.ndarray, ks=(2, 3, 4, 6, 8), **kw) -> pd.DataFrame:
+def compare_k(xy: np.ndarray, episode: np.ndarray, episode_step: np.ndarray, ks: Sequence[int] = (2, 3, 4, 6, 8),
+              **kw: Any) -> pd.DataFrame:
     """Scores of :func:`fit_skills` for each ``k``: one row per k."""
     return pd.DataFrame([fit_skills(xy, episode, episode_step, k, **kw).scores() for k in ks])
 
@@ -184,6 +187,7 @@ def skill_timeline(table: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     ``length``, ``slots`` (uint32, for highlighting)."""
     t = table.assign(_skill=np.asarray(labels, np.int64)).sort_values(["episode", "episode_step"], kind="stable")
     rows = []
+    ep: Any  # an episode id (the groupby key; pandas' stubs cannot know the column's dtype)
     for ep, g in t.groupby("episode", sort=True):
         sk = g["_skill"].to_numpy()
         st = g["episode_step"].to_numpy()
@@ -195,7 +199,7 @@ def skill_timeline(table: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["episode", "skill", "start", "end", "length", "slots"])
 
 
-def table_skills(table: pd.DataFrame, k: int = 4, **kw) -> Skills:
+def table_skills(table: pd.DataFrame, k: int = 4, **kw: Any) -> Skills:
     """:func:`fit_skills` on a buffer table's map coordinates."""
     return fit_skills(table[["x", "y"]].to_numpy(), table["episode"].to_numpy(), table["episode_step"].to_numpy(),
                       k, **kw)

@@ -13,19 +13,26 @@ Two feature sets for a discrete-action Q-network whose output layer is linear (`
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 HOWS = ("qhead", "append")
 
 
-def _penultimate(q_network, obs: np.ndarray, batch: int = 1024):
+def _penultimate(q_network: torch.nn.Module, obs: np.ndarray,
+                 batch: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     import torch
 
     from .network_hooks import default_feature_layer, this_thread_only
     from .td import q_values
 
     head = default_feature_layer(q_network)
-    if head is None or not hasattr(head, "weight"):
+    weight = getattr(head, "weight", None)
+    if head is None or not isinstance(weight, torch.Tensor):
         raise ValueError("the q_network has no linear output layer whose input could serve as features")
     feats: list[np.ndarray] = []
     qs: list[np.ndarray] = []
@@ -39,17 +46,19 @@ def _penultimate(q_network, obs: np.ndarray, batch: int = 1024):
                 qs.append(q.float().numpy())
     finally:
         handle.remove()
-    w = head.weight.detach().float().numpy()
-    b = head.bias.detach().float().numpy() if getattr(head, "bias", None) is not None else np.zeros(len(w), np.float32)
+    w = weight.detach().float().numpy()
+    bias = getattr(head, "bias", None)
+    b = bias.detach().float().numpy() if isinstance(bias, torch.Tensor) else np.zeros(len(w), np.float32)
     return np.concatenate(feats), np.concatenate(qs), w, b
 
 
-def state_action_features(q_network, obs: np.ndarray, action: np.ndarray, how: str = "qhead") -> np.ndarray:
+def state_action_features(q_network: torch.nn.Module, obs: np.ndarray, action: np.ndarray,
+                          how: str = "qhead") -> np.ndarray:
     """Features of (state, action) pairs, one row per transition: see the module docstring."""
     if how not in HOWS:
         raise ValueError(f"how must be one of {HOWS}, got {how!r}")
     a = np.asarray(action).reshape(len(obs), -1)[:, 0].astype(np.int64)
-    h, q, w, _ = _penultimate(q_network, obs)
+    h, _q, w, _ = _penultimate(q_network, obs)
     if w.shape[1] != h.shape[1]:
         raise ValueError(f"output layer takes {w.shape[1]} inputs but the features have {h.shape[1]}")
     if len(a) and (a.min() < 0 or a.max() >= len(w)):
@@ -60,7 +69,7 @@ def state_action_features(q_network, obs: np.ndarray, action: np.ndarray, how: s
     return np.hstack([h, scale * np.eye(len(w), dtype=np.float32)[a]]).astype(np.float32)
 
 
-def state_action_map(q_network, obs: np.ndarray, action: np.ndarray, how: str = "qhead", *,
+def state_action_map(q_network: torch.nn.Module, obs: np.ndarray, action: np.ndarray, how: str = "qhead", *,
                      per_action: int = 1_000, seed: int = 0) -> np.ndarray:
     """2-D openTSNE coordinates (float32[n, 2]) of the (state, action) pairs."""
     from ..embed.aligned import aligned_tsne

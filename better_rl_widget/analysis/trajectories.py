@@ -9,7 +9,7 @@ any DataFrame with those columns works with the functions here.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -65,7 +65,7 @@ def episodes(table: pd.DataFrame, last: int | None = None, *, finished_only: boo
     if finished_only:
         _check(table, ("done",))
         fin = t.groupby("episode")["done"].any()
-        t = t[t["episode"].isin(fin.index[fin.values])]
+        t = t[t["episode"].isin(fin.index[fin.to_numpy(bool)])]
     if min_length > 1:
         size = t.groupby("episode")["episode"].transform("size")
         t = t[size >= min_length]
@@ -80,7 +80,8 @@ def episodes(table: pd.DataFrame, last: int | None = None, *, finished_only: boo
 def episode_paths(table: pd.DataFrame, last: int | None = None, **kw: Any) -> dict[int, np.ndarray]:
     """``{episode: slots in step order}`` (what the map draws as polylines)."""
     t = episodes(table, last, **kw)
-    return {int(e): g["slot"].to_numpy(np.int64) for e, g in t.groupby("episode", sort=True)}
+    # the groupby keys are episode ids (pandas' stubs cannot know the column's dtype)
+    return {int(cast(int, e)): g["slot"].to_numpy(np.int64) for e, g in t.groupby("episode", sort=True)}
 
 
 def map_regions(xy: np.ndarray, n_regions: int = 12, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -105,6 +106,7 @@ def region_sequences(table: pd.DataFrame, regions: np.ndarray, *,
     _check(table, ("episode", "episode_step", "slot"))
     t = table.assign(_region=np.asarray(regions, np.int64)).sort_values(["episode", "episode_step"], kind="stable")
     out: dict[int, tuple[np.ndarray, list[np.ndarray]]] = {}
+    ep: Any  # an episode id (the groupby key; pandas' stubs cannot know the column's dtype)
     for ep, g in t.groupby("episode", sort=True):
         r = g["_region"].to_numpy()
         s = g["slot"].to_numpy(np.int64)
@@ -149,11 +151,12 @@ def recurring_segments(table: pd.DataFrame, regions: np.ndarray, *, length: int 
     return df if top is None else df.head(top)
 
 
-def labels_for(table: pd.DataFrame, labels: np.ndarray, slots: np.ndarray, step: np.ndarray | None = None) -> np.ndarray:
+def labels_for(table: pd.DataFrame, labels: np.ndarray, slots: np.ndarray,
+               step: np.ndarray | None = None) -> np.ndarray:
     """Labels fitted on ``table`` (e.g. skills) for other rows given by ``slots`` (and their insertion ``step``):
     -1 where a slot is not in the table, or holds a newer transition than the table saw."""
     labels = np.asarray(labels)
-    pos = pd.Index(table["slot"].to_numpy(np.int64)).get_indexer(np.asarray(slots, np.int64))
+    pos = pd.Index(table["slot"].to_numpy(np.int64)).get_indexer(pd.Index(np.asarray(slots, np.int64)))
     out = np.full(len(pos), -1, np.int64)
     ok = pos >= 0
     if step is not None and "step" in table:

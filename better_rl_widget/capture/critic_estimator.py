@@ -54,13 +54,14 @@ class CriticEstimator:
         self.live_alpha = alpha
         self.alpha = 0.0
         self.refresh_s = float(refresh_s)
-        space = getattr(policy, "action_space", None)
-        self.action_dim = int(np.prod(space.shape)) if getattr(space, "shape", None) else None
-        ospace = getattr(policy, "observation_space", None)
-        self.obs_shape = tuple(ospace.shape) if getattr(ospace, "shape", None) is not None else None
+        shape = getattr(getattr(policy, "action_space", None), "shape", None)
+        self.action_dim = int(np.prod(shape)) if shape else None
+        obs_shape = getattr(getattr(policy, "observation_space", None), "shape", None)
+        self.obs_shape = tuple(obs_shape) if obs_shape is not None else None
         self.disabled = ""
         self.features_off = ""
-        self._policy: nn.Module | None = None
+        # A copy of the SB3 policy; its actor, critic, ... are attributes SB3 sets, beyond nn.Module's typing.
+        self._policy: Any = None
         self._last_refresh = -np.inf
         self._features: torch.Tensor | None = None
         self._capture = False
@@ -114,14 +115,18 @@ class CriticEstimator:
     def _policies(self) -> tuple[Callable, Callable]:
         assert self._policy is not None
         p = self._policy
+        nxt: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
+        val: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
         if self.kind == "sac":
             nxt = val = self._mean_action
         else:
-            def nxt(s: torch.Tensor) -> tuple[torch.Tensor, None]:
+            def td3_next(s: torch.Tensor) -> tuple[torch.Tensor, None]:
                 return p.actor_target(s), None
 
-            def val(s: torch.Tensor) -> tuple[torch.Tensor, None]:
+            def td3_val(s: torch.Tensor) -> tuple[torch.Tensor, None]:
                 return p.actor(s), None
+
+            nxt, val = td3_next, td3_val
 
         def val_with_features(s: torch.Tensor) -> Any:
             self._capture, self._features = True, None
@@ -159,7 +164,7 @@ class CriticEstimator:
                     return None
                 out.append(self._features.reshape(len(self._features), -1).float().numpy())
             return np.concatenate(out) if out else None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - switches features off, visibly
             self.features_off = f"features off: the actor failed on the buffer's observations ({exc})"
             return None
 

@@ -24,7 +24,7 @@ from .options import LiveOptions
 if TYPE_CHECKING:  # torch is optional: only a hook with a q_network imports it
     from collections.abc import Callable
 
-    from .estimator import TDEstimator
+    from .estimator import Estimates, TDEstimator
 
 SWEEP_CHUNK = 4096
 NEW_ROWS_BATCH = 2048
@@ -170,7 +170,8 @@ class Engine:
             return
         k = int((frame_cpu_s - self._fixed_cpu) / max(self._iter_cpu, 1e-4))
         p.max_iter_per_step = int(np.clip(k, 1, self._max_iter))
-        p.min_iter_per_step = min(getattr(p, "min_iter_per_step", 1), p.max_iter_per_step)
+        if hasattr(p, "min_iter_per_step"):
+            p.min_iter_per_step = min(p.min_iter_per_step, p.max_iter_per_step)
 
     def _final(self, placed: bool) -> EngineResult:
         """A last complete pass so the final state has every slot's TD-error and return."""
@@ -266,7 +267,7 @@ class Engine:
         self._note("features off: the q_network's features are NaN or inf for every new row (diverged weights?)")
         self._switch_to_obs()
 
-    def _compute(self, chunk: np.ndarray, want_features: bool = False):  # -> Estimates | None
+    def _compute(self, chunk: np.ndarray, want_features: bool = False) -> Estimates | None:
         assert self.estimator is not None
         names = ("obs", "action", "reward", "terminated") + (("next_obs",) if self.td_needs_next else ())
         rows = self.mirror.rows(chunk, names)

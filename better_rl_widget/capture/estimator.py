@@ -129,8 +129,9 @@ class TDEstimator:
         """Install shipped weights in this copy's networks; the next compute snapshots them."""
         nets = {"q": self.live, "target": self.live_target}
         for k, state in weights.items():
-            if nets.get(k) is not None:
-                nets[k].load_state_dict({n: torch.from_numpy(v) for n, v in state.items()})
+            net = nets.get(k)
+            if net is not None:
+                net.load_state_dict({n: torch.from_numpy(v) for n, v in state.items()})
         self.refresh_now()
 
     @staticmethod
@@ -172,7 +173,7 @@ class TDEstimator:
         if self.features_off or self._net is None:
             return None
         try:
-            out = []
+            out: list[np.ndarray] = []
             for i in range(0, len(obs), BATCH):
                 self._features = None
                 self._net(torch.as_tensor(np.asarray(obs[i:i + BATCH]), dtype=torch.float32))
@@ -180,7 +181,7 @@ class TDEstimator:
                     return None
                 out.append(self._features.reshape(len(self._features), -1).float().numpy())
             return np.concatenate(out) if out else None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - switches features off, visibly
             self.features_off = f"features off: the q_network failed on the buffer's observations ({exc})"
             return None
 

@@ -44,8 +44,11 @@ class BufferSource(Protocol):
     Vectorised buffers flatten (index, env) to one slot id ``index · n_envs + env`` (see the adapters).
     """
 
-    capacity: int
-    total_inserted: int
+    @property
+    def capacity(self) -> int: ...
+
+    @property
+    def total_inserted(self) -> int: ...
 
     def read(self, slots: np.ndarray, fields: Any = None) -> dict[str, np.ndarray]: ...
 

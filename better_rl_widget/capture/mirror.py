@@ -49,8 +49,9 @@ class BufferMirror:
                 self.obs = np.zeros((self.capacity, *spec[0]), spec[1])
             if spec != self.obs_spec:
                 want, got = self.obs_spec, spec
-                msg = (f"observation shape/dtype changed mid-run at slot(s) {first}: got shape {got[0]} dtype {got[1]}, "
-                       f"expected shape {want[0]} dtype {want[1]} (from the first snapshot); these rows are not drawn")
+                msg = (f"observation shape/dtype changed mid-run at slot(s) {first}: "
+                       f"got shape {got[0]} dtype {got[1]}, expected shape {want[0]} dtype {want[1]} "
+                       "(from the first snapshot); these rows are not drawn")
                 self.present[slots] = False
                 return Applied(empty, empty, np.asarray(slots, np.int64), msg)
             if obs.dtype.kind in "fc":

@@ -107,9 +107,14 @@ def resolve_options(options: LiveOptions | None, overrides: Mapping[str, Any], o
     return dataclasses.replace(options, **overrides) if overrides else options
 
 
+def _whole_number(v: Any) -> bool:
+    # A plain predicate, not an isinstance narrowing: typeshed's numbers.Real declares no __int__.
+    return not isinstance(v, bool) and isinstance(v, numbers.Real) and float(v).is_integer()
+
+
 def _int(o: LiveOptions, name: str) -> int:
     v = getattr(o, name)
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not float(v).is_integer():
+    if not _whole_number(v):
         raise TypeError(f"{name} must be an integer, got {v!r}")
     object.__setattr__(o, name, int(v))
     return int(v)

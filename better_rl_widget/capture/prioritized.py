@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .replay_buffer import ReplayBuffer
 
@@ -95,7 +97,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self._reprioritised: list[np.ndarray] = []
         self._taken = 0
 
-    def add(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> int:
+    def add(self, obs: ArrayLike, action: ArrayLike, reward: float, next_obs: ArrayLike, terminated: bool,
+            truncated: bool = False) -> int:
         slot = super().add(obs, action, reward, next_obs, terminated, truncated)
         self.tree.tree[slot + self.tree.size] = self.max_priority ** self.alpha
         # Propagate one leaf up: a scalar loop of log2(capacity) steps is cheaper than the batch path here.
@@ -161,10 +164,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """Sampling weights ``p^α`` of ``slots``, float64 (float32 would turn weights above 3.4e38 into inf)."""
         return self.tree[slots].copy()
 
-    def read(self, slots, fields=None) -> dict[str, np.ndarray]:
+    def read(self, slots: np.ndarray, fields: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         names = list(fields) if fields is not None else None
         want_p = names is not None and "priority" in names
-        if want_p:
+        if names is not None and want_p:
             names.remove("priority")
         out = super().read(slots, names)
         if want_p and out is not None and self._data:

@@ -8,13 +8,15 @@ Dict/Tuple observations are flattened with ``gymnasium.spaces.flatten`` (pass ``
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .replay_buffer import ReplayBuffer, _array
 
 
 class RecordBuffer(ReplayBuffer):
-    def __init__(self, capacity: int, *, n_envs: int = 1, observation_space=None) -> None:
+    def __init__(self, capacity: int, *, n_envs: int = 1, observation_space: Any = None) -> None:
         if int(n_envs) < 1:
             raise ValueError(f"n_envs must be >= 1, got {n_envs}")
         super().__init__(capacity)
@@ -53,7 +55,7 @@ class RecordBuffer(ReplayBuffer):
                             "flattened with gymnasium.spaces.flatten")
         return _array("obs", obs)
 
-    def record(self, obs, action, reward, next_obs, terminated, truncated) -> None:
+    def record(self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any) -> None:
         if self.n_envs == 1:
             items = [(obs, action, reward, next_obs, terminated, truncated)]
         else:
@@ -83,7 +85,7 @@ class RecordBuffer(ReplayBuffer):
                 self._env_step[e] += 1
 
 
-def _split(obs, n: int) -> list:
+def _split(obs: Any, n: int) -> list:
     """Per-env items of a batched dict/tuple observation."""
     if isinstance(obs, dict):
         return [{k: _split(v, n)[e] if isinstance(v, (dict, tuple)) else np.asarray(v)[e] for k, v in obs.items()}
@@ -94,7 +96,7 @@ def _split(obs, n: int) -> list:
     return [np.asarray(obs)[e] for e in range(n)]
 
 
-def _check_env_axis(name: str, value, n: int) -> None:
+def _check_env_axis(name: str, value: Any, n: int) -> None:
     try:
         shape = np.shape(value)
     except ValueError:  # ragged
@@ -104,6 +106,6 @@ def _check_env_axis(name: str, value, n: int) -> None:
                          f"axis of {n} (one entry per env)")
 
 
-def _preview(obs) -> str:
+def _preview(obs: Any) -> str:
     text = repr(obs)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -18,6 +18,7 @@ import numbers
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 NUMERIC = "biuf"  # bool, int, uint, float: what the storage arrays hold
 FIELDS = ("obs", "next_obs", "action", "reward", "terminated", "truncated", "step", "episode", "episode_step")
@@ -31,12 +32,12 @@ class ReplayBuffer:
         if isinstance(capacity, bool) or not isinstance(capacity, numbers.Real) or not math.isfinite(capacity) \
                 or capacity != int(capacity) or capacity <= 0:
             raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
-        self.capacity = int(capacity)
-        self.total_inserted = 0
-        self._rng = np.random.default_rng(seed)
+        self.capacity: int = int(capacity)
+        self.total_inserted: int = 0
+        self._rng: np.random.Generator = np.random.default_rng(seed)
         self._data: dict[str, np.ndarray] = {}
-        self._episode = 0
-        self._episode_step = 0
+        self._episode: int = 0
+        self._episode_step: int = 0
 
     def __len__(self) -> int:
         return min(self.total_inserted, self.capacity)
@@ -63,7 +64,8 @@ class ReplayBuffer:
             "episode_step": np.zeros(c, np.int64),
         }
 
-    def add(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> int:
+    def add(self, obs: ArrayLike, action: ArrayLike, reward: float, next_obs: ArrayLike, terminated: bool,
+            truncated: bool = False) -> int:
         """Store one transition; returns its slot. Episode ids advance after a terminated/truncated step.
 
         Raises ValueError (and stores nothing) for a row that cannot be stored exactly: see the module doc."""
@@ -164,7 +166,7 @@ def check_storable(name: str, value: np.ndarray, dtype: np.dtype) -> None:
                      f"set by the first transition); nothing of this row was stored. Fix: {fix}")
 
 
-def checked_reward(reward) -> float:
+def checked_reward(reward: ArrayLike) -> float:
     """The reward as a float that float32 storage keeps finite; ValueError otherwise."""
     r = np.asarray(reward)
     if r.size != 1 or r.dtype.kind not in NUMERIC:
@@ -179,7 +181,7 @@ def checked_reward(reward) -> float:
     return x
 
 
-def _array(name: str, value) -> np.ndarray:
+def _array(name: str, value: ArrayLike) -> np.ndarray:
     try:
         return np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged nesting: numpy's message does not say which argument

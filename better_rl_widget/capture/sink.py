@@ -44,6 +44,9 @@ class MapState(Protocol):
     def snapshot(self, step: int, time_s: float) -> Any:
         """A copy of every drawn row as the map looks now (the run recorder keeps these)."""
 
+    def present_mask(self) -> np.ndarray:
+        """bool[lanes]: which lanes are on the map."""
+
 
 @runtime_checkable
 class MapSink(Protocol):

@@ -37,7 +37,7 @@ class KNNGraph:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         self.capacity, self.dim, self.k = int(capacity), int(dim), int(k)
-        self.repair_below = max(1, int(round(k * repair_fraction)))
+        self.repair_below = max(1, round(self.k * float(repair_fraction)))
         self.Z = np.zeros((capacity, dim), np.float32)
         self.present = np.zeros(capacity, bool)
         self.nbr = np.repeat(np.arange(capacity, dtype=np.int32)[:, None], k, axis=1)  # int32: half the memory

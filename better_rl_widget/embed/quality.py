@@ -27,8 +27,7 @@ def knn_ids(X: np.ndarray, k: int, rows: np.ndarray | None = None) -> np.ndarray
     # Drop self (duplicates can put self anywhere in the first places, so remove by identity, not position).
     out = np.empty((len(rows), k), np.int64)
     for i, (r, ids) in enumerate(zip(rows, idx)):
-        ids = ids[ids != r]
-        out[i] = ids[:k]
+        out[i] = ids[ids != r][:k]
     return out
 
 
@@ -66,5 +65,5 @@ def displacement(prev: np.ndarray, cur: np.ndarray, extent: list[float] | None =
 def kept_displacement(slots_a: np.ndarray, xy_a: np.ndarray, slots_b: np.ndarray, xy_b: np.ndarray,
                       extent: list[float] | None = None) -> float:
     """:func:`displacement` over the slots present in both frames (a frame's slots may come in any order)."""
-    common, ia, ib = np.intersect1d(slots_a, slots_b, return_indices=True)
+    _common, ia, ib = np.intersect1d(slots_a, slots_b, return_indices=True)
     return displacement(xy_a[ia], xy_b[ib], extent)

@@ -22,7 +22,7 @@ class Reducer:
     def fitted(self) -> bool:
         return self.scaler is not None
 
-    def fit(self, X: np.ndarray) -> "Reducer":
+    def fit(self, X: np.ndarray) -> Reducer:
         if len(X) > self.fit_sample:
             rng = np.random.default_rng(self.seed)
             X = X[np.sort(rng.choice(len(X), self.fit_sample, replace=False))]

@@ -108,16 +108,16 @@ class TabularTaxi(TabularEnv):
 
         taxi = TaxiEnv()
         self.render_mode = render_mode
-        S0, A = taxi.observation_space.n, taxi.action_space.n
+        S0, A = len(taxi.P), len(taxi.P[0])  # Taxi's 500 states and 6 actions
         S = S0 + 1
         P = np.zeros((S, A, S))
         Rsas = np.zeros((S, A, S))
         for s in range(S0):
             for a in range(A):
                 for prob, nxt, rew, done in taxi.P[s][a]:
-                    nxt = S0 if done else nxt
-                    P[s, a, nxt] += prob
-                    Rsas[s, a, nxt] = rew
+                    to = S0 if done else nxt
+                    P[s, a, to] += prob
+                    Rsas[s, a, to] = rew
         terminal = np.zeros(S, bool)
         terminal[S0] = True
         initial = np.append(np.asarray(taxi.initial_state_distrib, float), 0.0)

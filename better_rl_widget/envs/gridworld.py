@@ -7,6 +7,7 @@ Actions follow simple_rl's order: 0 up, 1 down, 2 left, 3 right.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -78,10 +79,10 @@ class GridWorld(TabularEnv):
                 succ[s, a] = self.cell_state[ny, nx] if ok else s
         P = np.zeros((S, A, S))
         rows = np.arange(S)
-        for a in range(A):
-            np.add.at(P, (rows, a, succ[:, a]), 1.0 - slip)
+        for a in range(A):  # each (state, a) once per assignment: plain fancy-index adds are exact
+            P[rows, a, succ[:, a]] += 1.0 - slip
             for b in PERPENDICULAR[a]:
-                np.add.at(P, (rows, a, succ[:, b]), slip / 2)
+                P[rows, a, succ[:, b]] += slip / 2
 
         is_goal = np.array([c in self.goals for c in cells])
         is_lava = np.array([c in self.lava for c in cells])
@@ -97,7 +98,7 @@ class GridWorld(TabularEnv):
         self._set_model(P, np.broadcast_to(entry, (S, A, S)), terminal, initial / initial.sum())
 
     @classmethod
-    def from_layout(cls, layout: str, **kwargs) -> GridWorld:
+    def from_layout(cls, layout: str, **kwargs: Any) -> GridWorld:
         """Build from text, top row first: ``#`` wall, ``L`` lava, ``G`` goal, ``S`` start, ``.`` floor."""
         lines = [ln for ln in layout.strip("\n").splitlines() if ln.strip()]
         height, width = len(lines), max(len(ln) for ln in lines)
@@ -134,6 +135,6 @@ class GridWorld(TabularEnv):
         return "\n".join(rows)
 
 
-def four_rooms(**kwargs) -> GridWorld:
+def four_rooms(**kwargs: Any) -> GridWorld:
     """Sutton, Precup & Singh (1999)'s four-room layout, start bottom-left, goal bottom-right."""
     return GridWorld.from_layout(FOUR_ROOMS, **kwargs)

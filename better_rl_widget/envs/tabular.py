@@ -7,11 +7,13 @@ absorbing with zero reward, which makes discounted value iteration on ``(P, R)``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
+_Env = TypeVar("_Env", bound="TabularEnv")
 
 
 class TabularEnv(gym.Env):
@@ -21,10 +23,11 @@ class TabularEnv(gym.Env):
     ``better_rl_widget.experiments`` use it); ``step`` is the same dynamics for one copy.
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata = {"render_modes": ["ansi"]}  # noqa: RUF012 - gymnasium.Env declares it as a plain attribute
     action_names: tuple[str, ...] = ()
+    _init_call: tuple[list[Any], dict[str, Any]]
 
-    def __new__(cls, *args: Any, **kwargs: Any):
+    def __new__(cls: type[_Env], *args: Any, **kwargs: Any) -> _Env:
         # Remember the constructor call so experiment manifests can rebuild this exact env.
         obj = super().__new__(cls)
         obj._init_call = (list(args), dict(kwargs))
@@ -85,7 +88,7 @@ class TabularEnv(gym.Env):
         return nxt, r, self.terminal[nxt]
 
     # -- gymnasium API ----------------------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
         super().reset(seed=seed)
         self._state = int(self.reset_batch(1, self.np_random)[0])
         return self._state, {}

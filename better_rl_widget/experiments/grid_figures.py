@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -56,7 +58,7 @@ def visitation_figure(env: GridWorld, visits: np.ndarray, windows: int = 10, tit
         raise ValueError(f"visits must be (episodes, {env.n_states}); got {visits.shape}")
     edges = np.linspace(0, len(visits), min(windows, len(visits)) + 1).astype(int)
     grids, labels = [], []
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in itertools.pairwise(edges):
         v = visits[a:b].sum(0)
         grids.append(env.grid_values(v / max(v.sum(), 1)))
         labels.append(f"episodes {a}–{b - 1}")

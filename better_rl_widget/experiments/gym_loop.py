@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 
-def train_episodes_gym(agent, make_env: Callable[[], gym.Env], instances: int, rng: np.random.Generator,
-                       episodes: int, steps: int, after_episode: Callable[[int], None] | None = None
+def train_episodes_gym(agent: Any, make_env: Callable[[], gym.Env], instances: int, rng: np.random.Generator,
+                       episodes: int, steps: int, after_episode: Callable[[int], object] | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:
     """``instances`` env copies, each seeded from ``rng``; the agent acts and learns on the batch of active
     copies, the copies step one by one (gymnasium envs are Python objects). Returns (returns, lengths)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ from tqdm.auto import tqdm
 
 from ..agents.planning import policy_evaluation, value_iteration
 from ..agents.tabular import TabularAgent
+from ..envs.tabular import TabularEnv
 from . import manifest as mf
 from .loop import as_tabular, train_episodes
 from .results import Results
@@ -37,22 +39,23 @@ class MDPDistribution:
     def __len__(self) -> int:
         return len(self.envs)
 
-    def sample(self, rng: np.random.Generator, size: int | None = None):
+    def sample(self, rng: np.random.Generator, size: int | None = None) -> Any:
         """Index (or ``size`` indices) of tasks drawn by weight."""
         return rng.choice(len(self.envs), size=size, p=self.weights)
 
 
-def normalized_performance(env, policies: np.ndarray, gamma: float) -> np.ndarray:
+def normalized_performance(env: TabularEnv, policies: np.ndarray, gamma: float) -> np.ndarray:
     """Discounted value of greedy ``policies`` (batch, S) from the start distribution, rescaled so the uniform
     random policy scores 0 and the optimal one 1, clipped to [0, 1] (Continual World's metrics assume a score
     in [0, 1]; exact, so no evaluation noise)."""
     key = ("_norm", gamma)
-    if key not in env.__dict__:
+    cache: dict[Any, Any] = env.__dict__  # kept on the env, so it travels with it (pickles, copies)
+    if key not in cache:
         opt = env.initial @ value_iteration(env.P, env.R, gamma).V
         uniform = np.full((env.n_states, env.n_actions), 1.0 / env.n_actions)
         rand = env.initial @ policy_evaluation(env.P, env.R, uniform, gamma)
-        env.__dict__[key] = (rand, opt)
-    rand, opt = env.__dict__[key]
+        cache[key] = (rand, opt)
+    rand, opt = cache[key]
     J = policy_evaluation(env.P, env.R, policies, gamma) @ env.initial
     if opt - rand < 1e-12:
         return np.ones(len(policies))
@@ -62,7 +65,7 @@ def normalized_performance(env, policies: np.ndarray, gamma: float) -> np.ndarra
 def lifelong_job(distribution: MDPDistribution, agent: TabularAgent, sequence: np.ndarray,
                  ss: np.random.SeedSequence, instances: int, episodes: int, steps: int, reset: str,
                  eval_gamma: float, eval_every: int, reset_at_terminal: bool,
-                 tick: Callable[[], None] | None = None) -> dict:
+                 tick: Callable[[], object] | None = None) -> dict:
     """One agent (or one block of its instances) through the whole task sequence: the unit both backends run.
     Returns per-task (returns, lengths), evaluations [(global_episode, task, (n_tasks, instances))], Q."""
     S, A = distribution.envs[0].n_states, distribution.envs[0].n_actions
@@ -75,7 +78,7 @@ def lifelong_job(distribution: MDPDistribution, agent: TabularAgent, sequence: n
             agent.reset(S, A, instances, rng) if reset == "task" else agent.end_task()
         offset = k * episodes
 
-        def after(ep: int, k=k, offset=offset) -> None:
+        def after(ep: int, k: int = k, offset: int = offset) -> None:
             if tick is not None:
                 tick()
             g = offset + ep
@@ -92,7 +95,7 @@ def lifelong_job(distribution: MDPDistribution, agent: TabularAgent, sequence: n
 def run_agents_lifelong(agents: Sequence[TabularAgent], distribution: MDPDistribution, samples: int = 5,
                         episodes: int = 50, steps: int = 100, instances: int = 5, seed: int = 0,
                         reset: str = "keep", eval_gamma: float = 0.95, eval_every: int = 1,
-                        sequence: Sequence[int] | None = None, reset_at_terminal: bool = False,
+                        sequence: Sequence[int] | np.ndarray | None = None, reset_at_terminal: bool = False,
                         progress: bool = True, backend: str = "local",
                         instance_block: int | None = None) -> Results:
     """Draw ``samples`` tasks from ``distribution`` (one sequence per run, shared by all agents and instances, so
@@ -126,8 +129,7 @@ def run_agents_lifelong(agents: Sequence[TabularAgent], distribution: MDPDistrib
     common = (instances, episodes, steps, reset, eval_gamma, eval_every, reset_at_terminal)
     if backend == "local" and len(blocks) == 1:
         bar = tqdm(total=len(agents) * samples * episodes, desc="episodes", disable=not progress, leave=False)
-        tick = lambda: bar.update(1)  # noqa: E731
-        per_block = [[lifelong_job(distribution, agent, sequence, ss, *common, tick=tick)]
+        per_block = [[lifelong_job(distribution, agent, sequence, ss, *common, tick=bar.update)]
                      for agent, ss in zip(agents, agent_ss)]
         bar.close()
     else:
@@ -144,8 +146,8 @@ def run_agents_lifelong(agents: Sequence[TabularAgent], distribution: MDPDistrib
         for k, task_id in enumerate(sequence):
             returns = np.concatenate([p["runs"][k][0] for p in parts])
             lengths = np.concatenate([p["runs"][k][1] for p in parts])
-            frames.append(tidy(agent.name, returns, lengths, task=k, task_id=int(task_id)).assign(
-                global_episode=lambda d, k=k: d["episode"] + k * episodes))
+            frame = tidy(agent.name, returns, lengths, task=k, task_id=int(task_id))
+            frames.append(frame.assign(global_episode=frame["episode"] + k * episodes))
             for i, (g, _, _) in enumerate(e for e in parts[0]["evals"] if e[1] == k):
                 p = np.concatenate([[e for e in part["evals"] if e[1] == k][i][2] for part in parts], axis=1)
                 n_t = p.shape[0]  # p: (n_tasks, instances)

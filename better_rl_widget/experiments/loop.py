@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -10,12 +11,12 @@ from ..agents.tabular import TabularAgent
 from ..envs.tabular import TabularEnv
 
 
-def as_tabular(env) -> TabularEnv:
+def as_tabular(env: Any) -> TabularEnv:
     """Accept a ``TabularEnv``, a gymnasium wrapper around one, or a registered id."""
     if isinstance(env, str):
         import gymnasium as gym
 
-        from .. import envs as _register  # noqa: F401  (registers the better_rl_widget/ ids)
+        from .. import envs as _register  # noqa: F401 - registers the better_rl_widget/ ids
 
         env = gym.make(env)
     base = getattr(env, "unwrapped", env)
@@ -33,7 +34,7 @@ def as_tabular(env) -> TabularEnv:
 
 def train_episodes(agent: TabularAgent, env: TabularEnv, rng: np.random.Generator, episodes: int, steps: int,
                    visits: np.ndarray | None = None,
-                   after_episode: Callable[[int], None] | None = None,
+                   after_episode: Callable[[int], object] | None = None,
                    out: list | None = None, reset_at_terminal: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Run ``episodes`` episodes of at most ``steps`` steps for all ``agent.batch`` instances.
 

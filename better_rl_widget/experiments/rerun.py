@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from . import manifest as mf
 from .lifelong import MDPDistribution, run_agents_lifelong
@@ -10,7 +11,7 @@ from .results import Results
 from .runner import run_agents_on_mdp
 
 
-def reproduce(folder_or_manifest, progress: bool = False) -> Results:
+def reproduce(folder_or_manifest: str | Path | dict[str, Any], progress: bool = False) -> Results:
     """Rerun a saved experiment from its manifest (a results folder, a manifest.json path or the dict)."""
     if isinstance(folder_or_manifest, dict):
         m = folder_or_manifest

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from . import manifest as mf
 from .stats import confidence_summary
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 
 @dataclass
@@ -47,12 +50,12 @@ class Results:
         first = self.df.groupby("task")["global_episode"].min().sort_index()
         return [int(e) for e in first.iloc[1:]]
 
-    def figure(self, cumulative: bool = False, title: str | None = None):
+    def figure(self, cumulative: bool = False, title: str | None = None) -> go.Figure:
         from .figures import learning_curves
 
         ylabel = "cumulative return" if cumulative else "episode return"
-        return learning_curves(self.summary(cumulative), boundaries=self.task_boundaries(), ylabel=ylabel,
-                               title=title or f"{ylabel} (mean ± 95% CI over {self.manifest['config']['instances']} instances)")
+        title = title or f"{ylabel} (mean ± 95% CI over {self.manifest['config']['instances']} instances)"
+        return learning_curves(self.summary(cumulative), boundaries=self.task_boundaries(), ylabel=ylabel, title=title)
 
     def save(self, folder: str | Path) -> Path:
         """Write ``results.csv``, ``manifest.json`` (config, seed, versions) and, if present, ``performance.csv``
@@ -63,7 +66,9 @@ class Results:
         if self.performance is not None:
             self.performance.to_csv(folder / "performance.csv", index=False)
         if self.Q:
-            np.savez_compressed(folder / "q_tables.npz", **{f"agent{i}": q for i, q in enumerate(self.Q.values())})
+            # numpy's stub reads a **dict as possibly naming its allow_pickle flag; these are array names
+            np.savez_compressed(folder / "q_tables.npz",
+                                **{f"agent{i}": q for i, q in enumerate(self.Q.values())})  # type: ignore[arg-type]
         self.folder = folder
         return folder
 

@@ -6,12 +6,14 @@ import copy
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from ..agents.tabular import TabularAgent
+from ..envs.tabular import TabularEnv
 from . import manifest as mf
 from .loop import as_tabular, train_episodes
 from .results import Results
@@ -24,14 +26,14 @@ def guarded(callback: EpisodeCallback | None) -> EpisodeCallback | None:
     """Wrap a user callback so that its errors are logged once and never stop the run."""
     if callback is None:
         return None
-    failed = []
+    failed: list[Exception] = []
 
     def call(agent, episode, info):
         if failed:
             return
         try:
             callback(agent, episode, info)
-        except Exception as exc:  # a view's bug must not end the experiment
+        except Exception as exc:  # noqa: BLE001 - a view's bug must not end the experiment
             failed.append(exc)
             log.warning("on_episode callback failed and is now skipped: %r", exc)
 
@@ -54,7 +56,7 @@ def _check(agents: Sequence[TabularAgent], instances: int, episodes: int, steps:
     return agents
 
 
-def tidy(agent: str, returns: np.ndarray, lengths: np.ndarray, **extra) -> pd.DataFrame:
+def tidy(agent: str, returns: np.ndarray, lengths: np.ndarray, **extra: Any) -> pd.DataFrame:
     B, E = returns.shape
     return pd.DataFrame({"agent": agent, "instance": np.repeat(np.arange(B), E), "episode": np.tile(np.arange(E), B),
                          "return": returns.ravel(), "length": lengths.ravel(), **extra})
@@ -75,8 +77,8 @@ def block_streams(ss: np.random.SeedSequence, blocks: list[tuple[int, int]]) -> 
     return [ss] if len(blocks) == 1 else ss.spawn(len(blocks))
 
 
-def mdp_job(base, agent: TabularAgent, ss: np.random.SeedSequence, instances: int, episodes: int, steps: int,
-            track_visits: bool, reset_at_terminal: bool, after: Callable[[int], None] | None = None,
+def mdp_job(base: TabularEnv, agent: TabularAgent, ss: np.random.SeedSequence, instances: int, episodes: int,
+            steps: int, track_visits: bool, reset_at_terminal: bool, after: Callable[[int], object] | None = None,
             live: list | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, TabularAgent]:
     """One agent's instances (or one block of them) from a fresh start: the unit both backends run. ``live``,
     if given, receives [visits, returns] up front so ``after(ep)`` can read the episode just finished."""
@@ -90,7 +92,7 @@ def mdp_job(base, agent: TabularAgent, ss: np.random.SeedSequence, instances: in
     return returns, lengths, agent.Q.copy(), v, agent
 
 
-def run_agents_on_mdp(agents: Sequence[TabularAgent], env, instances: int = 5, episodes: int = 100,
+def run_agents_on_mdp(agents: Sequence[TabularAgent], env: TabularEnv | str, instances: int = 5, episodes: int = 100,
                       steps: int = 200, seed: int = 0, results_dir: str | Path | None = None,
                       track_visits: bool = False, progress: bool = True,
                       on_episode: EpisodeCallback | None = None, reset_at_terminal: bool = False,
@@ -127,16 +129,18 @@ def run_agents_on_mdp(agents: Sequence[TabularAgent], env, instances: int = 5, e
         return _run_on_gym(agents, env, instances, episodes, steps, seed, results_dir, progress, backend)
     base = as_tabular(env)
     children = np.random.SeedSequence(seed).spawn(len(agents))
-    frames, Q, visits = [], {}, {}
+    frames = []
+    Q: dict[str, np.ndarray] = {}
+    visits: dict[str, np.ndarray] = {}
     if backend == "local" and len(blocks) == 1:
         # in place, with the per-episode bar and callback
         bar = tqdm(total=len(agents) * episodes, desc="episodes", disable=not progress, leave=False)
         callback = guarded(on_episode)
         per_block = []
         for agent, ss in zip(agents, children):
-            live: list[np.ndarray | None] = []  # [visits, returns] of the run in progress, for the callback
+            live: list[Any] = []  # [visits or None, returns] of the run in progress, for the callback
 
-            def after(ep: int, agent=agent, live=live) -> None:
+            def after(ep: int, agent: TabularAgent = agent, live: list[Any] = live) -> None:
                 bar.update(1)
                 if callback is not None:
                     v = live[0]
@@ -152,15 +156,15 @@ def run_agents_on_mdp(agents: Sequence[TabularAgent], env, instances: int = 5, e
         flat = run_tasks(mdp_job, jobs, shared=(base,), backend=backend, desc="agent blocks", progress=progress)
         per_block = [flat[i * len(blocks):(i + 1) * len(blocks)] for i in range(len(agents))]
         if len(blocks) == 1 and backend != "local":  # leave the caller's agents trained, as the local loop does
-            for agent, (res,) in zip(agents, per_block):
-                agent.__dict__.update(res[4].__dict__)
+            for agent, (done,) in zip(agents, per_block):
+                agent.__dict__.update(done[4].__dict__)
     for agent, parts in zip(agents, per_block):
         returns = np.concatenate([p[0] for p in parts])
         lengths = np.concatenate([p[1] for p in parts])
         frames.append(tidy(agent.name, returns, lengths))
         Q[agent.name] = np.concatenate([p[2] for p in parts])
         if track_visits:
-            visits[agent.name] = sum(p[3] for p in parts)
+            visits[agent.name] = np.sum([p[3] for p in parts if p[3] is not None], axis=0)
     config = {"instances": instances, "episodes": episodes, "steps": steps, "track_visits": track_visits,
               "reset_at_terminal": reset_at_terminal}
     if instance_block is not None:
@@ -172,8 +176,8 @@ def run_agents_on_mdp(agents: Sequence[TabularAgent], env, instances: int = 5, e
     return res
 
 
-def gym_job(agent, env_id: str, ss: np.random.SeedSequence, instances: int, episodes: int, steps: int,
-            after: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def gym_job(agent: TabularAgent, env_id: str, ss: np.random.SeedSequence, instances: int, episodes: int, steps: int,
+            after: Callable[[int], object] | None = None) -> tuple[np.ndarray, np.ndarray]:
     import gymnasium as gym
 
     from .gym_loop import train_episodes_gym
@@ -182,8 +186,8 @@ def gym_job(agent, env_id: str, ss: np.random.SeedSequence, instances: int, epis
                               steps, after_episode=after)
 
 
-def _run_on_gym(agents, env_id: str, instances, episodes, steps, seed, results_dir, progress,
-                backend: str = "local") -> Results:
+def _run_on_gym(agents: list[TabularAgent], env_id: str, instances: int, episodes: int, steps: int, seed: int,
+                results_dir: str | Path | None, progress: bool, backend: str = "local") -> Results:
     """Function-approximation agents (``LinearQ``) on a gymnasium id with a Box observation space."""
     from ..scale.backend import run_tasks
 

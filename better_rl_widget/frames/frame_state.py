@@ -144,8 +144,9 @@ class FrameState:
             idx = np.flatnonzero(self._present)
             xy = np.stack([self._x[idx], self._y[idx]], axis=1)
             fields = {k: col[idx] for k, col in self._fields.items()}
+            x0, x1, y0, y1 = self.extent
             return MapSnapshot(step=int(step), time_s=float(time_s), slots=idx.astype(np.uint32), xy=xy,
-                               extent=tuple(self.extent), fields=fields)
+                               extent=(x0, x1, y0, y1), fields=fields)
 
     def has_pending(self) -> bool:
         return bool(self._dirty.any() or self._removed.any())

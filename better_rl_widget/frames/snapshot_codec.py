@@ -91,7 +91,7 @@ def decode_snapshot(blob: bytes | bytearray | memoryview) -> MapSnapshot:
         if len(extent) != 4:
             raise ValueError(f"extent has {len(extent)} values, expected 4")
         return MapSnapshot(step=int(meta["step"]), time_s=float(meta["time_s"]), slots=arrays["slots"].copy(),
-                           xy=xy, extent=extent, fields=fields)  # type: ignore[arg-type]
+                           xy=xy, extent=extent, fields=fields)
     except (KeyError, TypeError, ValueError, OverflowError) as exc:  # a missing or mistyped meta field, ragged rows
         raise CodecError(f"malformed snapshot blob: {type(exc).__name__}: {exc}") from exc
 

@@ -44,11 +44,12 @@ def find_checkpoints(checkpoint_path: str | Path) -> tuple[list[Checkpoint], lis
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     found = [Checkpoint(p, step_from_name(p)) for p in files if p.suffix in SUFFIXES]
     skipped = [p for p in files if p.suffix not in SUFFIXES]
+    some_skipped = ", ".join(p.name for p in skipped[:5])
     if skipped:
-        log.info("skipped %d file(s) that are not checkpoints: %s", len(skipped), ", ".join(p.name for p in skipped[:5]))
+        log.info("skipped %d file(s) that are not checkpoints: %s", len(skipped), some_skipped)
     if not found:
         raise ValueError(f"no checkpoints in {str(root)!r}: looked for files ending in {', '.join(SUFFIXES)}"
-                         + (f" (found only {', '.join(p.name for p in skipped[:5])})" if skipped else " (folder is empty)"))
+                         + (f" (found only {some_skipped})" if skipped else " (folder is empty)"))
     # Unnumbered files go last, in name order; numbered ones by step, then name.
     found.sort(key=lambda c: (c.step is None, c.step or 0, c.path.name))
     return found, skipped

@@ -84,14 +84,15 @@ def _batch_act(act: Any, n: int) -> Any:
     return batch
 
 
-def _episodes_vectorised(vec: gym.vector.VectorEnv, act: Any, agent: Any, single: gym.Env, *, n: int, seed: int,
+def _episodes_vectorised(vec: gym.vector.SyncVectorEnv, act: Any, agent: Any, single: gym.Env, *, n: int, seed: int,
                          max_steps: int, discrete: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``n`` seeded episodes in lockstep (episode i starts from reset(seed=seed+i), as the sequential loop does);
     each env's data stops at its first terminated/truncated step."""
-    obs, _ = vec.reset(seed=[seed + i for i in range(n)])
+    seeds: list[int | None] = [seed + i for i in range(n)]
+    obs, _ = vec.reset(seed=seeds)
     step_act = _batch_act(act, n)
     alive = np.ones(n, bool)
-    O: list[list[np.ndarray]] = [[] for _ in range(n)]
+    O: list[list[np.ndarray]] = [[] for _ in range(n)]  # noqa: E741 - observations, beside A and R
     A: list[list[np.ndarray]] = [[] for _ in range(n)]
     R: list[list[float]] = [[] for _ in range(n)]
     for t in range(max_steps):
@@ -134,7 +135,7 @@ def _episodes_sequential(env: gym.Env, act: Any, agent: Any, *, n: int, seed: in
     return out
 
 
-def _envs(env_name: str, episodes: int, env_kwargs: dict | None) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
+def _envs(env_name: str, episodes: int, env_kwargs: dict | None) -> tuple[gym.Env, gym.vector.SyncVectorEnv | None]:
     env = make_env(env_name, **(env_kwargs or {}))
     # Box observations: all episodes of a checkpoint step together in a vector env (batched predict where the agent
     # takes batches); other spaces (Dict, Tuple) go one episode at a time and are flattened.
@@ -151,7 +152,7 @@ def rollout_checkpoint(ci: int, ckpt: Checkpoint, agent_class: Any, env_name: st
     (one bad checkpoint must not stop the others). ``envs``: (env, vector env) to reuse; made here if None.
     ``trust``: load with the agent class's own ``load`` even where that can run code from the file (SB3)."""
     own = envs is None
-    env, vec = _envs(env_name, episodes, env_kwargs) if own else envs
+    env, vec = _envs(env_name, episodes, env_kwargs) if envs is None else envs
     try:
         discrete = isinstance(env.action_space, gym.spaces.Discrete)
         agent = load_agent(agent_class, str(ckpt.path), trust)
@@ -165,7 +166,7 @@ def rollout_checkpoint(ci: int, ckpt: Checkpoint, agent_class: Any, env_name: st
             eps = _episodes_sequential(env, act, agent, n=episodes, seed=seed, max_steps=max_steps,
                                        discrete=discrete)
         ep_rows, step_rows, obs_chunks, act_chunks = [], [], [], []
-        for ep, (O, acts, rewards) in enumerate(eps):
+        for ep, (O, acts, rewards) in enumerate(eps):  # noqa: E741 - an episode's observations
             v = np.full(len(O), np.nan)
             if values is not None:
                 try:

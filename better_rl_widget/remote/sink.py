@@ -5,7 +5,8 @@ Plain Python so it can be tested and reasoned about without Ray; ``capture.make_
 Backpressure: **drop-oldest**. When the queued rows exceed ``max_rows`` (or their bytes ``max_bytes``), whole
 batches are dropped from the old end and counted (per worker and in total); pushes never block on a full queue.
 A live view is a monitor: it must never slow the collectors, and the map shows the newest ``capacity`` rows
-anyway, so the oldest queued rows are the ones it would overwrite first. The drain side shows the drop count in the widget's status line.
+anyway, so the oldest queued rows are the ones it would overwrite first. The drain side shows the drop count in the
+widget's status line.
 """
 
 from __future__ import annotations
@@ -91,4 +92,5 @@ class TransitionSink:
     def stats(self) -> dict[str, Any]:
         return {"queued": self._queued, "queued_bytes": self._queued_bytes, "received": dict(self.received),
                 "dropped": dict(self.dropped), "rejected": dict(self.rejected), "max_rows": self.max_rows,
-                "max_bytes": self.max_bytes, "first_push_s": dict(self.first_push_s), "last_push_s": dict(self.last_push_s)}
+                "max_bytes": self.max_bytes, "first_push_s": dict(self.first_push_s),
+                "last_push_s": dict(self.last_push_s)}

@@ -38,14 +38,15 @@ def train_dqn(run: str | os.PathLike[str], *, env_id: str = "CartPole-v1", steps
     if torch_threads is not None:
         torch.set_num_threads(int(torch_threads))
     seeds = seed_everything(seed)
-    cfg = DQNConfig(**{k: tuple(v) if k == "hidden" else v for k, v in (dqn or {}).items()})
+    overrides: dict[str, Any] = {k: tuple(v) if k == "hidden" else v for k, v in (dqn or {}).items()}
+    cfg = DQNConfig(**overrides)
     agent = DQN(env_id, cfg, seed=seed)  # seeds its env reset, action space, epsilon RNG and replay sampling
     seeds.update(env_reset=seed, action_space=seed, epsilon_rng=seed, replay_sampling=seed, projection=seed)
     manifest = run_manifest(name=name or f"DQN on {env_id}", entry_point=ENTRY_POINT, config=config, seeds=seeds,
                             agent={"class": "better_rl_widget.agents.dqn:DQN", "config": asdict(cfg)})
     hook = TrainingHook(widget if widget is not None else BufferWidget(), agent.buffer, every=every,
                         projection=projection, seed=seed, q_network=agent.q, target_network=agent.q_target,
-                        double_dqn=cfg.double_dqn, n_actions=int(agent.env.action_space.n))
+                        double_dqn=cfg.double_dqn, n_actions=agent.n_actions)
     recorder = hook.record_to(run, manifest=manifest, snapshot_every_s=snapshot_every_s, buffer_rows=buffer_rows,
                               seed=seed)
     bar = tqdm(total=int(steps), desc=f"DQN {env_id}", unit="step", disable=not progress, mininterval=0.5)

@@ -69,7 +69,7 @@ class Comparison:
 def compare_arrays(name: str, old: np.ndarray, new: np.ndarray) -> ArrayComparison:
     """Bit-for-bit comparison (NaNs with equal bits match); the first differing element when they differ."""
     old, new = np.asarray(old), np.asarray(new)
-    desc = lambda a: f"{a.dtype}{list(a.shape)}"  # noqa: E731
+    desc = lambda a: f"{a.dtype}{list(a.shape)}"
     if old.dtype != new.dtype:
         return ArrayComparison(name, False, desc(old), desc(new), f"dtype {old.dtype} → {new.dtype}")
     n = min(len(old), len(new)) if old.ndim and new.ndim else 0
@@ -107,7 +107,7 @@ def compare_runs(old: Run, new: Run) -> Comparison:
                                   b["step"].to_numpy(np.int64)))
     eo, en = old.events, new.events
     if len(eo) or len(en):
-        key = lambda e: np.array([f"{k}@{s}:{d}" for k, s, d in zip(e["kind"], e["step"], e["details"])])  # noqa: E731
+        key = lambda e: np.array([f"{k}@{s}:{d}" for k, s, d in zip(e["kind"], e["step"], e["details"])])
         out.append(compare_arrays("events", key(eo).astype("U"), key(en).astype("U")))
     for stream in sorted(set(old.arrays) | set(new.arrays)):
         if stream in TIMING_DEPENDENT:

@@ -133,7 +133,8 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
         if np.asarray(a).dtype.hasobject:
             raise TypeError(f"array {name!r} has dtype object: only plain numeric arrays are stored (no pickle)")
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
+    # numpy's stub reads a **dict as possibly naming its allow_pickle flag (numpy >= 2.1); these are array names
+    np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
     return buf.getvalue()
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from numbers import Real
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,10 +26,18 @@ from .writer import RunWriter
 
 if TYPE_CHECKING:
     from ..capture.mirror import BufferMirror
-    from ..frames.frame_state import FrameState
 
 log = logging.getLogger("better_rl_widget")
 _STOP = object()
+
+
+class LiveMap(Protocol):
+    """What :meth:`Recorder.on_frame` reads of the live map (a ``frames.FrameState``, or any capture map state)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def snapshot(self, step: int, time_s: float) -> MapSnapshot: ...
 
 
 def td_stats(snap: MapSnapshot) -> dict[str, float]:
@@ -115,7 +123,7 @@ class Recorder:
             raise RuntimeError(f"the record at {self.path} is closed; nothing more is written to it")
 
     # -- worker thread ------------------------------------------------------------------------------------
-    def on_frame(self, fs: FrameState, mirror: BufferMirror | None, step: int, final: bool = False) -> None:
+    def on_frame(self, fs: LiveMap, mirror: BufferMirror | None, step: int, final: bool = False) -> None:
         """Called after each frame; takes a snapshot when one is due (always when ``final``)."""
         now = self.writer.elapsed()
         if self.closed or not (final or now - self._last_snapshot >= self.snapshot_every_s) or fs.size == 0:
@@ -230,9 +238,13 @@ class Recorder:
         self.writer.close(status)
 
 
+def _is_number(v: Any) -> bool:
+    # A plain predicate, not an isinstance narrowing: typeshed's numbers.Real declares no __int__.
+    return not isinstance(v, (bool, np.bool_)) and isinstance(v, (Real, np.number))
+
+
 def _step(step: Any) -> int:
     """A training step as an int; a clear error naming it otherwise (NaN, a string, a fraction)."""
-    if isinstance(step, (bool, np.bool_)) or not isinstance(step, (Real, np.number)) or not np.isfinite(step) \
-            or float(step) != int(step):
+    if not _is_number(step) or not np.isfinite(step) or float(step) != int(step):
         raise ValueError(f"step must be a whole number, got {type(step).__name__} {step!r}")
     return int(step)

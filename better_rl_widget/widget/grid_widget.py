@@ -11,6 +11,7 @@ Traits carry BRW1 blobs (docs/protocol.md), never JSON lists of numbers:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anywidget
@@ -77,13 +78,13 @@ class GridWorldWidget(anywidget.AnyWidget):
                                    "visits": env.grid_values(share).astype(np.float32)})
         self.episode = int(episode)
 
-    def watch(self, every: int = 1):
+    def watch(self, every: int = 1) -> Callable[[Any, int, dict], None]:
         """A callback for ``run_agents_on_mdp(..., on_episode=...)`` that redraws every ``every`` episodes,
         with the visits gathered since the last redraw (needs ``track_visits=True`` for visitation)."""
         if every < 1:
             raise ValueError(f"every must be >= 1; got {every}")
 
-        def on_episode(agent, episode: int, info: dict) -> None:
+        def on_episode(agent: Any, episode: int, info: dict) -> None:
             if episode == 0:  # a new agent starts: drop the previous one's partial window
                 self._visits_since = np.zeros(self.env.n_states)
             if info.get("visits") is not None:

@@ -150,10 +150,14 @@ class Thumbnails:
         if key == self._key:
             return False
         self._key = key
-        images, entries, layout = [], [], self._layout
-        for slot, step in key if inspect is not None else ():
-            pic = self._pictures.get((slot, step))
+        images: list[np.ndarray] = []
+        entries: list[tuple[int, int]] = []
+        layout = self._layout
+        for slot, listed in key if inspect is not None else ():
+            step = listed
+            pic = self._pictures.get((slot, listed))
             if pic is None:
+                assert inspect is not None  # the loop runs only with it
                 meta, obs = inspect(slot)
                 if obs is None:  # evicted meanwhile: no row to show
                     continue
@@ -161,7 +165,7 @@ class Thumbnails:
                 if layout == "vector":  # vector observations: no thumbnails at all
                     self._vector, images = True, []
                     break
-                step = int(meta.get("step", step))
+                step = int(meta.get("step", listed))
                 pic = thumbnail(obs, layout, self.max_side)
             images.append(pic)
             entries.append((slot, step))
@@ -202,7 +206,7 @@ class Thumbnails:
                 if self.widget.thumbnails:
                     self.widget.thumbnails = b""
                 return
-            n, h, w, c = self._images.shape
+            _n, h, w, c = self._images.shape
             service = getattr(self.widget, "_saliency", None)
             arrays: dict[str, Any] = {
                 "slots": np.array([k[0] for k in self.entries], np.uint32),
