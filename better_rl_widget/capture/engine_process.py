@@ -213,7 +213,7 @@ def prestart() -> None:
     """Boot a worker process now (its imports take a few CPU-seconds) for the next hook that asks for one: for
     hooks created inside a training call (SB3's callback), so that start-up is not spent during training. Never
     raises; an unused spare is stopped by :func:`discard_spare` or at interpreter exit."""
-    global _SPARE
+    global _SPARE  # noqa: PLW0603 - the one spare process, kept for the next hook
     if _SPARE is not None and _SPARE.proc.poll() is None:
         return
     try:
@@ -270,7 +270,7 @@ def child_main(fd: int) -> None:
         if kind == "embedding":
             try:
                 conn.send(("ok", engine.embedding_snapshot()))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - sent to the parent, which reports it
                 conn.send(("error", format_error(exc)))
             continue
         if payload.final or payload.settle_s > 0:  # training is over: a fair share (close() waits for it)
@@ -287,7 +287,8 @@ def child_main(fd: int) -> None:
 
 def _preimport() -> None:
     """What building an engine imports anyway, before the parent asks for one (see :func:`prestart`)."""
-    from . import engine  # noqa: F401 - openTSNE, scikit-learn, numpy
+    from ..embed import live_tsne, pca  # noqa: F401 - openTSNE, scikit-learn (the package loads them lazily)
+    from . import engine  # noqa: F401
 
     try:
         import torch  # noqa: F401 - estimators are torch networks
@@ -313,7 +314,7 @@ def _build(spec: EngineSpec) -> Any:
     if isinstance(options.projection, str):
         name, cap, seed = options.projection, spec.capacity, options.seed
         projection = make_projection(name, cap, seed)
-        factory = lambda: make_projection(name, cap, seed)  # noqa: E731
+        factory = lambda: make_projection(name, cap, seed)
     else:
         projection, factory = options.projection, None
     estimator = None if spec.estimator is None else pickle.loads(spec.estimator)

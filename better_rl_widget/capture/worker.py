@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from ..embed import make_projection
 from ..embed.base import Projection, ProjectionFrame
-from ..embed.pca import _extent
+from ..embed.extent import view_extent
 from .engine import ENGINE_FIELDS, Engine, EngineInput, EngineResult
 from .governor import CostGovernor
 from .mirror import BufferMirror
@@ -291,8 +291,8 @@ class LiveWorker:
         if len(slots):
             inp.slots, gone, inp.rows = self._apply_rows(slots, rows)
             inp.removed = np.concatenate([inp.removed, gone])
-        for name, (us, uv) in updates.items():
-            us, uv = self.mirror.update_field(name, us, uv)
+        for name, (given_slots, given_values) in updates.items():
+            us, uv = self.mirror.update_field(name, given_slots, given_values)
             if name == "priority":
                 self._check_priority(us, uv)
             fs.upsert(us, {name: uv})
@@ -388,7 +388,7 @@ class LiveWorker:
         try:
             res = eng.run(inp)
         except EngineDied as exc:
-            if self._ended or eng.abandoned:
+            if self._ended or (not isinstance(eng, Engine) and eng.abandoned):
                 raise
             self._fall_back(str(exc))
             present = np.flatnonzero(self.mirror.present)  # the rows are in this side's mirror already
@@ -505,7 +505,7 @@ class LiveWorker:
                 self._settle()
                 self.final_embedding = self.engine.embedding_snapshot()
             self.sink.publish_summary()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - close() runs in the user's loop: reported, never raised
             self.sink.report_error(f"worker: final pass: {type(exc).__name__}: {exc}")
         finally:
             self._end_process()
@@ -515,7 +515,7 @@ class LiveWorker:
         try:  # close() runs in the user's loop: a map that cannot be published is reported, never raised
             self.sink.publish_delta()
             self.sink.publish_keyframe()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - reported, never raised (see above)
             self.sink.report_error(f"worker: final frame: {type(exc).__name__}: {exc}")
         self.sink.record_history(force=True)  # the final map is always in the history
         self._frame_done(final=True)
@@ -538,11 +538,11 @@ class LiveWorker:
                                        "unplaced)")
         if len(bad) != self._unplaced:
             self._unplaced = len(bad)
-            self.sink.update_status(unplaced=int(len(bad)))
+            self.sink.update_status(unplaced=len(bad))
         if extent.shape == (4,) and np.isfinite(extent).all():
             self.frame_state.set_extent(extent.tolist())
         elif len(xy):
-            self.frame_state.set_extent(_extent(xy))
+            self.frame_state.set_extent(view_extent(xy))
         self.frame_state.set_coords(slots, xy)
 
     def _settle(self) -> None:
@@ -581,7 +581,7 @@ class LiveWorker:
         for listener in self.frame_listeners:  # e.g. the run recorder (store/recorder.py)
             try:
                 listener(final)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - a listener's failure is shown; the others still run
                 self.sink.report_error(f"frame listener: {type(exc).__name__}: {exc}")
 
     def abandon(self) -> None:

@@ -1,9 +1,20 @@
 """2-D projections of buffer states: the interface, PCA (the fallback and small-N default), live t-SNE, and the
 factory the hook uses to turn ``projection="..."`` into an engine."""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .base import Projection, ProjectionFrame
-from .live_tsne import LiveTSNE
-from .pca import PCAProjection
+
+if TYPE_CHECKING:
+    from .live_tsne import LiveTSNE
+    from .pca import PCAProjection
+
+# scikit-learn and openTSNE (and pandas, which scikit-learn imports) load when a projection is made, not with the
+# package: `import better_rl_widget` stays light.
+_LAZY = {"LiveTSNE": ".live_tsne", "PCAProjection": ".pca"}
 
 PROJECTIONS = ("pca", "tsne", "auto")
 AUTO_MIN_POINTS = 500  # "auto": PCA below this many points, then t-SNE started from the PCA picture
@@ -16,7 +27,11 @@ def make_projection(spec: str | Projection, capacity: int, seed: int = 0) -> Pro
             raise TypeError(f"projection must be one of {PROJECTIONS} or a Projection, got {type(spec).__name__}")
         return spec
     if spec == "pca":
+        from .pca import PCAProjection
+
         return PCAProjection(capacity, seed=seed)
+    from .live_tsne import LiveTSNE
+
     # Re-calibrate at most a tenth of the map's rows a frame (2,000 at 20k, the setting P1 was measured with):
     # on a small sampled map nearly every row's list changes each frame, and all of them would cost more than
     # the frame's iterations; the settle pass re-calibrates every row.
@@ -29,3 +44,15 @@ def make_projection(spec: str | Projection, capacity: int, seed: int = 0) -> Pro
 
 
 __all__ = ["PROJECTIONS", "LiveTSNE", "PCAProjection", "Projection", "ProjectionFrame", "make_projection"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})  # the lazily loaded names too

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from .base import ProjectionFrame
+from .extent import view_extent as _extent
 from .features import feature_rows
 
 
@@ -108,14 +109,3 @@ class PCAProjection:
             self._extent = _extent(coords)
         info["refit"] = refit
         return ProjectionFrame(slots.astype(np.uint32), coords, self._extent, info)
-
-
-def _extent(coords: np.ndarray) -> list[float]:
-    """A view box around the points with a margin; degenerate axes get a unit box."""
-    lo = coords.min(axis=0).astype(np.float64)
-    hi = coords.max(axis=0).astype(np.float64)
-    span = hi - lo
-    centre = (hi + lo) / 2
-    half = np.where(span > 1e-9, span * 0.55, 1.0)
-    return [float(centre[0] - half[0]), float(centre[0] + half[0]),
-            float(centre[1] - half[1]), float(centre[1] + half[1])]
