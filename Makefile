@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8888
 JS_SOURCES := $(shell find js/src -type f 2>/dev/null) js/build.mjs package-lock.json
 
-.PHONY: demo lab test setup js pytest vitest bench
+.PHONY: demo lab test setup js pytest vitest bench lint
 
 setup: $(VENV)/.setup-done
 
@@ -31,7 +31,13 @@ vitest: setup js
 pytest: setup js
 	$(PY) -m pytest
 
-test: setup js
+# Python lint, types and the layer contract; their settings are in pyproject.toml.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy better_rl_widget
+	$(VENV)/bin/lint-imports
+
+test: setup js lint
 	npm run typecheck
 	npm run lint
 	npm test
