@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+
 def _export(run_path: str, out: str | Path) -> Path | None:
     """Write the HTML export of a run, or say why not (None)."""
     from .store import open_run

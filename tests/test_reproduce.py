@@ -72,8 +72,8 @@ def test_experiment_results_folder_reproduces(tmp_path):
     from better_rl_widget.envs import GridWorld
     from better_rl_widget.experiments import run_agents_on_mdp
 
-    run_agents_on_mdp([QLearning(epsilon=0.2)], GridWorld(width=4, height=3, goals=[(3, 2)], slip=0.05), instances=2, episodes=5, steps=30, seed=1,
-                      results_dir=tmp_path / "exp", progress=False)
+    run_agents_on_mdp([QLearning(epsilon=0.2)], GridWorld(width=4, height=3, goals=[(3, 2)], slip=0.05), instances=2,
+                      episodes=5, steps=30, seed=1, results_dir=tmp_path / "exp", progress=False)
     result = rerun_and_compare(tmp_path / "exp", out=tmp_path / "again", progress=False)
     names = [a.name for a in result.arrays]
     assert "results/return" in names and any(n.startswith("Q/") for n in names)
@@ -82,7 +82,7 @@ def test_experiment_results_folder_reproduces(tmp_path):
 
 def _cli(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "better_rl_widget.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
 
 
 def test_cli_info_reproduce_export(dqn_run, tmp_path):

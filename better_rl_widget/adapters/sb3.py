@@ -10,8 +10,9 @@ SAC, TD3, DDPG: the twin critics, see ``capture/critic_estimator.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 from stable_baselines3.common.buffers import ReplayBuffer as SB3ReplayBuffer
@@ -243,7 +244,7 @@ def _model_default(options: LiveOptions, given: set[str], name: str, value: Any)
 _DEFAULTS = LiveOptions()
 
 
-def _actor_critic_kind(model: Any) -> str | None:
+def _actor_critic_kind(model: Any) -> Literal["sac", "td3"] | None:
     """"sac" for SB3's SAC (stochastic actor, entropy term), "td3" for TD3/DDPG, None otherwise."""
     policy = getattr(model, "policy", None)
     if not all(hasattr(policy, n) for n in ("actor", "critic", "critic_target")):
@@ -253,16 +254,16 @@ def _actor_critic_kind(model: Any) -> str | None:
     return "sac" if hasattr(model, "ent_coef") else None
 
 
-def _critic_estimator(model: Any, kind: str, refresh_s: float) -> Any:
+def _critic_estimator(model: Any, kind: Literal["sac", "td3"], refresh_s: float) -> Any:
     from ..capture.critic_estimator import CriticEstimator
 
-    alpha = None
+    alpha: Callable[[], float] | None = None
     if kind == "sac":
-        def alpha() -> float:
+        def sac_alpha() -> float:
             log_alpha = getattr(model, "log_ent_coef", None)
             if log_alpha is not None:  # learned α ("auto" ent_coef)
                 return float(log_alpha.detach().exp().cpu().reshape(-1)[0])
             return float(model.ent_coef_tensor.detach().cpu().reshape(-1)[0])
 
-    return CriticEstimator(model.policy, kind=kind, gamma=float(model.gamma), alpha=alpha,  # type: ignore[arg-type]
-                           refresh_s=refresh_s)
+        alpha = sac_alpha
+    return CriticEstimator(model.policy, kind=kind, gamma=float(model.gamma), alpha=alpha, refresh_s=refresh_s)

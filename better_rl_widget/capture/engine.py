@@ -110,6 +110,7 @@ class Engine:
         try:
             return self._run(inp)
         except Exception as exc:
+            # whatever was raised carries the notes to the worker; no exception type declares the attribute
             exc.engine_notes = [*self._out.notes, *self._out.errors]  # type: ignore[attr-defined]
             raise
 

@@ -45,7 +45,12 @@ class EngineDied(RuntimeError):
 
 
 class EngineFailed(RuntimeError):
-    """An exception inside the child; its message carries the child's traceback."""
+    """An exception inside the child; its message carries the child's traceback, ``engine_notes`` what the
+    frame had noted before it failed."""
+
+    def __init__(self, message: str, notes: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.engine_notes = list(notes or [])
 
 
 @dataclass
@@ -151,9 +156,7 @@ class EngineProcess:
                 kind, payload = self.conn.recv()
                 if kind == "error":
                     message, notes = payload if isinstance(payload, tuple) else (payload, [])
-                    failed = EngineFailed(message)
-                    failed.engine_notes = notes  # type: ignore[attr-defined]
-                    raise failed
+                    raise EngineFailed(message, notes)
                 return payload
         except (EOFError, OSError) as exc:
             raise EngineDied(self._why(exc)) from None

@@ -107,7 +107,9 @@ class TrainingHook:
         self._closed_at: int | None = None  # total_inserted when close() ran: later rows are counted, not drawn
         self.rows_after_close = 0
         self._after_close_shown = 0.0
-        self._has_changes = callable(getattr(buffer, "take_changes", None))
+        take_changes = getattr(buffer, "take_changes", None)  # optional: see BufferSource
+        self._take_changes: Callable[[], tuple[np.ndarray, np.ndarray]] | None = (
+            take_changes if callable(take_changes) else None)
         self.optional_fields = tuple(getattr(buffer, "optional_fields", ()))
         has_next = bool(getattr(buffer, "has_next_obs", True))
         self.fields = CAPTURED + self.optional_fields + (("next_obs",) if estimator and has_next else ())
@@ -214,8 +216,8 @@ class TrainingHook:
             resident = min(total, self.capacity)
             self._reread(total, resident)
             rep = np.zeros(0, np.int64)
-            if self._has_changes:
-                slots, rep = self.buffer.take_changes()  # type: ignore[attr-defined]
+            if self._take_changes is not None:
+                slots, rep = self._take_changes()
                 slots = np.asarray(slots, np.int64)
                 rep = np.asarray(rep, np.int64)
                 if len(slots) > self.capacity:
@@ -434,6 +436,7 @@ def _advertised_signature(init: Callable) -> inspect.Signature:
     return sig.replace(parameters=params)
 
 
+# inspect.signature (help(), the notebook's tooltips) reads __signature__; typeshed's function type lacks it
 TrainingHook.__init__.__signature__ = _advertised_signature(TrainingHook.__init__)  # type: ignore[attr-defined]
 
 

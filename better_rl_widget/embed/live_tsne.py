@@ -34,13 +34,13 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
 from openTSNE import TSNEEmbedding, _tsne
-from openTSNE.tsne import PartialTSNEEmbedding, kl_divergence_bh, kl_divergence_fft
 from openTSNE.affinity import PrecomputedAffinities
+from openTSNE.tsne import PartialTSNEEmbedding, kl_divergence_bh, kl_divergence_fft
 from sklearn.neighbors import NearestNeighbors
 
 from .base import ProjectionFrame
@@ -291,7 +291,8 @@ class LiveTSNE:
                     and time.monotonic() < end: ...
 
         ``frame.info`` adds ``"settle_progress"`` (0..1, never decreasing within a pass, 1.0 once settled),
-        ``"settled"`` and ``"settle_iterations"`` (iterations run by this pass). A pass: every pending row is placed first (like a drained :meth:`step`); a map still in
+        ``"settled"`` and ``"settle_iterations"`` (iterations run by this pass). A pass: every pending row is placed
+        first (like a drained :meth:`step`); a map still in
         early exaggeration gets at most ``settle_early_iter`` more exaggerated iterations (openTSNE's schedule,
         cut short) and then leaves it; normal iterations (openTSNE's ``optimize``, gains and momentum carried
         over, every changed row's affinities re-calibrated) run until converged, resting or not.
@@ -582,7 +583,8 @@ class LiveTSNE:
             self._calibrated[redo] = True
             self._stale[redo] = False
         self._cond_perp = self._perp_used = perp
-        if len(redo) == 0 and self._P is not None and np.array_equal(self._P_slots, active):
+        if len(redo) == 0 and self._P is not None and self._P_slots is not None \
+                and np.array_equal(self._P_slots, active):
             return self._P  # nothing changed: a converging map costs no affinity work
         P = _joint_p(inv[self._cnbr[active]], self._cond[active])
         self._P, self._P_slots = P, active.copy()

@@ -27,8 +27,8 @@ def seed_everything(seed: int, env: Any = None, *, deterministic: bool = True) -
     try:
         import torch
     except ImportError:
-        torch = None  # type: ignore[assignment]
-    if torch is not None:
+        pass
+    else:
         torch.manual_seed(seed)  # also seeds every CUDA device
         done["torch"] = seed
         if deterministic:

@@ -96,6 +96,7 @@ class BufferWidget(anywidget.AnyWidget):
         self._select_callbacks: list[Callable[[np.ndarray], None]] = []
         self._click_callbacks: list[Callable[[int], None]] = []
         self._saliency: Any = None
+        self._interpret: Any = None
         self._thumbnails = Thumbnails(self)
         self.keyframe_requests = 0
         self.status = {"frames_shown": 0, "frames_dropped": 0, "worker_lag_s": 0.0, "nan_skipped": 0,
@@ -429,7 +430,7 @@ class BufferWidget(anywidget.AnyWidget):
 
     def _on_selection(self, _change: dict) -> None:
         slots = self.selection
-        self.update_status(selected=int(len(self.selected_points)))  # the view compares it with its own count
+        self.update_status(selected=len(self.selected_points))  # the view compares it with its own count
         for cb in list(self._select_callbacks):
             self._safe_call(cb, slots)
 

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -25,7 +25,9 @@ from .view_messages import INFLUENCE_GROUPS, BadMessage, InfluenceRequest, Inter
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..analysis.skills import Skills
     from ..capture.hook import TrainingHook
+    from ..frames.frame_state import FrameState
     from .buffer_widget import BufferWidget
 
 log = logging.getLogger("better_rl_widget")
@@ -54,7 +56,8 @@ class InterpretService:
         if k < 1 or last < 1 or every_s <= 0:
             raise ValueError(f"k and last must be >= 1 and every_s > 0; got k={k}, last={last}, every_s={every_s}")
         self.widget, self.hook = widget, hook
-        self.k, self.last, self.episode = int(k), int(last), None
+        self.k, self.last = int(k), int(last)
+        self.episode: int | None = None
         self.every_s = float(every_s)
         self.n_regions, self.segment_length = int(n_regions), int(segment_length)
         self.gamma = gamma
@@ -62,9 +65,9 @@ class InterpretService:
         self.refreshes = 0
         self.cpu_s = 0.0  # CPU time this service's thread has spent on refreshes (its cost to training)
         self.last_error = ""
-        self.skills = None
+        self.skills: Skills | None = None
         self.table: pd.DataFrame | None = None
-        self.influence = None
+        self.influence: pd.DataFrame | None = None
         self._influence_request: dict | None = None
         self._influence_meta: dict = {}
         self._influence_arrays: dict[str, np.ndarray] = {}
@@ -173,7 +176,8 @@ class InterpretService:
             recurring_segments,
         )
 
-        if getattr(self.widget, "frame_state", None) is None:
+        fs: FrameState | None = getattr(self.widget, "frame_state", None)
+        if fs is None:
             return
         table = buffer_table(self.hook)
         meta: dict[str, Any] = {"kind": "interpret", "n": len(table), "k": self.k, "last": self.last,
@@ -189,7 +193,6 @@ class InterpretService:
         k = min(self.k, max(1, len(table) // 10))
         sk = table_skills(table, k=k)
         self.skills = sk
-        fs = self.widget.frame_state
         new = sk.labels.astype(np.float32)
         changed = fs.column("skill", slots) != new  # only changed rows go into the next delta
         if changed.any():
@@ -199,7 +202,8 @@ class InterpretService:
                       skill_transitions=sk.transitions.astype(np.float32),
                       skill_extent=np.array(fs.extent, np.float32))
         # Calibration of Q(s, a) (or V) against the return that followed.
-        gamma = self.gamma if self.gamma is not None else float(getattr(getattr(self.hook, "options", None), "gamma", 0.99))
+        options = getattr(self.hook, "options", None)
+        gamma = self.gamma if self.gamma is not None else float(getattr(options, "gamma", 0.99))
         value_col = "q" if "q" in table else ("value" if "value" in table else None)
         table = table.assign(**{"return": table_returns(table, gamma), "skill": sk.labels})
         if value_col is not None:
@@ -224,11 +228,11 @@ class InterpretService:
                 meta["message"] = f"episode {self.episode} is no longer in the buffer; showing the newest"
             shown = episodes(table, self.last)
         parts = [g["slot"].to_numpy(np.int64) for _, g in shown.groupby("episode", sort=True)]
-        ids = [int(e) for e, _ in shown.groupby("episode", sort=True)]
+        ids = [int(cast(int, e)) for e, _ in shown.groupby("episode", sort=True)]  # groupby keys: episode ids
         arrays["path_slots"], arrays["path_offsets"] = _ragged(parts)
         arrays["path_skill"] = shown["skill"].to_numpy(np.float32)  # the skill timeline of each path
         meta["paths"] = ids
-        done_eps = shown.loc[shown["done"] > 0, "episode"] if "done" in shown else []
+        done_eps: pd.Series | list[int] = shown.loc[shown["done"] > 0, "episode"] if "done" in shown else []
         trace_ep = int(max(done_eps)) if len(done_eps) else (ids[-1] if ids else None)
         if trace_ep is not None:
             tr = table[table["episode"] == trace_ep].sort_values("episode_step")

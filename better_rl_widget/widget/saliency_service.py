@@ -8,7 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -19,6 +19,7 @@ from .view_messages import SaliencyRequest, ThumbnailSaliency
 if TYPE_CHECKING:
     import torch
 
+    from ..analysis.saliency import Layout
     from .buffer_widget import BufferWidget
     from .thumbnails import Thumbnails
 
@@ -116,8 +117,8 @@ class SaliencyService:
                 thumbs.publish(message="")
                 return
             if job.spent_s > self.thumbnail_budget_s:  # (so at least one row per refresh: progress)
-                thumbs.publish(message=f"saliency for {len(todo)} rows left out (over the {self.thumbnail_budget_s:g} s "
-                                       "budget); they come with the next refresh")
+                thumbs.publish(message=f"saliency for {len(todo)} rows left out (over the "
+                                       f"{self.thumbnail_budget_s:g} s budget); they come with the next refresh")
                 return
             slot, step = todo[0]
             job.tried.add((slot, step))
@@ -142,7 +143,7 @@ class SaliencyService:
         inspect = self.widget._inspect_fn
         return inspect(slot) if inspect is not None else ({}, None)
 
-    def _perturbation(self, model: torch.nn.Module, obs: np.ndarray, layout: str) -> dict[str, np.ndarray]:
+    def _perturbation(self, model: torch.nn.Module, obs: np.ndarray, layout: Layout) -> dict[str, np.ndarray]:
         """The inspector's actor/critic maps: the paper's r, d scaled to the frame unless given."""
         from ..analysis.saliency import actor_critic_maps, scaled_defaults, to_chw
 
@@ -183,15 +184,17 @@ class SaliencyService:
         base = {"slot": slot, "method": method, "step": info.get("step")}
         if obs is None:
             return {**base, "message": "this slot holds no observation"}, {}
-        layout = info.get("obs_layout", "auto")
-        if layout == "vector":
+        obs_layout = info.get("obs_layout", "auto")
+        if obs_layout == "vector":
             return {**base, "message": "saliency maps need image observations; this one is a vector"}, {}
+        layout = cast("Layout", obs_layout)  # to_chw refuses a layout it does not know
         model = copy.deepcopy(self.model).eval()
         try:
             if method == "perturbation":
                 maps = self._perturbation(model, obs, layout)
             else:
-                maps = {"map": gradient_saliency(model, obs, method=method, layout=layout)}
+                gradient = cast(Literal["saliency", "integrated_gradients"], method)  # one of METHODS (checked above)
+                maps = {"map": gradient_saliency(model, obs, method=gradient, layout=layout)}
         except SaliencyError as exc:
             return {**base, "message": str(exc)}, {}
         out = {}

@@ -60,7 +60,8 @@ def test_grid_panel_draws_values_and_switches_view(page):
     assert page.evaluate("document.querySelector('.brw-grid canvas').width") == 4 * 56
     # the wall cell (1, 1) is grey; the start cell (0, 0) has a value colour (neither grey nor the empty colour)
     px = page.evaluate("""() => { const c = document.querySelector('.brw-grid canvas').getContext('2d');
-        return [Array.from(c.getImageData(56 + 28, 56 + 5, 1, 1).data), Array.from(c.getImageData(10, 150, 1, 1).data)]; }""")
+        return [Array.from(c.getImageData(56 + 28, 56 + 5, 1, 1).data),
+                Array.from(c.getImageData(10, 150, 1, 1).data)]; }""")
     assert px[0][:3] == [51, 51, 51]
     assert px[1][:3] not in ([51, 51, 51], [238, 238, 238], [0, 0, 0])
     page.click("text=visitation")

@@ -81,7 +81,8 @@ def test_scrubber_shows_the_map_as_it_was(jupyter_server, page):
         page.wait_for_function(f"s => +{ROOT}.dataset.inspected === s", arg=slot, timeout=10_000)
         kc = jupyter_server.kernel_client("scrubber.ipynb")
         try:
-            py_clicked, py_step = kernel_eval(kc, "[widget.clicked, __import__('better_rl_widget.frames.codec').frames.codec"
+            py_clicked, py_step = kernel_eval(kc, "[widget.clicked, "
+                                                  "__import__('better_rl_widget.frames.codec').frames.codec"
                                                   ".decode(widget.inspection)[0].get('step')]")
             # A status change sent after Python's answer: once the page shows it, the answer has arrived too
             # (one comm, in order). The view must have kept its own row.

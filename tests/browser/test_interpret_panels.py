@@ -71,7 +71,8 @@ def test_interpret_panels_render_and_a_skill_click_highlights_its_points(jupyter
                                    "if widget.frame_state.column('skill', [s])[0] == 1)")
             # The page selects map points; Python names them as points and as buffer slots.
             got, slots_ok = kernel_eval(kc, "[sorted(widget.selected_points.tolist()), "
-                                            "bool((widget.selection == widget.buffer_slots(widget.selected_points)).all())]")
+                                            "bool((widget.selection == "
+                                            "widget.buffer_slots(widget.selected_points)).all())]")
             assert view_slots == want == got and len(want) > 0 and slots_ok
             assert panel.get_attribute("data-selected-skill") == "1"
 

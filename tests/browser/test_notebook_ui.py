@@ -97,7 +97,7 @@ def test_quickstart_click_and_lasso_reach_python_while_training(jupyter_server, 
             "() => { const r = document.querySelector('.brw-root');"
             " return +r.dataset.clicked >= 0 && r.dataset.inspected === r.dataset.clicked; }", timeout=30_000)
         clicked = int(root.get_attribute("data-clicked"))
-        py_clicked, py_slot, done, step = kernel_eval(
+        py_clicked, py_slot, done, _step = kernel_eval(
             kc, "[widget.clicked, __import__('better_rl_widget.frames.codec').frames.codec.decode(widget.inspection)[0]"
                 ".get('buffer_slot', -1), run.done, hook.step]")
         assert py_clicked == clicked and py_slot >= 0
@@ -196,7 +196,8 @@ def test_clicking_an_image_state_overlays_saliency_maps(jupyter_server, page):
         assert page.locator(".brw-saliency-overlay").count() == 4  # one per frame of the 4-frame stack
         # the overlay's red (actor) mass sits on the patch the network reads
         frac = page.evaluate("""() => {
-            const c = document.querySelector('.brw-saliency-overlay'); const d = c.getContext('2d').getImageData(0, 0, 42, 42).data;
+            const c = document.querySelector('.brw-saliency-overlay');
+            const d = c.getContext('2d').getImageData(0, 0, 42, 42).data;
             let inside = 0, all = 0;
             for (let y = 0; y < 42; y++) for (let x = 0; x < 42; x++) { const a = d[4 * (y * 42 + x)];
               all += a; if (y >= 16 && y < 40 && x >= 0 && x < 24) inside += a; }
@@ -237,7 +238,8 @@ def test_influential_list_shows_thumbnails_with_saliency_and_opens_the_inspector
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; const seen = new Set();
             let lit = 0;
             for (let k = 0; k < d.length; k += 4) {{ seen.add(d[k]); if (d[k] > 0 && d[k + 3] === 255) lit++; }}
-            return {{w: c.width, h: c.height, distinct: seen.size, lit, css: getComputedStyle(c).imageRendering}}; }})""")
+            return {{w: c.width, h: c.height, distinct: seen.size, lit,
+                     css: getComputedStyle(c).imageRendering}}; }})""")
         assert len(stats) == 20
         for s in stats:  # 42x42 frames → 21x21 thumbnails of random pixels: many grey levels, crisp when scaled
             assert (s["w"], s["h"]) == (21, 21) and s["distinct"] > 50 and s["lit"] > 300
@@ -247,9 +249,10 @@ def test_influential_list_shows_thumbnails_with_saliency_and_opens_the_inspector
         toggle = page.locator(".brw-thumb-saliency").first
         assert toggle.is_visible() and not toggle.is_checked()
         toggle.check()
-        page.wait_for_function(f"() => document.querySelectorAll(\".brw-influential-row[data-saliency='1']\").length >= 20",
-                               timeout=90_000)
-        red = page.evaluate("""() => { const c = document.querySelector(".brw-influential-row[data-saliency='1'] canvas");
+        page.wait_for_function("() => document.querySelectorAll(\".brw-influential-row[data-saliency='1']\")"
+                               ".length >= 20", timeout=90_000)
+        red = page.evaluate("""() => {
+            const c = document.querySelector(".brw-influential-row[data-saliency='1'] canvas");
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let inside = 0, all = 0;
             for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
               const k = 4 * (y * c.width + x); const r = Math.max(0, d[k] - d[k + 1]);  // red excess over green
