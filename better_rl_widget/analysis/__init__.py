@@ -5,8 +5,9 @@ policy (``influence``), value calibration (``calibration``), skills (``skills``)
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .continual import ContinualMetrics, continual_metrics, performance_matrix
@@ -20,13 +21,4 @@ __all__ = ["ContinualMetrics", "PlasticityTracker", "continual_metrics", "dorman
            "effective_rank", "layer_activations", "performance_matrix"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})  # the lazily loaded names too
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

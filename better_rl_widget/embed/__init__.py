@@ -3,9 +3,9 @@ factory the hook uses to turn ``projection="..."`` into an engine."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_attributes
 from .base import Projection, ProjectionFrame
 
 if TYPE_CHECKING:
@@ -46,13 +46,4 @@ def make_projection(spec: str | Projection, capacity: int, seed: int = 0) -> Pro
 __all__ = ["PROJECTIONS", "LiveTSNE", "PCAProjection", "Projection", "ProjectionFrame", "make_projection"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})  # the lazily loaded names too
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

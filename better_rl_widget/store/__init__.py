@@ -3,9 +3,9 @@ read back with :func:`open_run`; manifests and seeding for reproduction. See doc
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_attributes
 from .manifest import run_manifest
 from .seeding import seed_everything
 
@@ -22,13 +22,4 @@ _LAZY = {"Run": ".reader", "RunIndexError": ".reader", "open_run": ".reader", "R
 __all__ = ["Recorder", "Run", "RunIndexError", "RunWriter", "open_run", "run_manifest", "seed_everything"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})  # the lazily loaded names too
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
