@@ -4,6 +4,8 @@ carries every option of the live path (hook → worker → engine → worker pro
 import dataclasses
 import inspect
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _lint(config: Path) -> int:
-    from importlinter.cli import lint_imports
-
-    return lint_imports(config_filename=str(config), no_cache=True, no_logo=True)
+    # In a child process: import-linter reconfigures logging, which silenced the package's logger (and so caplog)
+    # in every test that ran after this one.
+    code = ("import sys; from importlinter.cli import lint_imports; "
+            f"sys.exit(lint_imports(config_filename={str(config)!r}, no_cache=True, no_logo=True))")
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, check=False).returncode
 
 
 def test_the_package_keeps_its_layer_contract():
