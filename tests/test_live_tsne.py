@@ -8,7 +8,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from better_rl_widget.embed import LiveTSNE, PCAProjection, Projection, make_projection
 from better_rl_widget.embed.knn_graph import FAR, KNNGraph
-from better_rl_widget.embed.live_tsne import _GRADIENT
+from better_rl_widget.embed.live_tsne import _GRADIENT, _gradient_only
 from better_rl_widget.embed.quality import knn_preservation_of
 
 
@@ -444,3 +444,12 @@ def test_the_openTSNE_internals_the_live_map_calls_behave_as_it_expects():
                   max_step_norm=None)
     out = np.asarray(part)
     assert out.shape == (3, 2) and np.isfinite(out).all() and not np.allclose(out, start)
+    # These starts lie outside the reference's grid. openTSNE clamps a box index only from above, so below or left
+    # of the grid it reads outside its arrays (a segfault seen in CI); the live map's gradient clamps them in.
+    lo = ref.box_x_lower_bounds[0]
+    hi = lo + np.sqrt(len(ref.box_x_lower_bounds)) * (ref.box_x_lower_bounds[1] - lo)
+    seen = _gradient_only(lambda e, P, **kw: (0.0, np.array(e)))
+    outside = np.array([[lo - 3.0, hi + 3.0], [lo - 0.5, 0.0]])
+    _, passed_on = seen(outside, P, reference_embedding=ref)
+    assert (passed_on >= lo).all() and (passed_on < hi).all()
+    np.testing.assert_allclose(passed_on[:, 0], lo)

@@ -31,6 +31,7 @@ its round budget).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -64,8 +65,23 @@ def _gradient_only(objective: Callable) -> Callable:
     def gradient(embedding, P, should_eval_error=False, **kw):
         if should_eval_error:  # only the trailing evaluation asks for it (no callbacks, not verbose)
             return float("nan"), None
+        ref = kw.get("reference_embedding")
+        if ref is not None and getattr(ref, "box_x_lower_bounds", None) is not None:
+            _clamp_to_grid(embedding, ref.box_x_lower_bounds)
         return objective(embedding, P, should_eval_error=False, **kw)
     return gradient
+
+
+def _clamp_to_grid(embedding: np.ndarray, lower_bounds: np.ndarray) -> None:
+    """Keep points placed against a fixed reference inside its interpolation grid, in place.
+
+    openTSNE's FFT gradient for new points clamps a box index only from above: a point left of or below the grid
+    gets a negative index and reads outside its arrays (garbage or a segfault). The grid is the reference's extent
+    plus 25 %, so a clamped point is already far outside the map."""
+    n = math.isqrt(len(lower_bounds))
+    lo, width = float(lower_bounds[0]), float(lower_bounds[1] - lower_bounds[0])
+    hi = lo + n * width
+    np.clip(embedding, lo, hi - 1e-6 * width, out=embedding)
 
 
 _GRADIENT = {"bh": _gradient_only(kl_divergence_bh), "fft": _gradient_only(kl_divergence_fft)}
