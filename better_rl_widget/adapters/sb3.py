@@ -6,10 +6,16 @@ with ``capacity = buffer_size · n_envs``: the hook's ring arithmetic holds and 
 SB3 has no prioritized replay: TD-errors, Q and V come from the hook (DQN: ``q_net`` / ``q_net_target``;
 SAC, TD3, DDPG: the twin critics, see ``capture/critic_estimator.py``).
 ``_on_step`` runs before the step's transition is stored, so the callback counts rows from ``pos``/``full``.
+
+Replay counts: SB3's ``sample`` does not return the indices it drew, so the adapter wraps ``_get_samples(batch_inds,
+env)`` on this buffer instance (it receives the rows; with several envs it draws the env of each row from numpy's
+global RNG first thing, which the wrapper replays from the RNG state it saw) and ``add`` (the row about to be
+overwritten starts again at 0 replays). ``detach()`` restores both.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal, cast
@@ -20,6 +26,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from ..capture.hook import TrainingHook
 from ..capture.options import LiveOptions, resolve_options
+from ..capture.replay_counts import ReplayCounter
 from ..widget.buffer_widget import BufferWidget
 from ._episodes import EpisodeTracker
 
@@ -45,7 +52,51 @@ class SB3BufferSource:
         self.tracker = EpisodeTracker(self.capacity, self.n_envs)
         self._pos = 0
         self._rows = 0
+        self.replay_counts: ReplayCounter | None = ReplayCounter(self.capacity)
+        self._count_replays()
         self.sync()
+
+    def _count_replays(self) -> None:
+        rb, n, counter = self.rb, self.n_envs, self.replay_counts
+        assert counter is not None
+        self.detach()  # a second source for the same buffer (another learn() call): one layer of wrappers
+        get_samples, add = rb._get_samples, rb.add
+        rng = np.random.RandomState() if n > 1 else None  # replays the env draw of _get_samples
+
+        def counting_get_samples(batch_inds: np.ndarray, env: Any = None) -> Any:
+            state: Any = np.random.get_state() if rng is not None else None  # noqa: NPY002 - SB3 draws from it
+            out = get_samples(batch_inds, env=env)
+            try:
+                rows = np.asarray(batch_inds, np.int64).ravel()
+                if rng is not None:
+                    rng.set_state(state)
+                    rows = rows * n + rng.randint(0, high=n, size=(len(rows),))
+                counter.sampled(rows)
+            except Exception as exc:  # noqa: BLE001 - counting must never break SB3's training step
+                self._count_failed(exc)
+            return out
+
+        def counting_add(*args: Any, **kwargs: Any) -> Any:
+            row = int(rb.pos)  # the row this add overwrites
+            counter.written_range(row * n, (row + 1) * n)
+            return add(*args, **kwargs)
+
+        for name, fn in (("_get_samples", counting_get_samples), ("add", counting_add)):
+            fn.__dict__["_better_rl_widget"] = True
+            setattr(rb, name, fn)
+
+    def _count_failed(self, exc: Exception) -> None:
+        self.replay_counts = None  # the hook stops streaming counts; the note says why
+        self.detach()
+        self.note = f"replay counts off: counting SB3's samples failed ({type(exc).__name__}: {exc})"
+        logging.getLogger(__name__).warning("better_rl_widget: %s", self.note)
+
+    def detach(self) -> None:
+        """Restore the buffer's own ``_get_samples`` and ``add`` (only wrappers of this package are removed)."""
+        for name in ("_get_samples", "add"):
+            fn = self.rb.__dict__.get(name)
+            if fn is not None and getattr(fn, "_better_rl_widget", False):
+                del self.rb.__dict__[name]
 
     @property
     def total_inserted(self) -> int:
@@ -231,6 +282,9 @@ class VecNormalized:
 
     def features(self, obs: np.ndarray) -> np.ndarray | None:
         return self.inner.features(self.vec_normalize.normalize_obs(obs))
+
+    def churn_eval(self, obs: np.ndarray, state: Any = None) -> Any:  # policy churn sees the normalised obs too
+        return self.inner.churn_eval(self.vec_normalize.normalize_obs(obs), state)
 
 
 def _model_default(options: LiveOptions, given: set[str], name: str, value: Any) -> LiveOptions:

@@ -11,6 +11,12 @@ torchrl's compiled extension (``torchrl._torchrl``), built for one torch release
 load ("SumSegmentTreeFp32 is not available") and ``python -m better_rl_widget.adapters.torchrl_ext`` builds it
 against the installed torch. Where it does not load, priorities are off with a note naming the cause; TD-errors still
 come from the hook when it has a ``q_network``.
+
+Replay counts: the adapter wraps the buffer's sampler's ``sample(storage, batch_size)`` on the instance (it returns
+the storage indices drawn); slots written by ``add``/``extend`` start again at 0. A storage of more than one
+dimension returns index tuples: counts are then off, with a note. ``scale_priorities`` (what
+``TrainingHook.reprioritize`` calls) goes through ``PrioritizedSampler.update_priority`` so the sum and min trees
+and the max priority stay consistent.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..capture.replay_counts import ReplayCounter, check_factor, check_slots
 from ._episodes import EpisodeTracker
 from .torchrl_ext import extension_error
 
@@ -57,6 +64,8 @@ class TorchRLBufferSource:
                 self.optional_fields = ("priority",)
         self._read_failed = False
         self.tracker = EpisodeTracker(self.capacity, log_changes=True)
+        self.replay_counts: ReplayCounter | None = None
+        self._wrap_sampler()
         self._wrap("extend", batched=True)
         self._wrap("add", batched=False)
         if hasattr(rb, "update_priority"):
@@ -78,11 +87,58 @@ class TorchRLBufferSource:
                 slots = _np(idx).astype(np.int64).ravel()
                 done = self._done(data, len(slots), batched)
                 self.tracker.written(slots, done)
+                if self.replay_counts is not None:
+                    self.replay_counts.written(slots)
             except Exception as exc:  # noqa: BLE001 - bookkeeping must never break the user's extend
                 self.tracker.bookkeeping_failed(f"rb.{name}", exc)
             return idx
 
         setattr(self.rb, name, counting)
+
+    def _wrap_sampler(self) -> None:
+        sampler = getattr(self.rb, "_sampler", None)
+        if sampler is None or not callable(getattr(sampler, "sample", None)) or \
+                getattr(self.rb._storage, "ndim", 1) != 1:
+            self.note = (self.note + "; " if self.note else "") + \
+                "replay counts off: this buffer's sampler/storage does not expose 1-D storage indices"
+            return
+        self.replay_counts = counter = ReplayCounter(self.capacity)
+        orig = sampler.sample
+
+        def counting_sample(storage: Any, batch_size: int) -> Any:
+            out = orig(storage, batch_size)
+            try:
+                index = out[0] if isinstance(out, tuple) else out
+                counter.sampled(_np(index).astype(np.int64))
+            except Exception as exc:  # noqa: BLE001 - counting must never break the user's sample()
+                log.warning("better_rl_widget: TorchRL replay counts off: %s: %s", type(exc).__name__, exc)
+                sampler.__dict__.pop("sample", None)
+            return out
+
+        sampler.sample = counting_sample
+        self._counted_sampler = sampler
+
+    def scale_priorities(self, slots: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+        """Multiply the sampling weights ``(p + eps)^α`` of ``slots`` by ``factor``; returns (old, new) weights
+        read from the sum-tree (float32 there). Through ``update_priority``: the raw priority giving the new
+        weight is ``(w·factor)^(1/α) − eps``."""
+        sampler = self._sampler
+        if sampler is None:
+            raise TypeError("this TorchRL buffer has no readable priorities (no PrioritizedSampler, or its sum-tree "
+                            f"does not load): {self.note or 'uniform sampler'}")
+        slots = check_slots(slots, min(self.total_inserted, self.capacity), self.capacity)
+        factor = check_factor(factor)
+        alpha, eps = float(sampler._alpha), float(sampler._eps)
+        if alpha == 0:
+            raise ValueError("this PrioritizedSampler has alpha=0: priorities do not change sampling")
+        old = self._priorities(slots)
+        if old is None:
+            raise TypeError("the TorchRL sum-tree cannot be read; priorities left unchanged")
+        raw = np.maximum((old.astype(np.float64) * factor) ** (1.0 / alpha) - eps, 0.0)
+        sampler.update_priority(torch.as_tensor(slots), torch.as_tensor(raw, dtype=torch.float32))
+        self.tracker.reprioritised(slots)
+        new = self._priorities(slots)
+        return old, new if new is not None else old * factor
 
     def _done(self, data: Any, n: int, batched: bool) -> np.ndarray:
         for k in ("done", "terminated"):
@@ -152,6 +208,9 @@ class TorchRLBufferSource:
     def detach(self) -> None:
         for name in ("add", "extend", "update_priority"):
             self.rb.__dict__.pop(name, None)
+        sampler = getattr(self, "_counted_sampler", None)
+        if sampler is not None:
+            sampler.__dict__.pop("sample", None)
 
 
 def _prioritized_sampler(rb: Any) -> Any:

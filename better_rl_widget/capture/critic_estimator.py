@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..analysis.critic_td import critic_td_errors
+from ..analysis.critic_td import critic_td_errors, min_q
 from ..analysis.network_hooks import default_feature_layer
 from .estimator import BATCH, Estimates
 
@@ -67,6 +67,8 @@ class CriticEstimator:
         self._capture = False
         self._checked = False
         self.snapshots = 0
+        self._then_policy: Any = None  # an older snapshot, for policy churn (capture/churn.py)
+        self._then_state: Any = None
 
     # -- snapshot -------------------------------------------------------------------------------------------
     def _snapshot(self) -> None:
@@ -101,10 +103,11 @@ class CriticEstimator:
             self._features = inp[0] if inp and isinstance(inp[0], torch.Tensor) else None
 
     # -- policies (deterministic) -----------------------------------------------------------------------------
-    def _mean_action(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """SAC: the mean action ``tanh(μ(s))`` and its log-probability under the current policy."""
-        assert self._policy is not None
-        actor = self._policy.actor
+    def _mean_action(self, obs: torch.Tensor, policy: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """SAC: the mean action ``tanh(μ(s))`` and its log-probability under the current policy (or ``policy``)."""
+        policy = self._policy if policy is None else policy
+        assert policy is not None
+        actor = policy.actor
         mean, log_std, kw = actor.get_action_dist_params(obs)
         dist = actor.action_dist.proba_distribution(mean, log_std, **kw)
         a = dist.mode()
@@ -196,6 +199,42 @@ class CriticEstimator:
         f = np.concatenate(feats) if want_features and feats and sum(map(len, feats)) == len(slots) else None
         return Estimates(np.asarray(slots, np.int64), np.concatenate([p.td_error for p in parts]),
                          np.concatenate([p.q for p in parts]), np.concatenate([p.value for p in parts]), f)
+
+    # -- policy churn (capture/churn.py) --------------------------------------------------------------------
+    def churn_state(self) -> tuple[dict[str, torch.Tensor], float] | None:
+        """A copy of the current snapshot's weights and α, kept as an older reference; None before the first."""
+        if self._policy is None:
+            return None
+        return {k: v.detach().clone() for k, v in self._policy.state_dict().items()}, self.alpha
+
+    @torch.no_grad()
+    def churn_eval(self, obs: np.ndarray, state: tuple[dict[str, torch.Tensor], float] | None = None
+                   ) -> tuple[None, np.ndarray]:
+        """(None: continuous actions have no greedy flip, V float32[n]) of ``obs`` under the current snapshot or
+        under ``state`` (from :meth:`churn_state`); V as in TD-errors (see the module's docstring)."""
+        if self._policy is None:
+            raise RuntimeError("no policy snapshot yet")
+        policy, alpha = (self._policy, self.alpha) if state is None else (self._then(state[0]), state[1])
+        out = []
+        for i in range(0, len(obs), BATCH):
+            s = torch.as_tensor(np.asarray(obs[i:i + BATCH]), dtype=torch.float32)
+            if self.kind == "sac":
+                a, logp = self._mean_action(s, policy)
+            else:
+                a, logp = policy.actor(s), None
+            v = min_q(policy.critic, s, a)
+            if logp is not None and alpha:
+                v = v - alpha * logp.reshape(-1)
+            out.append(v.float().numpy())
+        return None, np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def _then(self, weights: dict[str, torch.Tensor]) -> Any:
+        if self._then_policy is None:
+            self._then_policy = _fresh_copy(self._policy)
+        if weights is not self._then_state:
+            self._then_policy.load_state_dict(weights)
+            self._then_state = weights
+        return self._then_policy
 
 
 def _fresh_copy(policy: nn.Module) -> nn.Module:

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..analysis.returns import returns_to_go
 from ..embed.base import Projection, ProjectionFrame
-from ..embed.features import flatten_features
+from .churn import ChurnTracker
+from .map_modes import CONTEXT_FIELDS, ActionCode, describe, flat_states, pair_rows, state_scale, window_rows
 from .mirror import BufferMirror
 from .options import LiveOptions
 
@@ -29,7 +30,8 @@ if TYPE_CHECKING:  # torch is optional: only a hook with a q_network imports it
 SWEEP_CHUNK = 4096
 NEW_ROWS_BATCH = 2048
 # What the engine reads from a row: the estimator's inputs and the returns' bookkeeping.
-ENGINE_FIELDS = ("obs", "next_obs", "action", "reward", "terminated", "episode", "episode_step", "done")
+ENGINE_FIELDS = ("obs", "next_obs", "action", "reward", "terminated", "episode", "episode_step", "done",
+                 *CONTEXT_FIELDS)
 
 
 @dataclass
@@ -46,6 +48,8 @@ class EngineInput:
     frame_cpu_s: float | None = None  # the CPU this frame may take (cost governor); None: the projection's own pace
     settle_s: float = 0.0  # > 0: one round (about this long) of the final settle pass instead of a frame
     n_jobs: int = 1  # threads the settle pass may use (training is over)
+    map_mode: tuple[str, int] | None = None  # switch what a point embeds (capture/map_modes.py): (mode, k)
+    hook_step: int = -1  # the hook's step count when the rows were copied (policy churn's clock; -1: unknown)
 
 
 @dataclass
@@ -58,6 +62,10 @@ class EngineResult:
     errors: list[str] = field(default_factory=list)
     new_rows: int = 0  # rows waiting for their batched estimates
     new_due_in: float = 0.0  # seconds until that batch is due
+    map_mode: tuple[str, int] = ("states", 4)  # what the map embeds after this frame
+    map_rebuilt: bool = False  # the projection was rebuilt for a new map mode this frame
+    # Policy churn passes completed this frame: (step, then_step, flipped fraction, median |dq|, rows) each.
+    churn: list[tuple] = field(default_factory=list)
 
 
 class Engine:
@@ -101,6 +109,16 @@ class Engine:
         self._iter_cpu: float | None = None
         self._fixed_cpu: float | None = None
         self._max_iter = getattr(projection, "max_iter_per_step", None)
+        # What a point embeds (capture/map_modes.py); the action code and its scale are fixed per projection.
+        self.map_mode = options.map_mode or "states"
+        self.window_k = options.window_k or 4
+        self._code: ActionCode | None = None
+        self._scale: float | None = None
+        # Flips/ΔQ against an older snapshot (capture/churn.py), for estimators that offer churn_eval. Looked up on
+        # the class: a wrapper that forwards attributes (sb3.VecNormalized) must define its own (its inputs differ).
+        self.churn = ChurnTracker.from_options(self.capacity, options) \
+            if estimator is not None and callable(getattr(type(estimator), "churn_eval", None)) else None
+        self._hook_step = -1
 
     # -- one frame -----------------------------------------------------------------------------------------
     def run(self, inp: EngineInput) -> EngineResult:
@@ -116,15 +134,20 @@ class Engine:
 
     def _run(self, inp: EngineInput) -> EngineResult:
         out = self._out
+        if inp.hook_step >= 0:
+            self._hook_step = inp.hook_step
         if inp.weights is not None and self.estimator is not None:
             self.estimator.load_weights(inp.weights)
         if len(inp.removed):
             if not self.shared_mirror:
                 self.mirror.present[inp.removed] = False
             self.projection.remove(inp.removed)
+        if len(inp.slots) and not self.shared_mirror:
+            self.mirror.apply(inp.slots, inp.rows)
+        if inp.map_mode is not None:  # after the rows: a switch to windows brings every drawn row's context
+            self.set_map_mode(*inp.map_mode, placing=inp.slots)
+        out.map_mode = (self.map_mode, self.window_k)
         if len(inp.slots):
-            if not self.shared_mirror:
-                self.mirror.apply(inp.slots, inp.rows)
             self._ingest(inp.slots)
         if inp.final:
             return self._final(placed=len(inp.slots) > 0)
@@ -137,6 +160,7 @@ class Engine:
             return out
         self._flush_new(force=inp.force_new)
         self._estimate()
+        self._churn()
         self._returns()
         self._fit_work(inp.frame_cpu_s)
         out.frame = self._step_projection(drain=inp.drain)
@@ -156,7 +180,8 @@ class Engine:
         if len(lanes) == 0:  # an empty map
             return lanes, np.zeros((0, 0), np.float32), np.zeros((0, 2), np.float32)
         obs = self.mirror.rows(lanes, ("obs",))["obs"]
-        return lanes, flatten_features(obs).astype(np.float32), np.asarray(frame.coords, np.float32)
+        rows = self._mode_rows(lanes, flat_states(obs, self.map_mode, self.window_k))
+        return lanes, rows.astype(np.float32), np.asarray(frame.coords, np.float32)
 
     def _fit_work(self, frame_cpu_s: float | None) -> None:
         """Fewer t-SNE iterations per frame when the governor's share of CPU for one frame is small, so frames
@@ -187,6 +212,7 @@ class Engine:
             self._estimate(force=True)
         finally:
             self.td_budget_s = budget
+        self._churn(force=True)
         self._returns(force=True)
         self._waiting(out)
         return out
@@ -227,6 +253,8 @@ class Engine:
 
     # -- new rows ---------------------------------------------------------------------------------------------
     def _ingest(self, valid: np.ndarray) -> None:
+        if self.churn is not None:
+            self.churn.invalidate(valid)
         if self.estimator is not None and not self.estimator.disabled:
             # Batched: TD-errors and features of new rows are computed together about once a second
             # (_flush_new); many small forward passes cost far more CPU per row next to a training thread.
@@ -258,7 +286,7 @@ class Engine:
                 self._features_diverged()  # re-places every row, these too, from observations
                 return
             self._embedding = "features"
-            self.projection.add(slots, out.features)
+            self.projection.add(slots, self._mode_rows(slots, out.features))
         else:
             self._place(slots)
 
@@ -293,7 +321,7 @@ class Engine:
         # The rows first, then `self.projection`: computing them can replace the projection (_switch_to_obs).
         rows = self._embedding_rows(self.mirror.rows(slots, ("obs",))["obs"])
         if rows is not None:
-            self.projection.add(slots, rows)
+            self.projection.add(slots, self._mode_rows(slots, rows))
 
     def _embedding_rows(self, obs: np.ndarray) -> np.ndarray | None:
         """The rows the projection embeds for ``obs``; None when features just became unavailable (the switch to
@@ -315,7 +343,7 @@ class Engine:
                 self._note(self.estimator.features_off)
             self._switch_to_obs()
             return None
-        return flatten_features(obs)
+        return flat_states(obs, self.map_mode, self.window_k)
 
     def _switch_to_obs(self) -> None:
         """Features became unavailable: re-embed everything from observations (dimensions differ)."""
@@ -327,10 +355,81 @@ class Engine:
                                     "new points are not placed")
             return
         self.projection = self.projection_factory()
+        self._code = self._scale = None
         if len(present):
             obs = self.mirror.rows(present, ("obs",))["obs"]
-            self.projection.add(present, flatten_features(obs))
+            self.projection.add(present, self._mode_rows(present, flat_states(obs, self.map_mode, self.window_k)))
         self._note("the map embeds observations: the q_network's features are unavailable")
+
+    # -- map modes: states, (state, action) pairs, windows of k pairs ---------------------------------------
+    def set_map_mode(self, mode: str, k: int, placing: np.ndarray | None = None) -> bool:
+        """Embed ``mode`` from now on: a fresh projection, every drawn row re-embedded (except ``placing``, rows
+        this frame places anyway). False when nothing changed or the projection cannot be rebuilt (said)."""
+        if mode == self.map_mode and (mode != "windows" or k == self.window_k):
+            self.window_k = k  # k counts in windows mode only: nothing to re-embed
+            return False
+        if self.projection_factory is None:
+            self._out.errors.append(f"the map mode stays {self.map_mode!r}: a Projection object of yours cannot be "
+                                    "rebuilt for other features (pass projection='auto', 'tsne' or 'pca')")
+            return False
+        self.map_mode, self.window_k = mode, k
+        self.projection = self.projection_factory()
+        self._code = self._scale = None
+        self._out.map_rebuilt = True
+        self._note(f"map: {describe(mode, k)} (projection rebuilt)")
+        present = np.flatnonzero(self.mirror.present)
+        if self._new:  # rows waiting for their batched features are placed when those exist
+            present = present[~np.isin(present, np.concatenate(self._new))]
+        if placing is not None and len(placing):
+            present = present[~np.isin(present, placing)]
+        if len(present) and self._embedding is not None:
+            rows = self._embedding_rows(self.mirror.rows(present, ("obs",))["obs"])
+            if rows is not None:  # None: features went away and every row was re-placed from observations
+                self.projection.add(present, self._mode_rows(present, rows))
+        return True
+
+    def _mode_rows(self, slots: np.ndarray, states: np.ndarray) -> np.ndarray:
+        """The rows the projection embeds for ``slots`` whose state rows are ``states``, by the map mode."""
+        if self.map_mode == "states" or len(slots) == 0:
+            return states
+        if self._code is None or self._scale is None:  # fixed until the next rebuild: every row the same width
+            present = np.flatnonzero(self.mirror.present)
+            n_actions = self.options.n_actions or getattr(self.estimator, "n_actions", None)
+            self._code = ActionCode.fit(self.mirror.rows(present, ("action",))["action"], n_actions)
+            self._scale = state_scale(states)
+        code, scale = self._code, self._scale
+        clipped = code.clipped
+        actions = self.mirror.rows(slots, ("action",))["action"]
+        k = self.window_k
+        if self.map_mode == "state-actions" or k == 1:
+            out = pair_rows(states, actions, code, scale)
+        else:
+            ctx_states, ctx_actions = self._context(slots, states, actions)
+            out = window_rows(states, actions, ctx_states, ctx_actions, code, scale)
+        if code.clipped > clipped:
+            self._note(f"map: actions beyond {code.width - 1} share the action code's last column")
+        return out
+
+    def _context(self, slots: np.ndarray, states: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The k-1 earlier (state rows, actions) of ``slots``, oldest first, from the context the hook read with
+        each row; rows without one (not read yet) repeat their own pair (as at an episode's start)."""
+        n, km1 = len(slots), self.window_k - 1
+        f = self.mirror.fields
+        have = "ctx_valid" in f and f["ctx_valid"].shape[1:] == (km1,) and "ctx_obs" in f
+        if not have:
+            return (np.repeat(states[:, None], km1, axis=1),
+                    np.repeat(np.asarray(actions)[:, None], km1, axis=1))
+        got = self.mirror.rows(slots, ("ctx_obs", "ctx_action"))
+        cobs = got["ctx_obs"]
+        flat = cobs.reshape(n * km1, *cobs.shape[2:])
+        rows: np.ndarray | None = None
+        if self._embedding == "features" and self.estimator is not None:
+            rows = self.estimator.features(flat)
+        if rows is None or rows.shape[1:] != states.shape[1:]:
+            rows = flat_states(flat, self.map_mode, self.window_k)
+            if rows.shape[1:] != states.shape[1:]:  # features for the row, none for its context: repeat the row
+                rows = np.repeat(states, km1, axis=0)
+        return rows.reshape(n, km1, -1), got["ctx_action"]
 
     # -- TD-errors, Q, V and returns ---------------------------------------------------------------------
     def _estimate(self, force: bool = False) -> None:
@@ -364,6 +463,21 @@ class Engine:
                 return
             spent = max(time.thread_time() - c0, 1e-4)
             self._rows_per_s = 0.5 * self._rows_per_s + 0.5 * len(chunk) / spent
+
+    def _churn(self, force: bool = False) -> None:
+        """Policy churn of the drawn rows, within the TD budget: a pass per snapshot change (capture/churn.py)."""
+        ch, est = self.churn, self.estimator
+        if ch is None or est is None or est.disabled or ch.off:
+            return
+        ch.on_snapshot(est, self._hook_step)
+        res = ch.work(est, np.flatnonzero(self.mirror.present), lambda lanes: self.mirror.rows(lanes, ("obs",))["obs"],
+                      self.td_budget_s, force=force)
+        if res.error:
+            self._note(res.error)
+        if len(res.slots):
+            self._set(res.slots, res.fields)
+        if res.point is not None:
+            self._out.churn.append(res.point)
 
     def _note_disabled(self) -> None:
         if self.estimator is not None and self.estimator.disabled and not self._reported_disabled:

@@ -62,6 +62,8 @@ class TDEstimator:
         self.snapshots = 0
         self._checked = False
         self._first_only = False  # during compute(): keep the features of the first forward, Q(s, ·)
+        self._then_net: nn.Module | None = None  # an older snapshot's network, for policy churn (capture/churn.py)
+        self._then_state: dict[str, torch.Tensor] | None = None
 
     @classmethod
     def from_options(cls, q_network: nn.Module, target_network: nn.Module | None, options: LiveOptions
@@ -115,7 +117,7 @@ class TDEstimator:
                 m._forward_hooks.clear()
                 m._forward_pre_hooks.clear()
                 m._backward_hooks.clear()
-        twin._net = twin._target = twin._features = None
+        twin._net = twin._target = twin._features = twin._then_net = twin._then_state = None
         twin._last_refresh = -np.inf
         return twin
 
@@ -214,6 +216,44 @@ class TDEstimator:
             feats = self._features.reshape(len(slots), -1).float().numpy()
         return Estimates(np.asarray(slots, np.int64), out.td_error, out.q, out.value, feats)
 
+    # -- policy churn (capture/churn.py) --------------------------------------------------------------------
+    def churn_state(self) -> dict[str, torch.Tensor] | None:
+        """A copy of the current snapshot's weights, kept as an older reference; None before the first one."""
+        if self._net is None:
+            return None
+        return {k: v.detach().clone() for k, v in self._net.state_dict().items()}
+
+    @torch.no_grad()
+    def churn_eval(self, obs: np.ndarray, state: dict[str, torch.Tensor] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """(greedy action int64[n], max_a Q float32[n]) of ``obs`` under the current snapshot, or under ``state``
+        (from :meth:`churn_state`). Does not refresh the snapshot. Raises when the network fails."""
+        if self._net is None:
+            raise RuntimeError("no network snapshot yet")
+        net = self._net if state is None else self._then(state)
+        greedy, value = [], []
+        for i in range(0, len(obs), BATCH):
+            q = q_values(net(torch.as_tensor(np.asarray(obs[i:i + BATCH]), dtype=torch.float32)))
+            if q.ndim != 2:
+                raise ValueError(f"q_network returned shape {tuple(q.shape)}; expected (n, n_actions)")
+            greedy.append(q.argmax(dim=1).numpy().astype(np.int64))
+            value.append(q.max(dim=1).values.float().numpy())
+        if not greedy:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return np.concatenate(greedy), np.concatenate(value)
+
+    def _then(self, state: dict[str, torch.Tensor]) -> nn.Module:
+        assert self._net is not None
+        if self._then_net is None:
+            # The memo keeps the feature hook's bound method from copying this estimator (and its live network).
+            self._then_net = copy.deepcopy(self._net, memo={id(self): self})
+            for m in self._then_net.modules():
+                m._forward_hooks.clear()
+                m._forward_pre_hooks.clear()
+        if state is not self._then_state:
+            self._then_net.load_state_dict(state)
+            self._then_state = state
+        return self._then_net
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:

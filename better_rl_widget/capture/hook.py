@@ -8,14 +8,17 @@ import threading
 import time
 import traceback
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..embed import Projection
+from .map_modes import check_map_mode, read_context
 from .options import DEFAULT_MAX_POINTS, LiveOptions, resolve_options
 from .record import RecordBuffer
+from .replay_counts import ReplayCounter, check_factor, check_slots
 from .sampler import MapSample
 from .sink import MapSink, missing_members
 from .worker import CaptureBatch, LiveWorker
@@ -40,6 +43,9 @@ class BufferSource(Protocol):
     - ``optional_fields``: extra per-slot fields ``read`` can return, e.g. ``("priority",)``.
     - ``has_next_obs = False``: rows carry no next observation (TD-errors cannot be computed; shown in the widget).
     - ``note``: a sentence the widget shows (e.g. how observations were flattened).
+    - ``replay_counts``: a :class:`~.replay_counts.ReplayCounter` the buffer's sampling updates; the hook streams
+      the drawn rows' counts and staleness as the ``replays``/``staleness`` channels (None: not available).
+    - ``scale_priorities(slots, factor) -> (old, new)``: what :meth:`TrainingHook.reprioritize` calls.
 
     Vectorised buffers flatten (index, env) to one slot id ``index · n_envs + env`` (see the adapters).
     """
@@ -83,6 +89,7 @@ class TrainingHook:
             raise TypeError(f"widget must be a BufferWidget (a better_rl_widget.capture.sink.MapSink), got "
                             f"{type(widget).__name__}, which lacks {', '.join(missing_members(widget, MapSink))}")
         self.options = o = resolve_options(options, option_kwargs)
+        map_mode = _resolve_map_mode(o, widget)
         if o.sample == "priority" and "priority" not in tuple(getattr(buffer, "optional_fields", ())):
             raise ValueError(f"sample='priority' needs a buffer that reports priorities; {type(buffer).__name__} "
                              "has no 'priority' in optional_fields (use sample='age')")
@@ -111,11 +118,22 @@ class TrainingHook:
         self._take_changes: Callable[[], tuple[np.ndarray, np.ndarray]] | None = (
             take_changes if callable(take_changes) else None)
         self.optional_fields = tuple(getattr(buffer, "optional_fields", ()))
+        self.replay_counts: ReplayCounter | None = getattr(buffer, "replay_counts", None)
+        self._replays_sent: tuple[np.ndarray, np.ndarray] | None = None  # per lane: last replays/staleness sent
+        self._reprioritize_queue: deque[tuple[np.ndarray, float]] = deque()  # applied on the training thread
+        self.reprioritized: list[dict[str, Any]] = []  # what reprioritize changed (a log)
+        self._background: BackgroundRun | None = None
         has_next = bool(getattr(buffer, "has_next_obs", True))
         self.fields = CAPTURED + self.optional_fields + (("next_obs",) if estimator and has_next else ())
+        # The map mode (capture/map_modes.py): windows read each drawn row's k-1 earlier pairs when it is copied.
+        self._map_mode: tuple[str, int] = map_mode
+        self._mode_request: tuple[str, int] | None = None  # set by set_map_mode, taken by the next copy
+        self._mode_lock = threading.Lock()  # the view's thread sets a request, the training thread takes it
+        self._stride = max(1, int(getattr(buffer, "n_envs", 1) or 1))  # vectorised: env e's rows are n_envs apart
+        self._resident = 0
         self.sample = MapSample(self.capacity, o.max_points, by=o.sample, seed=o.seed)
         self.worker = LiveWorker(widget, self.sample.lanes, o, estimator=estimator, sample=self.sample,
-                                 td_needs_next=not (estimator is not None and not has_next))
+                                 td_needs_next=not (estimator is not None and not has_next), map_mode=map_mode)
         # Dropped without close(): stop the worker (and its process) rather than leave them running.
         self._finalizer = weakref.finalize(self, self.worker.abandon)  # detached by close(): nothing left to stop
         me = weakref.ref(self)  # the governor times training by this hook's steps (a weak link: GC still works)
@@ -137,6 +155,7 @@ class TrainingHook:
         self.recorder: Recorder | None = None
         if record is not None:
             self.record_to(record)
+        self._unwatch_mode = self._watch_map_mode()
 
     @classmethod
     def for_loop(cls, widget: MapSink, capacity: int = 50_000, *, n_envs: int = 1,
@@ -174,6 +193,8 @@ class TrainingHook:
             except (TypeError, ValueError, OverflowError):  # e.g. NaN: the loop must not stop for a counter
                 self.step += 1
                 self._report(f"on_step: step={step!r} is not an integer; this call counts as the next step")
+        if self._reprioritize_queue:
+            self._apply_reprioritize()
         if self._closed:
             self._after_close()
             return
@@ -214,7 +235,9 @@ class TrainingHook:
         try:
             total = int(self.buffer.total_inserted)
             resident = min(total, self.capacity)
+            self._resident = resident
             self._reread(total, resident)
+            self._switch_map_mode(total, resident)
             rep = np.zeros(0, np.int64)
             if self._take_changes is not None:
                 slots, rep = self._take_changes()
@@ -227,9 +250,12 @@ class TrainingHook:
             else:
                 k = min(total - self._seen, self.capacity)
                 slots = np.arange(total - k, total, dtype=np.int64) % self.capacity
-            if len(slots) == 0 and not (len(rep) and self.optional_fields):
+            counted = self.replay_counts is not None and self.replay_counts.calls > 0  # no channel before training
+            if len(slots) == 0 and not (len(rep) and self.optional_fields) and not counted:
                 return
             lanes, read, removed, updates = self._to_lanes(slots, rep, resident)
+            if counted:
+                updates.update(self._replay_updates(resident, lanes))
             rows = self._read(read)
             if len(read) and not rows:
                 return
@@ -242,11 +268,37 @@ class TrainingHook:
         except Exception as exc:  # noqa: BLE001 - training must go on; the widget shows what went wrong
             self._report(f"capture: {type(exc).__name__}: {exc}", traceback.format_exc(limit=2))
 
+    def _replay_updates(self, resident: int, fresh: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The drawn lanes' replay counts and staleness (≤ max_points gathers), only where they changed since
+        last sent: a count when it differs; staleness, which grows with every training batch, when it moved by
+        a quarter (else every drawn row would go into every delta). Lanes given a new row in this batch
+        (``fresh``) always get both: the worker drops older updates of a lane that has a newer row."""
+        counter = self.replay_counts
+        assert counter is not None
+        sample = self.sample
+        lanes = np.arange(min(resident, sample.lanes), dtype=np.int64) if sample.identity \
+            else np.flatnonzero(sample.lane_slot >= 0)
+        slots = lanes if sample.identity else sample.lane_slot[lanes]
+        counts, stale = counter.read(slots), counter.staleness(slots)
+        if self._replays_sent is None:
+            self._replays_sent = (np.full(sample.lanes, -1.0, np.float32), np.full(sample.lanes, -1.0, np.float32))
+        sent_c, sent_s = self._replays_sent
+        sent_c[fresh], sent_s[fresh] = -1.0, -1.0
+        new_c = counts != sent_c[lanes]
+        new_s = new_c | (np.abs(stale - sent_s[lanes]) > 0.25 * np.maximum(sent_s[lanes], 4.0))
+        sent_c[lanes[new_c]] = counts[new_c]
+        sent_s[lanes[new_s]] = stale[new_s]
+        return {"replays": (lanes[new_c], counts[new_c]), "staleness": (lanes[new_s], stale[new_s])}
+
     def _read(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         rows = self.buffer.read(slots, self.fields) if len(slots) else {}
         if rows:
             self._check_read(rows, len(slots), CAPTURED)
             rows["done"] = np.logical_or(rows["terminated"], rows.pop("truncated")).astype(np.uint8)
+            mode, k = self._map_mode
+            if mode == "windows" and k > 1:  # k-1 more rows per drawn row, windows mode only
+                rows.update(read_context(self.buffer.read, rows, slots, k, self.capacity, self._resident,
+                                         self._stride))
             if not self.sample.identity:
                 rows["slot"] = slots  # the inspector names the buffer's slot
         return rows
@@ -380,6 +432,136 @@ class TrainingHook:
         except Exception as exc:  # noqa: BLE001 - training must go on
             self._report(f"{method}: {type(exc).__name__}: {exc}")
 
+    # -- acting on training ---------------------------------------------------------------------------------
+    def reprioritize(self, slots: Any, factor: float) -> int:
+        """Multiply the sampling priorities of buffer ``slots`` (e.g. ``widget.selection``) by ``factor``.
+
+        For prioritized buffers only: the reference ``PrioritizedReplayBuffer``, TorchRL's ``PrioritizedSampler``
+        and Tianshou's ``PrioritizedReplayBuffer`` (through their adapters). The priority scaled is the sampling
+        weight ``p^α`` the map shows, so a slot's chance of being drawn scales by ``factor``; nothing else changes.
+        Never done unless called.
+
+        Thread safety: while :meth:`run_in_background` trains, the change is queued and applied on the training
+        thread at its next :meth:`on_step` (between two training steps, so a concurrent ``sample`` never sees a
+        half-updated tree); otherwise it is applied now. Arguments are checked here, on the caller's thread:
+        ValueError for a bad factor (<= 0, NaN, inf), no slots, or slots outside the written buffer; TypeError
+        for a buffer without priorities. Returns the number of slots changed (or queued); each change is logged
+        and kept in :attr:`reprioritized`.
+        """
+        scale = getattr(self.buffer, "scale_priorities", None)
+        if not callable(scale) or "priority" not in self.optional_fields:
+            raise TypeError(f"{type(self.buffer).__name__} has no priorities to change: reprioritize needs a "
+                            "prioritized buffer (PrioritizedReplayBuffer, TorchRL's PrioritizedSampler, "
+                            "Tianshou's PrioritizedReplayBuffer)")
+        factor = check_factor(factor)
+        resident = min(int(self.buffer.total_inserted), self.capacity)
+        chosen = check_slots(slots, resident, self.capacity)
+        run = self._background
+        if run is not None and not run.done:
+            self._reprioritize_queue.append((chosen, factor))
+            log.info("better_rl_widget: reprioritize of %d slots by %g queued for the next training step",
+                     len(chosen), factor)
+            return len(chosen)
+        self._reprioritize_queue.append((chosen, factor))
+        self._apply_reprioritize(raise_errors=True)
+        return len(chosen)
+
+    def _apply_reprioritize(self, raise_errors: bool = False) -> None:
+        while self._reprioritize_queue:
+            slots, factor = self._reprioritize_queue.popleft()
+            try:
+                # The buffer may have overwritten some slots since the call: they hold other transitions now.
+                resident = min(int(self.buffer.total_inserted), self.capacity)
+                slots = slots[slots < resident]
+                old, new = self.buffer.scale_priorities(slots, factor)  # type: ignore[attr-defined]
+            except Exception as exc:  # on the training thread: shown, never raised
+                if raise_errors:
+                    raise
+                self._report(f"reprioritize: {type(exc).__name__}: {exc}")
+                continue
+            entry = {"step": self.step, "slots": slots, "factor": factor, "old": np.asarray(old),
+                     "new": np.asarray(new)}
+            self.reprioritized.append(entry)
+            del self.reprioritized[:-100]
+            log.info("better_rl_widget: reprioritized %d slots by %g at step %d", len(slots), factor, self.step)
+            self._tell_sink("add_note", f"reprioritized {len(slots)} transitions ×{factor:g} at step {self.step}")
+
+    # -- map mode (capture/map_modes.py) -------------------------------------------------------------------
+    @property
+    def map_mode(self) -> tuple[str, int]:
+        """(mode, window_k) the hook copies rows for; the map follows at its next frame."""
+        return self._mode_request or self._map_mode
+
+    def set_map_mode(self, mode: str | None = None, window_k: int | None = None) -> None:
+        """What the map's points embed: ``"states"``, ``"state-actions"`` (the state joined with its action) or
+        ``"windows"`` of ``window_k`` consecutive (state, action) pairs of one episode ending at the drawn
+        transition. Applied at the next copy (an ``on_step`` that copies, or :meth:`flush`): the projection is
+        rebuilt for the new features and the map redraws. The widget's ``map_mode`` / ``window_k`` traits (and
+        the view's selects) call this. ValueError/TypeError for a bad mode or k; RuntimeError after close()."""
+        cur = self.map_mode
+        mode, k = check_map_mode(cur[0] if mode is None else mode, cur[1] if window_k is None else window_k)
+        if self._closed:
+            raise RuntimeError("this hook is closed: the map mode can change only while the hook runs (its "
+                               "worker has stopped)")
+        now = self._map_mode
+        if not isinstance(self.options.projection, str) and (mode != now[0] or (mode == "windows" and k != now[1])):
+            raise ValueError(f"the map mode stays {now[0]!r}: a Projection object of yours cannot be rebuilt for "
+                             "other features (pass projection='auto', 'tsne' or 'pca', or map_mode= when creating "
+                             "the hook)")
+        with self._mode_lock:
+            self._mode_request = None if (mode, k) == self._map_mode else (mode, k)
+        self._show_map_mode(mode, k)
+
+    def _show_map_mode(self, mode: str, k: int) -> None:
+        show = getattr(self.widget, "show_map_mode", None)  # the widget's traits and the view's selects follow
+        if show is not None:
+            show(mode, k)
+
+    def _watch_map_mode(self) -> Callable[[], None] | None:
+        """Follow the widget's map_mode / window_k traits (set from Python or from the view)."""
+        on_map_mode = getattr(self.widget, "on_map_mode", None)  # widget-specific, not part of MapSink
+        if on_map_mode is None:
+            return None
+        self._show_map_mode(*self._map_mode)
+        me = weakref.ref(self)  # the widget must not keep a dropped hook alive
+
+        def follow(mode: str, k: int) -> None:
+            hook = me()
+            if hook is None:
+                return
+            try:
+                hook.set_map_mode(mode, k)
+            except (RuntimeError, ValueError) as exc:  # refused: shown, and the view's select goes back
+                if not hook._closed:
+                    hook._show_map_mode(*hook.map_mode)
+                hook._tell_sink("report_error", f"map mode: {exc}")
+
+        return on_map_mode(follow)
+
+    def _switch_map_mode(self, total: int, resident: int) -> None:
+        """A requested map mode reaches the worker with the rows it needs: for windows, every drawn row read
+        again with its context (once per switch: k rows per drawn row)."""
+        if self._mode_request is None:  # the common case: no lock taken on the training thread
+            return
+        with self._mode_lock:
+            req, self._mode_request = self._mode_request, None
+            if req is None:
+                return
+            self._map_mode = req
+        lanes, rows = np.zeros(0, np.int64), {}
+        if req[0] == "windows" and req[1] > 1:
+            sample = self.sample
+            lanes = np.arange(min(resident, sample.lanes), dtype=np.int64) if sample.identity \
+                else np.flatnonzero(sample.lane_slot >= 0)
+            slots = lanes if sample.identity else sample.lane_slot[lanes]
+            keep = (slots >= 0) & (slots < resident)
+            lanes, slots = lanes[keep], slots[keep]
+            rows = self._read(slots)
+            if not rows:
+                lanes = lanes[:0]
+        self.worker.submit(CaptureBatch(lanes, rows, time.perf_counter(), self.step, total,
+                                        max(0, total - self.capacity), resident=resident, map_mode=req))
+
     # -- control --------------------------------------------------------------------------------------------
     def flush(self, timeout: float = 30.0) -> bool:
         """Capture now and wait until the map shows everything inserted so far. After close(): False when rows
@@ -404,6 +586,8 @@ class TrainingHook:
         # What the final capture saw (it may have seen rows added while closing): later rows are counted.
         self._closed_at = None if before is None else max(before, self._seen)
         self._closed = True
+        if self._unwatch_mode is not None:
+            self._unwatch_mode()
         self.worker.stop()
         self._finalizer.detach()
         if self.recorder is not None:
@@ -421,7 +605,15 @@ class TrainingHook:
         while it trains); the hook is closed when it returns. See :class:`BackgroundRun`."""
         if self._closed:
             raise RuntimeError("this hook is closed; create a new TrainingHook for another run")
-        return BackgroundRun(train, self)
+        self._background = run = BackgroundRun(train, self)
+        return run
+
+
+def _resolve_map_mode(o: LiveOptions, widget: Any) -> tuple[str, int]:
+    """The options' map mode, or else the widget's traits (``BufferWidget(map_mode="windows")``), checked."""
+    mode = o.map_mode if o.map_mode is not None else getattr(widget, "map_mode", "states")
+    k = o.window_k if o.window_k is not None else getattr(widget, "window_k", 4)
+    return check_map_mode(mode, k)
 
 
 def _advertised_signature(init: Callable) -> inspect.Signature:

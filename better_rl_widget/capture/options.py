@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ..embed import PROJECTIONS, Projection
+from .map_modes import check_map_mode
 from .sampler import SAMPLE_BY
 
 WORKERS = ("auto", "thread", "process")
@@ -49,6 +50,13 @@ class LiveOptions:
     double_dqn: bool = False
     n_actions: int | None = None
     feature_layer: str | None = None
+    # Policy churn (capture/churn.py): flips and ΔQ against the snapshot this many hook steps earlier (0: off) ...
+    churn_lag_steps: int = 5000
+    churn_lag_s: float | None = None  # ... or this many seconds earlier, when set (instead of steps)
+    # What a point embeds (capture/map_modes.py): "states", "state-actions" or "windows" of window_k consecutive
+    # (state, action) pairs; None: the widget's map_mode / window_k traits (default "states", 4).
+    map_mode: str | None = None
+    window_k: int | None = None
 
     def __post_init__(self) -> None:
         # Normalised in place (frozen: object.__setattr__), so every consumer sees plain ints, floats and bools.
@@ -84,6 +92,15 @@ class LiveOptions:
         object.__setattr__(self, "double_dqn", bool(self.double_dqn))
         if self.n_actions is not None and _int(self, "n_actions") < 1:
             raise ValueError(f"n_actions must be >= 1 (or None), got {self.n_actions}")
+        if _int(self, "churn_lag_steps") < 0:
+            raise ValueError(f"churn_lag_steps must be >= 0 (0: churn off), got {self.churn_lag_steps}")
+        if self.churn_lag_s is not None and not 0.0 < _float(self, "churn_lag_s") < float("inf"):
+            raise ValueError(f"churn_lag_s must be a positive number of seconds (or None), got {self.churn_lag_s}")
+        if self.map_mode is not None or self.window_k is not None:
+            mode, k = check_map_mode("states" if self.map_mode is None else self.map_mode,
+                                     4 if self.window_k is None else self.window_k)
+            object.__setattr__(self, "map_mode", None if self.map_mode is None else mode)
+            object.__setattr__(self, "window_k", None if self.window_k is None else k)
         if self.feature_layer is not None and not isinstance(self.feature_layer, str):
             raise TypeError(f"feature_layer must be a module name (str) or None, got "
                             f"{type(self.feature_layer).__name__}")

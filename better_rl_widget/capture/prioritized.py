@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .replay_buffer import ReplayBuffer
+from .replay_counts import check_factor, check_slots
 
 
 class SumTree:
@@ -125,6 +126,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         w = (n * p) ** (-b)
         out["indices"] = idx
         out["weights"] = (w / w.max()).astype(np.float32)
+        self.replay_counts.sampled(idx)
         return out
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
@@ -159,6 +161,23 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.max_priority = max(self.max_priority, float(p.max())) if len(p) else self.max_priority
         self.tree.update(indices, w)
         self._reprioritised.append(indices)
+
+    def scale_priorities(self, slots: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+        """Multiply the sampling weights ``p^α`` of written ``slots`` by ``factor`` (so their chance of being
+        sampled scales by it); returns (old, new) weights. Not thread-safe against a concurrent ``sample``: use
+        ``TrainingHook.reprioritize``, which applies it on the training thread."""
+        slots = check_slots(slots, len(self), self.capacity)
+        factor = check_factor(factor)
+        old = self.tree[slots].copy()
+        new = old * factor
+        limit = np.finfo(np.float64).max / (2 * self.capacity)
+        if not (new <= limit).all():
+            raise ValueError(f"factor {factor:g} makes priorities overflow at slots {_few(slots[~(new <= limit)])} "
+                             f"(weights must stay <= {limit:.3g}); priorities left unchanged")
+        # max_priority (what new rows get) stays the largest TD-error priority: a nudge does not raise new rows.
+        self.tree.update(slots, new)
+        self._reprioritised.append(slots)
+        return old, new
 
     def priorities(self, slots: np.ndarray) -> np.ndarray:
         """Sampling weights ``p^α`` of ``slots``, float64 (float32 would turn weights above 3.4e38 into inf)."""

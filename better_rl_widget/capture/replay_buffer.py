@@ -20,12 +20,17 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .replay_counts import ReplayCounter
+
 NUMERIC = "biuf"  # bool, int, uint, float: what the storage arrays hold
 FIELDS = ("obs", "next_obs", "action", "reward", "terminated", "truncated", "step", "episode", "episode_step")
 
 
 class ReplayBuffer:
-    """Uniform ring buffer. Insertion ``i`` goes to slot ``i % capacity``; ``total_inserted`` counts all."""
+    """Uniform ring buffer. Insertion ``i`` goes to slot ``i % capacity``; ``total_inserted`` counts all.
+
+    ``replay_counts`` counts how often ``sample`` returned each slot (reset when the slot is overwritten); the
+    live map shows it as the ``replays`` and ``staleness`` channels."""
 
     def __init__(self, capacity: int, *, seed: int | None = None) -> None:
         # Not int(capacity) alone: it turns 2.5 into 2 without a word and NaN into an error that names no argument.
@@ -38,6 +43,7 @@ class ReplayBuffer:
         self._data: dict[str, np.ndarray] = {}
         self._episode: int = 0
         self._episode_step: int = 0
+        self.replay_counts: ReplayCounter = ReplayCounter(self.capacity)
 
     def __len__(self) -> int:
         return min(self.total_inserted, self.capacity)
@@ -107,6 +113,7 @@ class ReplayBuffer:
         d["step"][slot] = self.total_inserted
         d["episode"][slot] = self._episode
         d["episode_step"][slot] = self._episode_step
+        self.replay_counts.written(slot)
         self.total_inserted += 1
         if terminated or truncated:
             self._episode += 1
@@ -130,6 +137,7 @@ class ReplayBuffer:
         idx = self._rng.integers(0, n, size=batch_size)
         out = self.read(idx, ("obs", "next_obs", "action", "reward", "terminated"))
         out["indices"] = idx
+        self.replay_counts.sampled(idx)
         return out
 
 

@@ -10,6 +10,7 @@ When it falls behind, the batches that piled up are merged and the newest row of
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import threading
@@ -25,8 +26,10 @@ from threadpoolctl import threadpool_limits
 from ..embed import make_projection
 from ..embed.base import Projection, ProjectionFrame
 from ..embed.extent import view_extent
+from .churn import ChurnTrace
 from .engine import ENGINE_FIELDS, Engine, EngineInput, EngineResult
 from .governor import CostGovernor
+from .map_modes import CONTEXT_FIELDS, describe, window_info
 from .mirror import BufferMirror
 from .options import LiveOptions
 from .sampler import MapSample
@@ -52,6 +55,7 @@ class CaptureBatch:
     resident: int = -1  # rows in the buffer (the gauge describes the whole buffer, not the drawn sample)
     attempts: int = 0  # frames that failed with this batch in them
     reread: bool = False  # rows read again from the buffer after their first batch failed twice
+    map_mode: tuple[str, int] | None = None  # the map mode switches here, with these rows (capture/map_modes.py)
 
 
 @dataclass
@@ -71,10 +75,12 @@ class LiveWorker:
     :func:`~better_rl_widget.embed.make_projection`) or a Projection object. ``options.worker``: where the engine
     runs — "thread", "process", or "auto" (a process when the projection is a name and the estimator, if any, can
     be shipped; see docs/architecture.md for the measurements). ``td_needs_next=False``: the rows carry no next
-    observation (Q and V only)."""
+    observation (Q and V only). ``map_mode``: (mode, k) the map starts with (default: the options'; the hook
+    resolves the widget's traits, capture/map_modes.py)."""
 
     def __init__(self, sink: MapSink, capacity: int, options: LiveOptions, *, estimator: TDEstimator | None = None,
-                 sample: MapSample | None = None, td_needs_next: bool = True) -> None:
+                 sample: MapSample | None = None, td_needs_next: bool = True,
+                 map_mode: tuple[str, int] | None = None) -> None:
         self.sink = sink
         self.options = options
         self.capacity = int(capacity)  # lanes of the map (the buffer's slots when it is not sampled)
@@ -100,7 +106,12 @@ class LiveWorker:
         self._rate: tuple[float, int] | None = None  # (time, total_inserted) for inserts/s
         self.hook_step = 0
         self.estimator = estimator
+        # Policy churn's trace over training (the engine computes its points; capture/churn.py)
+        self.churn_trace = ChurnTrace(f"{options.churn_lag_s:g} s" if options.churn_lag_s is not None
+                                      else f"{options.churn_lag_steps} steps")
         self.td_needs_next = td_needs_next
+        # What the map embeds (capture/map_modes.py): the engine's, after its last frame.
+        self.map_mode: tuple[str, int] = map_mode or (options.map_mode or "states", options.window_k or 4)
         self.mode = _choose_mode(options.worker, options.projection, estimator)
         self.engine: Engine | EngineProcess | None = None
         if self.mode == "thread":
@@ -117,9 +128,11 @@ class LiveWorker:
         self._unplaced_reported = False
         # Counted, shown in the status: priorities from the buffer that are NaN/inf or negative, rewards NaN/inf.
         self._bad = {"bad_priority": 0, "bad_reward": 0}
-        self.frame_state = sink.attach(capacity, self.mirror.inspect,
+        self.frame_state = sink.attach(capacity, self._inspect,
                                        slot_of=None if self._ring or sample is None else sample.slot_of)
         self.frame_listeners: list[Callable[[bool], None]] = []  # called after each frame, final=True at stop
+        sink.update_status(map_mode={"mode": self.map_mode[0], "k": self.map_mode[1],
+                                     "label": describe(*self.map_mode)})
         self._thread = threading.Thread(target=self._run, name="better_rl_widget-worker", daemon=True)
         self._thread.start()
 
@@ -132,13 +145,27 @@ class LiveWorker:
         spec, cap, seed = self.options.projection, self.capacity, self.options.seed
         projection = make_projection(spec, cap, seed)
         factory = (lambda: make_projection(spec, cap, seed)) if isinstance(spec, str) else None
-        return Engine(cap, projection, self.options, mirror=self.mirror, estimator=self.estimator,
+        return Engine(cap, projection, self._mode_options(), mirror=self.mirror, estimator=self.estimator,
                       td_needs_next=self.td_needs_next, projection_factory=factory)
 
     def _process_engine(self) -> EngineProcess:
         from .engine_process import EngineProcess, EngineSpec
 
-        return EngineProcess.start(EngineSpec.pack(self.capacity, self.options, self.estimator, self.td_needs_next))
+        return EngineProcess.start(EngineSpec.pack(self.capacity, self._mode_options(), self.estimator,
+                                                   self.td_needs_next))
+
+    def _mode_options(self) -> LiveOptions:
+        """The options with the map mode in use now (a fallback engine keeps what the view switched to)."""
+        mode, k = self.map_mode
+        o = self.options
+        return o if (o.map_mode, o.window_k) == (mode, k) else dataclasses.replace(o, map_mode=mode, window_k=k)
+
+    def _inspect(self, lane: int) -> tuple[dict, np.ndarray | None]:
+        """The mirror's answer to a click, with the window's k pairs and drawn points in windows mode."""
+        meta, obs = self.mirror.inspect(lane)
+        if self.map_mode[0] == "windows" and meta.get("present"):
+            meta["window"] = window_info(self.mirror, self.frame_state, lane, self.map_mode[1])
+        return meta, obs
 
     # -- training thread ----------------------------------------------------------------------------------
     def submit(self, batch: CaptureBatch) -> None:
@@ -281,8 +308,11 @@ class LiveWorker:
         updates = merged.updates if merged is not None else {}
         left = merged.removed if merged is not None else np.zeros(0, np.int64)
         fs = self.frame_state
+        if merged is not None:
+            self.hook_step = int(merged.hook_step)
         inp = EngineInput(drain=self._drain, force_new=self._force_new,
-                          frame_cpu_s=None if self._drain else self.governor.frame_cpu_s())
+                          map_mode=merged.map_mode if merged is not None else None,
+                          frame_cpu_s=None if self._drain else self.governor.frame_cpu_s(), hook_step=self.hook_step)
         self._force_new = False
         if len(left):  # lanes that left the sample: off the map, out of the mirror and the engine
             self.mirror.drop(left)
@@ -338,7 +368,8 @@ class LiveWorker:
                 self._check_priority(applied.valid, rows["priority"][mask])
             if "reward" in rows:
                 self._check_reward(applied.valid, rows["reward"][mask])
-            fs.upsert(applied.valid, {k: v[mask] for k, v in rows.items() if k not in ("obs", "next_obs")})
+            fs.upsert(applied.valid, {k: v[mask] for k, v in rows.items()
+                                      if k not in ("obs", "next_obs", *CONTEXT_FIELDS)})
             if not isinstance(self.engine, Engine):  # a worker process keeps its own copy of what it reads
                 ship = {k: v[mask] for k, v in rows.items() if k in ENGINE_FIELDS}
         return applied.valid, gone, ship
@@ -418,7 +449,15 @@ class LiveWorker:
                 self.mirror.set_fields(s, {name: v})
             self.frame_state.upsert(s, {name: v})
         self._new_rows = res.new_rows
+        if res.map_mode != self.map_mode or res.map_rebuilt:
+            self.map_mode = res.map_mode
+            self.sink.update_status(map_mode={"mode": res.map_mode[0], "k": res.map_mode[1],
+                                              "label": describe(*res.map_mode)})
         self._new_due_t = time.monotonic() + res.new_due_in
+        for point in res.churn:
+            self.churn_trace.add(point)
+        if res.churn:
+            self.sink.update_status(churn=self.churn_trace.status())
 
     def _publish_stats(self, newest: CaptureBatch, info: dict) -> None:
         now = time.monotonic()
@@ -632,7 +671,8 @@ def _merge_batches(batches: list[CaptureBatch]) -> CaptureBatch:
         if with_rows else np.zeros(0, np.int64)
     keep = _last_occurrence(slots)
     keys = set.intersection(*(set(b.rows) for b in with_rows)) if with_rows else set()
-    rows = {k: np.concatenate([b.rows[k] for b in with_rows])[keep] for k in keys}
+    rows = {k: np.concatenate([b.rows[k] for b in with_rows])[keep] for k in keys - set(CONTEXT_FIELDS)}
+    rows.update({k: v[keep] for k, v in _merge_context(with_rows).items()})
     slots, order = slots[keep], order[keep]
     removed = np.zeros(0, np.int64)
     gone = [(b.removed, i) for i, b in enumerate(batches) if len(b.removed)]
@@ -655,7 +695,23 @@ def _merge_batches(batches: list[CaptureBatch]) -> CaptureBatch:
     last_b = batches[-1]
     return CaptureBatch(slots, rows, batches[0].t_capture, last_b.hook_step, last_b.total_inserted,
                         last_b.evictions, updates, removed, last_b.resident, max(b.attempts for b in batches),
-                        any(b.reread for b in batches))
+                        any(b.reread for b in batches),
+                        next((b.map_mode for b in reversed(batches) if b.map_mode is not None), None))
+
+
+def _merge_context(batches: list[CaptureBatch]) -> dict[str, np.ndarray]:
+    """Window context (map_modes.CONTEXT_FIELDS) of batches copied before and after a switch to windows mode: the
+    newest batch's k decides; rows without it get an all-padding context (ctx_valid 0). Such rows are older than
+    the switch's re-read of every drawn row, which supersedes them."""
+    out: dict[str, np.ndarray] = {}
+    for name in CONTEXT_FIELDS:
+        newest = next((b.rows[name] for b in reversed(batches) if name in b.rows), None)
+        if newest is None:
+            continue
+        shape, dtype = newest.shape[1:], newest.dtype
+        out[name] = np.concatenate([b.rows[name] if name in b.rows and b.rows[name].shape[1:] == shape
+                                    else np.zeros((len(b.slots), *shape), dtype) for b in batches])
+    return out
 
 
 def _last_occurrence(slots: np.ndarray) -> np.ndarray:

@@ -21,12 +21,12 @@ BASE_FIELDS: dict[str, str] = {"step": "uint32", "episode": "uint32", "action": 
 OPTIONAL_FIELDS: dict[str, str] = {"td_error": "float32", "priority": "float32", "q": "float32",
                                    "value": "float32", "return": "float32",
                                    "skill": "float32", "replays": "float32", "flipped": "float32",
-                                   "dq": "float32"}
+                                   "dq": "float32", "staleness": "float32"}
 CHANNEL_KINDS: dict[str, str] = {"reward": "continuous", "action": "categorical", "episode": "categorical",
                                  "done": "categorical", "td_error": "continuous", "priority": "continuous",
                                  "q": "continuous", "value": "continuous", "return": "continuous",
                                  "skill": "categorical", "replays": "continuous", "flipped": "categorical",
-                                 "dq": "continuous"}
+                                 "dq": "continuous", "staleness": "continuous"}
 
 
 class FrameState:

@@ -20,7 +20,7 @@ log = logging.getLogger("better_rl_widget")
 
 @dataclass
 class Rollouts:
-    episodes: pd.DataFrame  # one row per episode: checkpoint, step, label, episode, seed, return, length
+    episodes: pd.DataFrame  # one row per episode: checkpoint, step, label, file, episode, seed, return, length, gamma
     steps: pd.DataFrame  # one row per env step: checkpoint, episode, t, action, reward, return_to_go, value
     obs: np.ndarray  # float32 (n_steps, d): flattened observations, aligned with ``steps``
     actions: np.ndarray  # (n_steps, a): actions as float rows (discrete: one column)
@@ -183,7 +183,7 @@ def rollout_checkpoint(ci: int, ckpt: Checkpoint, agent_class: Any, env_name: st
             act_chunks.append(acts)
             ep_rows.append({"checkpoint": ci, "step": ckpt.step, "label": ckpt.label, "file": ckpt.path.name,
                             "episode": ep, "seed": seed + ep, "return": float(rewards.sum()),
-                            "length": len(rewards)})
+                            "length": len(rewards), "gamma": gamma})
         return {"episodes": ep_rows, "steps": step_rows, "obs": obs_chunks, "actions": act_chunks,
                 "discrete": discrete}
     except Exception as exc:  # noqa: BLE001 - one bad checkpoint must not stop the others

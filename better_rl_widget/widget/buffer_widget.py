@@ -13,6 +13,7 @@ import anywidget
 import numpy as np
 import traitlets
 
+from ..capture.map_modes import check_map_mode
 from ..frames.codec import encode
 from ..frames.frame_state import FrameState
 from ..frames.snapshot import MapSnapshot
@@ -54,6 +55,14 @@ def _bytes_from_json(value: Any, _widget: Any) -> bytes:
 _binary = {"from_json": _bytes_from_json}
 
 
+def _map_mode_trait(mode: object, k: object) -> tuple[str, int]:
+    # A TraitError (not ValueError): traitlets rolls back a refused update from the view only for TraitError.
+    try:
+        return check_map_mode(mode, k)
+    except (TypeError, ValueError) as exc:
+        raise traitlets.TraitError(str(exc)) from None
+
+
 class BufferWidget(anywidget.AnyWidget):
     """A WebGL map of the replay buffer with colour-by, fill gauge, status line and inspector.
 
@@ -81,6 +90,10 @@ class BufferWidget(anywidget.AnyWidget):
     thumbnails = traitlets.Bytes(b"").tag(sync=True, **_binary)
     # Map history for the time scrubber: BRW1 index of kept snapshots (ids, steps); snapshots travel on request.
     history_index = traitlets.Bytes(b"").tag(sync=True, **_binary)
+    # What a point embeds: "states", "state-actions" or "windows" of window_k (state, action) pairs (both ways;
+    # a TrainingHook follows them and rebuilds the projection, docs/map_modes.md).
+    map_mode = traitlets.Unicode("states").tag(sync=True)
+    window_k = traitlets.Int(4).tag(sync=True)
 
     def __init__(self, *, history: MapHistory | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -107,6 +120,8 @@ class BufferWidget(anywidget.AnyWidget):
         self.on_msg(self._on_custom_msg)
         self.observe(self._on_clicked, names="clicked")
         self.observe(self._on_selection, names="selection_bytes")
+        self._map_mode_callbacks: list[Callable[[str, int], None]] = []
+        self.observe(self._on_map_mode, names=["map_mode", "window_k"])
 
     # -- user API -------------------------------------------------------------------------------------------
     @property
@@ -125,6 +140,15 @@ class BufferWidget(anywidget.AnyWidget):
         """Buffer slot of the last clicked point (-1: none). ``clicked`` holds the map's point id."""
         return -1 if self.clicked < 0 else int(self.buffer_slots(np.array([self.clicked]))[0])
 
+    @property
+    def churn_trace(self) -> np.ndarray:
+        """Policy churn over training, float64[n, 3]: (hook step, fraction of drawn states whose greedy action
+        flipped, median |ΔQ|) per pass; NaN where a value is unavailable (capture/churn.py). Empty until churn
+        has data (``churn_lag_steps`` hook steps into training)."""
+        trace = (self.status.get("churn") or {}).get("trace", [])
+        return np.array([[p[0], np.nan if p[2] is None else p[2], np.nan if p[3] is None else p[3]]
+                         for p in trace], np.float64).reshape(-1, 3)
+
     def buffer_slots(self, points: np.ndarray) -> np.ndarray:
         """Buffer slots of map point ids (uint32); points of a sampled map that hold no row are left out."""
         pts = np.asarray(points, np.int64)
@@ -140,6 +164,17 @@ class BufferWidget(anywidget.AnyWidget):
     def on_click(self, callback: Callable[[int], None]) -> None:
         """Call ``callback(slot)`` (the buffer slot) whenever a point is clicked."""
         self._click_callbacks.append(callback)
+
+    def on_map_mode(self, callback: Callable[[str, int], None]) -> Callable[[], None]:
+        """Call ``callback(map_mode, window_k)`` whenever either trait changes (from Python or the view); returns
+        a function that removes it. ``TrainingHook`` uses this to follow the view's map-mode select."""
+        self._map_mode_callbacks.append(callback)
+        return lambda: self._map_mode_callbacks.remove(callback) if callback in self._map_mode_callbacks else None
+
+    def show_map_mode(self, mode: str, window_k: int) -> None:
+        """Set both map-mode traits as one change (the callbacks see the pair once it is complete)."""
+        with self.hold_trait_notifications():
+            self.map_mode, self.window_k = mode, window_k
 
     def enable_saliency(self, q_network: Any, *, r: float | None = None, d: int | None = None,
                         thumbnails: bool | None = None, thumbnail_budget_s: float = 5.0) -> Any:
@@ -207,6 +242,15 @@ class BufferWidget(anywidget.AnyWidget):
         )
 
         return widget_table(self.frame_state, self.history, self._slot_of)
+
+    def selection_dataset(self, *, as_frame: bool = False) -> Any:
+        """The lassoed transitions as numpy arrays (``as_frame=True``: a pandas DataFrame): buffer ``slot``,
+        ``obs``, ``next_obs`` (when held), ``action``, ``reward``, ``done``, ``episode``, ``step`` and, where
+        known, ``td_error``, ``priority``, ``replays``; read from the map, never from the training buffer.
+        ValueError when nothing is selected. See :func:`better_rl_widget.widget.selection_data.selection_dataset`."""
+        from .selection_data import selection_dataset
+
+        return selection_dataset(self, as_frame=as_frame)
 
     # -- history, replay and export ------------------------------------------------------------------------
     @classmethod
@@ -350,6 +394,22 @@ class BufferWidget(anywidget.AnyWidget):
         if slot != -1 and not 0 <= slot < self._point_limit():
             raise traitlets.TraitError(f"clicked point {slot} is not -1 or in [0, {self._point_limit()})")
         return slot
+
+    @traitlets.validate("map_mode")
+    def _check_map_mode(self, proposal: dict) -> str:
+        return _map_mode_trait(proposal["value"], 4)[0]
+
+    @traitlets.validate("window_k")
+    def _check_window_k(self, proposal: dict) -> int:
+        return _map_mode_trait("states", proposal["value"])[1]
+
+    def _on_map_mode(self, _change: dict) -> None:
+        mode, k = self.map_mode, self.window_k
+        for cb in list(self._map_mode_callbacks):
+            try:
+                cb(mode, k)
+            except Exception as exc:  # noqa: BLE001 - e.g. the view switched while a hook closed: shown, not raised
+                self.report_error(f"map mode {mode!r}, k={k}: {type(exc).__name__}: {exc}")
 
     @traitlets.validate("selection_bytes")
     def _check_selection(self, proposal: dict) -> bytes:

@@ -17,6 +17,10 @@ export interface WidgetTraits {
   gauge: GaugeTrait;
   /** Colour channel of the map (both ways). */
   color_by: string;
+  /** What a point embeds: "states", "state-actions" or "windows" (both ways; docs/map_modes.md). */
+  map_mode: string;
+  /** Pairs per window in the "windows" map mode, 1..32 (both ways). */
+  window_k: number;
   /** Point id clicked, -1 for none (JS → Py). */
   clicked: number;
   /** Lasso selection: uint32 point ids (JS → Py). */

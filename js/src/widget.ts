@@ -8,17 +8,19 @@
  *
  * The root element `.brw-root` carries data attributes kept current for tests: data-points, data-seq, data-clicked,
  * data-inspected, data-selected, data-selected-python, data-keyframe-requests, data-history (snapshots kept),
- * data-scrubbed (1 while a snapshot is shown), data-shown-step, data-paths, data-saliency; and a `__brw` test hook.
+ * data-scrubbed (1 while a snapshot is shown), data-shown-step, data-paths, data-saliency, data-window-points (points
+ * of the clicked window highlighted, windows map mode; -1: none); and a `__brw` test hook.
  */
 import type { AnyModel, RenderProps } from "@anywidget/types";
 import { backgroundTheme, CATEGORICAL } from "./colors";
 import { parseHistoryIndex } from "./history";
 import { LiveOrScrubbed } from "./live_or_scrubbed";
 import { type PythonMessage, parsePythonMessage, type ViewMessage } from "./messages";
+import { ChurnPanel } from "./panels/churn";
 import { fmtInt, h } from "./panels/format";
 import { Gauge } from "./panels/gauge";
 import { EmptyHint } from "./panels/hint";
-import { PriorityHistogram } from "./panels/histogram";
+import { PriorityHistogram, ReplayHistograms } from "./panels/histogram";
 import { InfluentialList } from "./panels/influential";
 import { Inspector } from "./panels/inspector";
 import { InterpretPanel } from "./panels/interpret";
@@ -27,9 +29,9 @@ import { PathOverlay } from "./panels/paths";
 import { SaliencyPanel } from "./panels/saliency";
 import { Scrubber } from "./panels/scrubber";
 import { StatusLine, type StatusTrait } from "./panels/status";
-import { parseSummary, type Summary } from "./panels/summary";
+import { parseSummary, replayLine, type Summary } from "./panels/summary";
 import { parseThumbnails } from "./panels/thumbnails";
-import { Toolbar } from "./panels/toolbar";
+import { type MapModeInfo, Toolbar } from "./panels/toolbar";
 import { Tooltip } from "./panels/tooltip";
 import { Picks } from "./picks";
 import { KeyframeRequests, receiveDelta, receiveKeyframe } from "./receive";
@@ -62,6 +64,7 @@ const INITIAL_DATA = {
   selected: 0,
   selectedPython: 0,
   keyframeRequests: 0,
+  windowPoints: -1,
   history: 0,
   scrubbed: 0,
   shownStep: -1,
@@ -85,11 +88,19 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   };
   for (const [key, value] of Object.entries(INITIAL_DATA)) setData(key, value);
   setData("seq", state.seq);
-  const toolbar = new Toolbar((channel) => {
-    m.set("color_by", channel);
-    m.save_changes();
-    loop.request();
-  });
+  const toolbar = new Toolbar(
+    (channel) => {
+      m.set("color_by", channel);
+      m.save_changes();
+      loop.request();
+    },
+    (mode, k) => {
+      // Python's hook rebuilds the projection; the new coordinates arrive as deltas.
+      m.set("map_mode", mode);
+      m.set("window_k", k);
+      m.save_changes();
+    },
+  );
   const plotBox = h("div", "brw-plot");
   plotBox.style.height = `${PLOT_HEIGHT}px`;
   const canvas = h("canvas", "brw-canvas");
@@ -112,13 +123,15 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     (slot) => picks.click(slot),
     (field) => {
       histogram.update(field, field ? (summary?.byField.get(field) ?? null) : null);
-      summaryRow.hidden = histogram.el.hidden && influential.el.hidden;
+      summaryRow.hidden = histogram.el.hidden && influential.el.hidden && replayHists.el.hidden;
     },
     (on) => send({ type: "thumbnail_saliency", on }),
   );
+  const replayHists = new ReplayHistograms(); // replay counts beside priorities (summary.replays)
   const summaryRow = h("div", "brw-summary");
-  summaryRow.append(histogram.el, influential.el);
+  summaryRow.append(histogram.el, influential.el, replayHists.el);
   summaryRow.hidden = true;
+  const churn = new ChurnPanel(); // status.churn: hidden until Python reports policy churn
   // Skills, calibration, value trace, segments, influence (interpret trait; widget.enable_interpret).
   const interpret = new InterpretPanel({
     onSkill: (k) => {
@@ -130,7 +143,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   });
   const inspector = new Inspector();
   const saliency = new SaliencyPanel((slot, method) => send({ type: "saliency", slot, method }));
-  root.append(toolbar.el, plotBox, scrubber.el, footer, summaryRow, interpret.el, inspector.el, saliency.el);
+  root.append(toolbar.el, plotBox, scrubber.el, footer, summaryRow, churn.el, interpret.el, inspector.el, saliency.el);
   el.append(root);
 
   // ----------------------------------------------------------------------------------------- map
@@ -309,6 +322,10 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     }
     setData("inspected", inspector.slot);
     saliency.setTarget(inspector.slot, inspector.imageCanvases());
+    // A clicked window (windows map mode): its states stay highlighted (a selection), in every map mode.
+    const win = inspector.windowPoints;
+    setData("windowPoints", win ? win.length : -1);
+    if (win?.length) highlight(win);
   }
 
   function onSaliency(): void {
@@ -321,6 +338,8 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     const raw = m.get("status");
     const s: StatusTrait = raw && typeof raw === "object" ? raw : {};
     status.update(s);
+    guard("churn trace", () => churn.update((s as { churn?: unknown }).churn));
+    toolbar.setMapModeApplied((s as { map_mode?: MapModeInfo }).map_mode);
     view.setReplay(!!s.replay);
     const seq = Number(s.seq);
     if (Number.isFinite(seq)) keyframes.pythonSeq(seq, state.seq);
@@ -334,6 +353,12 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     gauge.update(snap && g && typeof g === "object" ? { ...g, size: snap.state.n, inserts_per_s: Number.NaN } : g);
   }
 
+  function onMapMode(): void {
+    const mode = m.get("map_mode");
+    const k = Number(m.get("window_k"));
+    toolbar.setMapMode(typeof mode === "string" && mode ? mode : "states", Number.isInteger(k) && k > 0 ? k : 4);
+  }
+
   function onColorBy(): void {
     toolbar.setChannels(view.shown.colorChannels(), colorBy());
     loop.request();
@@ -343,7 +368,9 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     guard("summary", () => {
       summary = parseSummary(nonEmptyBytes(m.get("summary")));
       influential.update(summary);
-      summaryRow.hidden = histogram.el.hidden && influential.el.hidden;
+      replayHists.update(summary);
+      gauge.setReplays(summary?.replays ? replayLine(summary.replays.stats) : null);
+      summaryRow.hidden = histogram.el.hidden && influential.el.hidden && replayHists.el.hidden;
     });
   }
 
@@ -388,6 +415,8 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
     ["change:status", onStatus],
     ["change:gauge", onGauge],
     ["change:color_by", onColorBy],
+    ["change:map_mode", onMapMode],
+    ["change:window_k", onMapMode],
     ["change:summary", onSummary],
     ["change:interpret", onInterpretChange],
     ["change:thumbnails", onThumbnails],
@@ -396,6 +425,7 @@ function render({ model, el }: Pick<RenderProps<WidgetTraits>, "model" | "el">):
   for (const [event, fn] of listeners) m.on(event, fn as (...args: unknown[]) => void);
 
   onKeyframe();
+  onMapMode();
   onInspection();
   onStatus();
   // A view that opens late holds whatever keyframe the trait had; ask once for the current state.

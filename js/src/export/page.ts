@@ -53,6 +53,8 @@ function mount(): void {
     gauge: (meta.gauge ?? {}) as GaugeTrait,
     errors: [],
     color_by: typeof meta.color_by === "string" ? meta.color_by : "age",
+    map_mode: "states", // a recorded history: no hook to rebuild the map (the controls stay hidden)
+    window_k: 4,
     clicked: -1,
   };
   const model = new PageModel({ ...traits }, snapshotResponder(snapshots));

@@ -20,6 +20,7 @@ export class Gauge {
   readonly el: HTMLDivElement;
   private readonly fill: HTMLDivElement;
   private readonly text: HTMLSpanElement;
+  private readonly replays: HTMLSpanElement;
 
   constructor() {
     this.el = h("div", "brw-gauge");
@@ -27,7 +28,15 @@ export class Gauge {
     this.fill = h("div", "brw-gauge-fill");
     bar.append(this.fill);
     this.text = h("span", "brw-gauge-text", "buffer: –");
-    this.el.append(bar, this.text);
+    this.replays = h("span", "brw-gauge-replays");
+    this.replays.hidden = true;
+    this.el.append(bar, this.text, this.replays);
+  }
+
+  /** The replay line (panels/summary.ts replayLine), or null to hide it. */
+  setReplays(line: string | null): void {
+    this.replays.hidden = !line;
+    this.replays.textContent = line ? ` · ${line}` : "";
   }
 
   update(g: GaugeTrait | null | undefined): void {

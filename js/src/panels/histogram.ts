@@ -1,6 +1,7 @@
-/** Live histogram of priorities (or |TD-error| when the buffer has no priorities), drawn as SVG bars. */
+/** Live histogram of priorities (or |TD-error| when the buffer has no priorities), drawn as SVG bars; and the
+ * replay-count histogram beside the priority one (what the agent prioritises / what it trains on). */
 import { fmtInt, fmtNum, h } from "./format";
-import { barHeights, FIELD_LABEL, type FieldSummary } from "./summary";
+import { barHeights, FIELD_LABEL, type FieldSummary, replayLine, type Summary } from "./summary";
 
 const SVG = "http://www.w3.org/2000/svg";
 const W = 240;
@@ -24,7 +25,7 @@ export class PriorityHistogram {
     this.el.hidden = true;
   }
 
-  update(field: string | null, s: FieldSummary | null): void {
+  update(field: string | null, s: Pick<FieldSummary, "edges" | "counts"> | null): void {
     this.el.hidden = !field || !s;
     if (!field || !s) return;
     let total = 0;
@@ -46,5 +47,34 @@ export class PriorityHistogram {
       this.svg.append(r);
     });
     this.axis.textContent = `${fmtNum(s.edges[0])} … ${fmtNum(s.edges[s.edges.length - 1])}`;
+  }
+}
+
+/** Replay counts and, with PER, priorities side by side, under the replay line (never-replayed share, median,
+ * Spearman of priority rank against replay count). Hidden without replay counts. */
+export class ReplayHistograms {
+  readonly el: HTMLDivElement;
+  private readonly line: HTMLDivElement;
+  private readonly replays = new PriorityHistogram();
+  private readonly priority = new PriorityHistogram();
+
+  constructor() {
+    this.el = h("div", "brw-replays");
+    this.line = h("div", "brw-replays-line");
+    const row = h("div", "brw-replays-row");
+    row.style.display = "flex"; // side by side (no stylesheet rule needed)
+    row.style.gap = "16px";
+    row.append(this.replays.el, this.priority.el);
+    this.el.append(this.line, row);
+    this.el.hidden = true;
+  }
+
+  update(summary: Summary | null): void {
+    const r = summary?.replays ?? null;
+    this.el.hidden = !r;
+    if (!r) return;
+    this.line.textContent = replayLine(r.stats);
+    this.replays.update("replays", r);
+    this.priority.update("priority", summary?.byField.get("priority") ?? null);
   }
 }

@@ -8,6 +8,10 @@
  * image per channel/frame. Values are min-max normalised per image.
  * When the point state shows the slot now holds a newer step or was removed,
  * it says "slot N was evicted (now step S)".
+ * In the windows map mode the answer carries `window`: the k (state, action)
+ * pairs of the window that ends at the clicked transition (listed, oldest
+ * first) and `points`, the drawn points of the same episode within its steps
+ * (the view highlights them: widget.ts).
  */
 import { decode } from "../codec";
 import type { PointState } from "../state";
@@ -29,6 +33,59 @@ export interface InspectionMeta {
   obs_dtype?: string;
   obs_layout?: "vector" | "HW" | "HWC" | "CHW" | string;
   message?: string | null;
+  window?: WindowMeta;
+}
+
+/** The window a click on a windows-mode map shows (better_rl_widget/capture/map_modes.py, window_info). */
+export interface WindowMeta {
+  k?: number;
+  episode?: number;
+  steps?: number[];
+  episode_steps?: number[];
+  actions?: unknown[];
+  rewards?: number[];
+  padded?: boolean[];
+  points?: number[];
+  message?: string;
+}
+
+/** The window's pairs as a table (oldest first); padding (before the episode's first step) is marked. */
+export function renderWindow(w: WindowMeta): HTMLElement {
+  const box = h("div", "brw-window");
+  const steps = Array.isArray(w.steps) ? w.steps : [];
+  const k = typeof w.k === "number" ? w.k : steps.length;
+  const padded = Array.isArray(w.padded) ? w.padded : [];
+  const nPad = padded.filter(Boolean).length;
+  const episode = w.episode !== undefined ? ` · episode ${fmtInt(w.episode)}` : "";
+  const title = `window of ${k} (state, action) pairs${episode}`;
+  box.append(h("div", "brw-window-title", title));
+  if (!steps.length) {
+    box.append(h("div", "brw-note", w.message ?? "no window context"));
+    return box;
+  }
+  const table = h("table", "brw-window-table");
+  const head = h("tr");
+  for (const c of ["#", "step", "episode step", "action", "reward"]) head.append(h("th", undefined, c));
+  table.append(head);
+  steps.forEach((step, i) => {
+    const tr = h("tr", "brw-window-row");
+    tr.dataset.step = String(step);
+    tr.dataset.padded = padded[i] ? "1" : "0";
+    tr.append(
+      h("td", undefined, padded[i] ? "pad" : String(i + 1)),
+      h("td", undefined, fmtValue(step)),
+      h("td", undefined, fmtValue(w.episode_steps?.[i])),
+      h("td", undefined, fmtValue(w.actions?.[i])),
+      h("td", undefined, fmtValue(w.rewards?.[i])),
+    );
+    table.append(tr);
+  });
+  box.append(table);
+  const pts = Array.isArray(w.points) ? w.points.length : 0;
+  const notes = [`${pts} of its states drawn on the map (highlighted)`];
+  if (nPad) notes.push(`${nPad} padded: the episode starts later (the first pair repeats)`);
+  box.append(h("div", "brw-note", notes.join(" · ")));
+  return box;
 }
 
 const MAX_VECTOR = 64;
@@ -183,6 +240,12 @@ export class Inspector {
     this.showEmpty();
   }
 
+  /** Drawn points of the inspected window (windows map mode), or null when the answer holds no window. */
+  get windowPoints(): number[] | null {
+    const p = this.meta?.window?.points;
+    return Array.isArray(p) ? p.filter((v): v is number => Number.isInteger(v) && v >= 0) : null;
+  }
+
   /** Slot of the inspection shown, or −1. */
   get slot(): number {
     const s = this.meta?.slot;
@@ -194,6 +257,7 @@ export class Inspector {
     this.localRow = null;
     this.el.dataset.slot = "-1";
     this.el.dataset.evicted = "0";
+    this.el.dataset.windowPoints = "-1";
     this.evicted.hidden = true;
     this.body.replaceChildren(h("div", "brw-inspector-empty", text));
   }
@@ -230,6 +294,8 @@ export class Inspector {
     add("hook step", meta.hook_step);
 
     const nodes: Node[] = [head, fields];
+    if (meta.window && typeof meta.window === "object") nodes.push(renderWindow(meta.window));
+    this.el.dataset.windowPoints = String(this.windowPoints?.length ?? -1);
     const obs = arrays.obs;
     if (obs && (obs.data instanceof Float32Array || obs.data instanceof Float64Array)) {
       const shape = Array.isArray(meta.obs_shape) ? meta.obs_shape : obs.shape;
@@ -272,6 +338,7 @@ export class Inspector {
     this.localRow = { slot, step };
     this.el.dataset.slot = String(slot);
     this.el.dataset.evicted = "0";
+    this.el.dataset.windowPoints = "-1";
     this.evicted.hidden = true;
     const head = h("div", "brw-inspector-head");
     head.append(h("span", "brw-inspector-title", `slot ${fmtInt(slot)}`), h("span", "brw-tag", caption));
