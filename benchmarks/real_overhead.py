@@ -13,6 +13,9 @@ Configurations (``--configs``, comma list, default all three):
   training). Steps/s use ``model.num_timesteps`` (SB3 steps in whole ``train_freq`` rounds).
 - ``td``: the quickstart's agent with ``q_network``, ``target_network``, ``double_dqn`` and ``n_actions``
   (TD-errors, Q/V and features on), as benchmarks/overhead.py builds it.
+  Replay counts and policy churn (issue 17) are on by default here too.
+- ``td_channels``: ``td`` with a prioritized buffer (both sides) and the map in ``windows`` mode (k = 4): every
+  channel of issue 17 on (replays, staleness, churn, the window context read for drawn rows).
 
 Each round runs every configuration as a (hooked, plain) pair with the same seed, the pair's order alternating
 and the configurations' order rotating from round to round, so drifts in machine load hit both sides alike.
@@ -57,8 +60,8 @@ from better_rl_widget import BufferWidget, TrainingHook
 from better_rl_widget.agents.dqn import DQN, DQNConfig
 from better_rl_widget.embed.quality import knn_preservation_of
 
-CONFIGS = ("quickstart", "sb3_default", "td")
-DEFAULT_STEPS = {"quickstart": 20_000, "sb3_default": 40_000, "td": 20_000}  # each draws >= 30 frames
+CONFIGS = ("quickstart", "sb3_default", "td", "td_channels")
+DEFAULT_STEPS = {"quickstart": 20_000, "sb3_default": 40_000, "td": 20_000, "td_channels": 20_000}  # each draws >= 30 frames
 QUICK_STEPS = 250  # sizes, not speeds: the reference DQN does not update yet (learning_starts 1,000), SB3 does
 TARGETS = {"ratio": 0.95, "frames_per_s": 1.0, "final_knn_ratio": 0.9, "settle_s": 10.0}
 NEW_HOOK_KWARGS = ("max_points", "cost_budget", "settle_s")
@@ -144,20 +147,22 @@ def after_close(hook: TrainingHook, end: dict, steps: int, training_s: float, cl
 
 
 # -- the training runs ----------------------------------------------------------------------------------------
-def reference_agent(seed: int) -> DQN:
-    return DQN("CartPole-v1", DQNConfig(buffer_size=20_000), seed=seed)  # notebooks/quickstart.ipynb
+def reference_agent(seed: int, prioritized: bool = False) -> DQN:
+    return DQN("CartPole-v1", DQNConfig(buffer_size=20_000, prioritized=prioritized), seed=seed)  # notebooks/quickstart.ipynb
 
 
 def run_reference(config: str, steps: int, seed: int, hooked: bool, hook_kwargs: dict,
                   keep_snapshot: bool) -> float | HookedRun:
     """quickstart / td: steps/s of the plain run, or the hooked run's record."""
-    agent = reference_agent(seed)
+    agent = reference_agent(seed, prioritized=config == "td_channels")
     if not hooked:
         t0 = time.perf_counter()
         agent.learn(steps)
         return steps / (time.perf_counter() - t0)
     td = dict(q_network=agent.q, target_network=agent.q_target, double_dqn=agent.config.double_dqn,
-              n_actions=2) if config == "td" else {}
+              n_actions=2) if config in ("td", "td_channels") else {}
+    if config == "td_channels":  # issue 17's channels all on: windows of 4 pairs (replays, churn are on anyway)
+        td.update(map_mode="windows", window_k=4)
     t = time.perf_counter()
     hook = TrainingHook(BufferWidget(), agent.buffer, every=10, **td, **hook_kwargs)
     t0 = time.perf_counter()

@@ -2,6 +2,7 @@
 them equal to their sources, notebooks/*.py."""
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -26,3 +27,20 @@ def test_capture_notebook_runs(name, tmp_path, monkeypatch):
     if name == "sb3.ipynb":
         assert "SAC largest |TD-error|:" in text  # the critic estimator's TD-errors reached SAC's widget
 
+
+
+def test_temporal_patterns_notebook_shows_the_four_live_features(tmp_path, monkeypatch):
+    """notebooks/temporal_patterns.ipynb on a short real run: windows mode, replay counts, churn, reprioritize."""
+    nb = nbformat.read(REPO / "notebooks" / "temporal_patterns.ipynb", as_version=4)
+    monkeypatch.setenv("BRW_NOTEBOOK_STEPS", "5000")  # past learning_starts (1,000) and two churn lags (2,000)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "map mode: windows k = 4" in text
+    assert "the map draws" in text and "windows" in text
+    assert "replays:" in text and "rank correlation of priority and replays:" in text
+    churn = re.search(r"churn: (\d+) points", text)
+    assert churn and int(churn.group(1)) >= 1, text
+    assert "reprioritized 50 transitions: priorities ×2.00" in text

@@ -82,25 +82,13 @@ def replay_stats(counts: np.ndarray) -> dict[str, float]:
     return {"n": len(c), "never": float(np.mean(c == 0)), "median": float(np.median(c)), "mean": float(c.mean())}
 
 
-def _ranks(v: np.ndarray) -> np.ndarray:
-    """Ranks with ties averaged (replay counts tie a lot)."""
-    order = np.argsort(v, kind="stable")
-    _, inv, cnt = np.unique(v[order], return_inverse=True, return_counts=True)
-    start = np.concatenate([[0], np.cumsum(cnt)[:-1]])
-    ranks = np.empty(len(v), np.float64)
-    ranks[order] = (start + (cnt - 1) / 2.0)[inv]
-    return ranks
-
-
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation (ties averaged); NaN when fewer than 3 pairs or either side is constant."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     ok = np.isfinite(a) & np.isfinite(b)
     a, b = a[ok], b[ok]
-    if len(a) < 3:
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return math.nan
-    ra, rb = _ranks(a), _ranks(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    den = math.sqrt(float(ra @ ra) * float(rb @ rb))
-    return float(ra @ rb) / den if den > 0 else math.nan
+    from scipy.stats import spearmanr  # loaded on first use: the summary needs it only with priorities
+
+    return float(spearmanr(a, b).statistic)
