@@ -61,7 +61,8 @@ from better_rl_widget.agents.dqn import DQN, DQNConfig
 from better_rl_widget.embed.quality import knn_preservation_of
 
 CONFIGS = ("quickstart", "sb3_default", "td", "td_channels")
-DEFAULT_STEPS = {"quickstart": 20_000, "sb3_default": 40_000, "td": 20_000, "td_channels": 20_000}  # each draws >= 30 frames
+# Each draws >= 30 frames.
+DEFAULT_STEPS = {"quickstart": 20_000, "sb3_default": 40_000, "td": 20_000, "td_channels": 20_000}
 QUICK_STEPS = 250  # sizes, not speeds: the reference DQN does not update yet (learning_starts 1,000), SB3 does
 TARGETS = {"ratio": 0.95, "frames_per_s": 1.0, "final_knn_ratio": 0.9, "settle_s": 10.0}
 NEW_HOOK_KWARGS = ("max_points", "cost_budget", "settle_s")
@@ -148,7 +149,8 @@ def after_close(hook: TrainingHook, end: dict, steps: int, training_s: float, cl
 
 # -- the training runs ----------------------------------------------------------------------------------------
 def reference_agent(seed: int, prioritized: bool = False) -> DQN:
-    return DQN("CartPole-v1", DQNConfig(buffer_size=20_000, prioritized=prioritized), seed=seed)  # notebooks/quickstart.ipynb
+    """notebooks/quickstart.ipynb's agent (with a prioritized buffer for td_channels)."""
+    return DQN("CartPole-v1", DQNConfig(buffer_size=20_000, prioritized=prioritized), seed=seed)
 
 
 def run_reference(config: str, steps: int, seed: int, hooked: bool, hook_kwargs: dict,
