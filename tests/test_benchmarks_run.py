@@ -63,7 +63,7 @@ def test_real_overhead_benchmark_json():
     pytest.importorskip("stable_baselines3")  # the sb3_default configuration (torch comes with it)
     r = _last_json([str(REPO / "benchmarks" / "real_overhead.py"), "--quick", "--json", "--pairs", "2"])
     assert {"configs", "min_ratio", "torch_threads", "load_before", "load_after", "machine", "targets"} <= set(r)
-    assert set(r["configs"]) == {"quickstart", "sb3_default", "td"}
+    assert set(r["configs"]) == {"quickstart", "sb3_default", "td", "td_channels"}
     assert r["torch_threads"] >= 1 and r["machine"]["cpus"] >= 1
     assert set(r["targets"]) == {"ratio", "frames_per_s", "final_knn_ratio", "settle_s"}
     for name, c in r["configs"].items():
