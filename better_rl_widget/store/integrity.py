@@ -149,7 +149,9 @@ def _rows(n: int, c: dict) -> None:
 
 
 def decode_table(data: bytes, c: dict) -> pd.DataFrame:
-    df = pq.read_table(io.BytesIO(data)).to_pandas()
+    # One thread, no pre-buffering: chunks are small, and Arrow's thread pools torn down at interpreter exit
+    # abort the process now and then ("terminate called without an active exception", apache/arrow#34314).
+    df = pq.read_table(io.BytesIO(data), use_threads=False, pre_buffer=False).to_pandas(use_threads=False)
     _rows(len(df), c)
     return df
 
