@@ -22,7 +22,11 @@ CELLS = [
     "agent = DQN('CartPole-v1', DQNConfig(buffer_size=20_000, prioritized=True), seed=0)\n"
     "hook = TrainingHook(widget, agent.buffer, every=10, q_network=agent.q, target_network=agent.q_target,\n"
     "                    n_actions=2, churn_lag_steps=500)\n"
-    "run = hook.run_in_background(lambda stop: agent.learn(500_000, callback=hook.on_step, stop=stop))",
+    # `go` pauses training (the callback waits) so the end of the test can check the highlight with nothing
+    # evicted meanwhile: a window's states are dropped from the selection once the ring overwrites them.
+    "import threading\ngo = threading.Event(); go.set()\n"
+    "def step(*a):\n    go.wait()\n    hook.on_step(*a)\n"
+    "run = hook.run_in_background(lambda stop: agent.learn(500_000, callback=step, stop=stop))",
 ]
 
 OPTIONS = "() => Array.from(document.querySelectorAll('select.brw-colorby-select option')).map(o => o.value)"
@@ -84,7 +88,10 @@ def test_map_modes_windows_and_new_channels_in_jupyterlab(jupyter_server, page):
             assert kernel_eval(kc, "widget.status['map_mode']['mode']") == mode
         assert kernel_eval(kc, "widget.window_k") == 4
 
-        # -- clicking a window lists its k states and highlights its drawn ones -----------------------------------
+        assert kernel_eval(kc, "run.done") is False, "training ended before the test: nothing was live"
+
+        # -- clicking a window lists its k states and highlights its drawn ones (training paused from here on) ----
+        kernel_eval(kc, "go.clear()")
         click_point(page)
         page.wait_for_function("() => +document.querySelector('.brw-root').dataset.windowPoints >= 1",
                                timeout=60_000)
@@ -94,15 +101,20 @@ def test_map_modes_windows_and_new_channels_in_jupyterlab(jupyter_server, page):
         assert page.evaluate("() => document.querySelector('.brw-root').__brw.selectedSlots().length") == highlighted
         page.wait_for_function("() => { const r = document.querySelector('.brw-root');"
                                " return r.dataset.selectedPython === r.dataset.selected; }", timeout=30_000)
-        same = kernel_eval(
-            kc, "sorted(int(p) for p in widget.selected_points) == sorted(__import__('better_rl_widget.frames.codec')"
-                ".frames.codec.decode(widget.inspection)[0]['window']['points'])")
-        assert same, "Python's selection is not the clicked window's points"
+        window_points = ("sorted(int(p) for p in __import__('better_rl_widget.frames.codec')"
+                         ".frames.codec.decode(widget.inspection)[0]['window']['points'])")
+        assert kernel_eval(kc, f"sorted(int(p) for p in widget.selected_points) == {window_points}"), \
+            "Python's selection is not the clicked window's points"
 
-        # -- back to states: the window's states stay highlighted -------------------------------------------------
+        # -- back to states (applied by a capture: training is paused): the window's states stay highlighted -----
         page.locator("select.brw-mapmode-select").first.select_option("states")
+        wait_states = "[__import__('time').sleep(0.2) for _ in range(300) if widget.map_mode != 'states'] and None"
+        kernel_eval(kc, wait_states, timeout=90)  # the view's trait update reaches the kernel
+        assert kernel_eval(kc, "widget.map_mode") == "states"
+        kernel_eval(kc, "hook.flush(90)", timeout=120)
         page.wait_for_function(APPLIED, arg="states", timeout=120_000)
-        assert page.evaluate("() => document.querySelector('.brw-root').__brw.selectedSlots().length") >= 1
-        assert kernel_eval(kc, "run.done") is False, "training ended before the test: nothing was live"
+        assert page.evaluate("() => document.querySelector('.brw-root').__brw.selectedSlots().length") == highlighted
+        assert kernel_eval(kc, f"sorted(int(p) for p in widget.selected_points) == {window_points}")
+        kernel_eval(kc, "go.set()")
     finally:
         kc.stop_channels()
