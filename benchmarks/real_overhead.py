@@ -29,7 +29,7 @@ same rows (kNN-preservation@10 ratio, rows subsampled to ``--knn-max`` for the f
 
 Targets: ratio >= 0.95 for every configuration, frames_per_s >= 1, final_knn_ratio >= 0.9, settle_s <= 10.
 
-    python benchmarks/real_overhead.py                      # table; 3 pairs x 3 configs (about 10-15 minutes)
+    python benchmarks/real_overhead.py                      # table; 3 pairs x 4 configs (about 30 minutes)
     python benchmarks/real_overhead.py --json               # one JSON object on the last stdout line
     python benchmarks/real_overhead.py --configs td --pairs 5 --steps 30000
     python benchmarks/real_overhead.py --quick --json       # smoke test: tiny runs (under a minute)
@@ -61,8 +61,10 @@ from better_rl_widget.agents.dqn import DQN, DQNConfig
 from better_rl_widget.embed.quality import knn_preservation_of
 
 CONFIGS = ("quickstart", "sb3_default", "td", "td_channels")
-# Each draws >= 30 frames.
-DEFAULT_STEPS = {"quickstart": 20_000, "sb3_default": 40_000, "td": 20_000, "td_channels": 20_000}
+# Each run is long enough to draw >= 30 frames at the governed rate (~0.7 frames/s on a 2-core machine: 40-60 s of
+# training), and for the governor's pause windows to have measured the whole cost (the first minute is start-up).
+MIN_FRAMES = 30
+DEFAULT_STEPS = {"quickstart": 50_000, "sb3_default": 120_000, "td": 50_000, "td_channels": 40_000}
 QUICK_STEPS = 250  # sizes, not speeds: the reference DQN does not update yet (learning_starts 1,000), SB3 does
 TARGETS = {"ratio": 0.95, "frames_per_s": 1.0, "final_knn_ratio": 0.9, "settle_s": 10.0}
 NEW_HOOK_KWARGS = ("max_points", "cost_budget", "settle_s")
@@ -266,7 +268,7 @@ def summarise(config: str, steps: int, hooked: list[HookedRun], plain: list[floa
         "plain_steps_per_s": round(statistics.median(plain), 1),
         "hooked_runs": [round(h.steps_per_s, 1) for h in hooked], "plain_runs": [round(p, 1) for p in plain],
         "frames_per_s": round(statistics.median(h.frames_shown / h.training_s for h in hooked), 3),
-        "frames_shown": min(frames), "frames_shown_runs": frames,
+        "frames_shown": min(frames), "frames_shown_runs": frames, "enough_frames": min(frames) >= MIN_FRAMES,
         "frames_shown_total": last.frames_shown_total,
         "training_s": [round(h.training_s, 2) for h in hooked],
         "map_points": last.map_points, "capacity": last.capacity, "rows_inserted": last.rows_inserted,

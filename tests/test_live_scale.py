@@ -159,6 +159,47 @@ def test_governor_pause_windows_see_costs_the_frames_do_not():
     assert g._scale < 0.2  # the frames gave way (the rest of the cost is not theirs to remove)
 
 
+def governed_run(g: CostGovernor, tr: FakeTraining, seconds: float, always_slow: float) -> list[float]:
+    """Ticks of 0.1 s; frames take 0.1 s; outside pauses training runs ``always_slow`` slower (costs only the
+    pause windows see). Returns the times at which pauses began."""
+    pauses: list[float] = []
+    for _ in range(int(seconds * 10)):
+        w = g.wait_s()
+        if g.paused:
+            if not pauses or pauses[-1] < tr.t - 1.0:
+                pauses.append(tr.t)
+            tr.run(0.1, in_frame=False)
+        elif w == 0.0:
+            g.begin_frame()
+            tr.t += 0.1
+            tr.steps += 100 * (1 - always_slow) * (1 - tr.slow)
+            g.end_frame()
+        else:
+            tr.t += 0.1
+            tr.steps += 100 * (1 - always_slow)
+    return pauses
+
+
+def test_governor_starts_on_the_safe_side_and_measures_early():
+    """Frames start with half the budget; the first pauses come within seconds, so a half-minute run is governed
+    by what they measure: the share grows to all of the budget where the live path costs only its frames, and
+    shrinks where it costs more."""
+    tr = FakeTraining(0.3)
+    g = CostGovernor(0.05, clock=lambda: tr.t)
+    g.step_count = lambda: int(tr.steps)
+    assert g.info()["frame_share"] == 0.5
+    pauses = governed_run(g, tr, 40.0, always_slow=0.0)
+    assert len(pauses) >= 4 and pauses[0] < 6.0, pauses
+    assert g.info()["frame_share"] == 1.0
+
+    tr = FakeTraining(0.3)
+    g = CostGovernor(0.05, clock=lambda: tr.t)
+    g.step_count = lambda: int(tr.steps)
+    governed_run(g, tr, 40.0, always_slow=0.08)
+    assert g.info()["frame_share"] < 0.25
+    assert g.info()["cost"] == pytest.approx(0.08, abs=0.03)
+
+
 def test_governor_assumes_the_worst_until_it_has_measured():
     tr = FakeTraining(0.2)
     g = CostGovernor(0.05, clock=lambda: tr.t)

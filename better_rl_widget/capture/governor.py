@@ -32,6 +32,16 @@ PRIOR_WEIGHT_S = 0.3  # ... and counts as this many seconds of frames against th
 PAUSE_EVERY_S = 15.0  # every so often the whole live path pauses (no frames, no copies) ...
 PAUSE_S = 2.0  # ... this long, to measure the training's speed without the widget
 PAUSE_HALF_LIFE_S = 90.0
+# The first pauses come sooner (after 5 s, then every 7.5 s until the fourth), so that a run of half a minute is
+# already governed by what the pauses measure, not by the frame windows alone.
+PAUSE_FIRST_S = 5.0
+PAUSE_EARLY_EVERY_S = 7.5
+EARLY_PAUSES = 4
+# The frames start with half the budget and earn the rest when the pause windows find the whole live path under
+# it: on machines where a break costs training more than its own length (benchmarks/breaks.py measured 2-5x on a
+# 2-core box) the frame windows see only part of the cost, and until the pauses have measured, the safe side is
+# fewer frames.
+INITIAL_SCALE = 0.5
 
 
 def thread_cpu(ident: int | None) -> float:
@@ -105,7 +115,7 @@ class CostGovernor:
         self._seg: tuple[float, int] | None = None  # start of the current run or pause segment
         self._run_w, self._pause_w = _Window(), _Window()
         self._pauses = 0
-        self._scale = 1.0  # outer loop: the frames' share of the budget, set from the paused windows
+        self._scale = INITIAL_SCALE  # outer loop: the frames' share of the budget, set from the paused windows
         self.cost_total: float | None = None  # 1 - (speed outside pauses) / (speed in pauses)
 
     # -- inputs ---------------------------------------------------------------------------------------------
@@ -199,13 +209,13 @@ class CostGovernor:
         with self._lock:
             now, steps = self.clock(), self._steps()
             if self._seg is None:
-                self._seg, self._next_pause = (now, steps), now + PAUSE_EVERY_S / 3  # a first look early
+                self._seg, self._next_pause = (now, steps), now + PAUSE_FIRST_S  # a first look early
             if self.paused:
                 if now < self._pause_until:
                     return self._pause_until - now
                 self._close_segment(now, steps)
-                self.paused, self._next_pause = False, now + PAUSE_EVERY_S
                 self._pauses += 1
+                self.paused, self._next_pause = False, now + self._pause_interval()
                 self._outer_loop()
             elif self._next_pause is not None and now >= self._next_pause and steps > self._seg[1]:
                 self._close_segment(now, steps)
@@ -213,13 +223,16 @@ class CostGovernor:
                 return PAUSE_S
             return 0.0 if self._credit >= 0.0 else min(5.0, -self._credit / (self.budget * self._scale))
 
+    def _pause_interval(self) -> float:
+        return PAUSE_EARLY_EVERY_S if self._pauses < EARLY_PAUSES else PAUSE_EVERY_S
+
     def resume(self) -> None:
         """A flush or close needs the live path now: end a pause window early (it is not counted)."""
         with self._lock:
             if self.paused:
                 self.paused = False
                 self._seg = (self.clock(), self._steps())
-                self._next_pause = self._seg[0] + PAUSE_EVERY_S
+                self._next_pause = self._seg[0] + self._pause_interval()
 
     def _close_segment(self, now: float, steps: int) -> None:
         assert self._seg is not None
@@ -229,13 +242,13 @@ class CostGovernor:
         (self._run_w if self.paused else self._pause_w).add(0.0, 0.0, decay)
         self._seg = (now, steps)
         r_run, r_pause = self._run_w.rate, self._pause_w.rate
-        if self._pauses >= 1 and r_run is not None and r_pause and self._pause_w.steps >= 100:
+        if r_run is not None and r_pause and self._pause_w.steps >= 100 and self._run_w.seconds > 0:
             self.cost_total = max(0.0, 1.0 - r_run / r_pause)
 
     def _outer_loop(self) -> None:
         """After each pause: if the whole live path cost more than the budget (things the frame windows do not
         see: the copies, caches, a second process), give the frames less of it; if less, give back slowly."""
-        if self.cost_total is None or self._pauses < 2:
+        if self.cost_total is None:
             return
         factor = self.budget / max(self.cost_total, 1e-3)
         self._scale = min(1.0, max(0.05, self._scale * min(max(factor, 0.5), 1.25)))
@@ -262,4 +275,5 @@ class CostGovernor:
         cost = self.cost_total if self.cost_total is not None and self._pauses >= 2 else self.cost
         return {"cost": None if cost is None else round(float(cost), 4), "cost_budget": self.budget,
                 "cost_frames": None if self.cost is None else round(float(self.cost), 4),
-                "slowdown_in_frame": round(s, 3), "pauses": self._pauses}
+                "slowdown_in_frame": round(s, 3), "pauses": self._pauses,
+                "frame_share": round(self._scale, 3)}
