@@ -144,12 +144,22 @@ def test_sb3_counts_equal_a_hand_count_of_its_seeded_sampler(n_envs):
         # the sampled observations are those of the counted slots
         np.testing.assert_array_equal(batch.observations.numpy(), rb.observations[rows, envs])
     assert np.array_equal(counter.counts, expect)
-    # an add overwrites one row (all envs): those slots start again at 0
-    row = rb.pos
-    counter.counts[row * n_envs:(row + 1) * n_envs] = 7
+    # adds overwrite rows (all envs), here across the ring's end: those slots start again at 0 before the next
+    # batch is counted, and only they do
+    rb.pos = rb.buffer_size - 1
+    src._count_pos = rb.pos
+    counter.counts[:] = 7
     obs = np.zeros((n_envs, 4), np.float32)
-    rb.add(obs, obs, np.zeros((n_envs, 1)), np.zeros(n_envs), np.zeros(n_envs), [{}] * n_envs)
-    assert (counter.counts[row * n_envs:(row + 1) * n_envs] == 0).all()
+    for _ in range(2):
+        rb.add(obs, obs, np.zeros((n_envs, 1)), np.zeros(n_envs), np.zeros(n_envs), [{}] * n_envs)
+    written = np.r_[(rb.buffer_size - 1) * n_envs:rb.buffer_size * n_envs, 0:n_envs]
+    np.random.seed(7)  # noqa: NPY002
+    hand = np.random.RandomState(7)
+    rb.sample(16)
+    expect = np.full(src.capacity, 7, np.int64)
+    expect[written] = 0
+    np.add.at(expect, hand.randint(0, rb.buffer_size, size=16) * n_envs + hand.randint(0, n_envs, size=16), 1)
+    assert np.array_equal(counter.counts, expect)
     src.detach()
     assert "_get_samples" not in rb.__dict__ and "add" not in rb.__dict__
 

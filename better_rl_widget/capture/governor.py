@@ -10,9 +10,12 @@ same-run benchmark measures (``benchmarks/real_overhead.py``: 1 − steps/s with
 holds whatever the cause — CPU taken from torch's spinning intra-op threads, the GIL held by a worker thread, or
 memory bandwidth. Until both kinds of window have been seen a frame is assumed to stall training completely.
 
-Frames are paid from a token bucket: each wall second earns ``budget`` seconds of credit, a frame spends its
-measured cost, and the next frame waits until the credit is back above zero. Budget beats frame rate: on a slow
-or busy machine the map draws fewer (and, through :meth:`frame_cpu_s`, cheaper) frames, never a slower training.
+Pause windows (nothing of the widget running) measure the whole live path's cost, which the frame windows miss
+part of; an outer loop sets the frames' share of the budget from them (``frame_share``, starting at half).
+Frames are paid from a token bucket: each wall second earns ``budget × frame_share`` seconds of credit, a frame
+spends its measured cost, and the next frame waits until the credit is back above zero. Budget beats frame rate:
+on a slow or busy machine the map draws fewer (and, through :meth:`frame_cpu_s`, cheaper) frames, never a slower
+training.
 
 CPU clocks (the worker thread's, the child's, the training process's) are read too, for the status line and the
 torch-threads note, not for the budget.
