@@ -132,33 +132,6 @@ def test_governor_measures_the_slowdown_and_keeps_the_budget(slow):
     assert frames == pytest.approx(0.05 * tr.t / (0.1 * slow), rel=0.15)  # a cheaper frame: more of them
 
 
-def test_governor_pause_windows_see_costs_the_frames_do_not():
-    """Training runs 8 % slower whenever the live path is on (copies, caches), frames or not: only the pause
-    windows (nothing of the widget running) see it. The reported cost includes it, and the frames give way."""
-    tr = FakeTraining(0.3)
-    g = CostGovernor(0.05, clock=lambda: tr.t)
-    g.step_count = lambda: int(tr.steps)
-    frames = 0
-    for _ in range(12_000):  # 1,200 s in 0.1 s ticks
-        w = g.wait_s()
-        if g.paused:
-            tr.run(0.1, in_frame=False)
-        elif w == 0.0:
-            g.begin_frame()
-            tr.t += 0.1
-            tr.steps += 1000 * 0.1 * 0.92 * 0.7
-            g.end_frame()
-            frames += 1
-        else:
-            tr.t += 0.1
-            tr.steps += 1000 * 0.1 * 0.92
-    info = g.info()
-    assert info["pauses"] > 40
-    assert info["cost"] == pytest.approx(0.08, abs=0.03)  # over budget, and it says so
-    assert info["cost_frames"] < 0.06  # what the frame windows alone would have said
-    assert g._scale < 0.2  # the frames gave way (the rest of the cost is not theirs to remove)
-
-
 def governed_run(g: CostGovernor, tr: FakeTraining, seconds: float, always_slow: float) -> list[float]:
     """Ticks of 0.1 s; frames take 0.1 s; outside pauses training runs ``always_slow`` slower (costs only the
     pause windows see). Returns the times at which pauses began."""
@@ -178,6 +151,20 @@ def governed_run(g: CostGovernor, tr: FakeTraining, seconds: float, always_slow:
             tr.t += 0.1
             tr.steps += 100 * (1 - always_slow)
     return pauses
+
+
+def test_governor_pause_windows_see_costs_the_frames_do_not():
+    """Training runs 8 % slower whenever the live path is on (copies, caches), frames or not: only the pause
+    windows (nothing of the widget running) see it. The reported cost includes it, and the frames give way."""
+    tr = FakeTraining(0.3)
+    g = CostGovernor(0.05, clock=lambda: tr.t)
+    g.step_count = lambda: int(tr.steps)
+    governed_run(g, tr, 1200.0, always_slow=0.08)
+    info = g.info()
+    assert info["pauses"] > 40
+    assert info["cost"] == pytest.approx(0.08, abs=0.03)  # over budget, and it says so
+    assert info["cost_frames"] < 0.06  # what the frame windows alone would have said
+    assert g._scale < 0.2  # the frames gave way (the rest of the cost is not theirs to remove)
 
 
 def test_governor_starts_on_the_safe_side_and_measures_early():

@@ -105,12 +105,10 @@ class SB3BufferSource:
         logging.getLogger(__name__).warning("better_rl_widget: %s", self.note)
 
     def detach(self) -> None:
-        """Restore the buffer's own ``_get_samples`` (only wrappers of this package are removed; ``add`` too,
-        wrapped by earlier versions)."""
-        for name in ("_get_samples", "add"):
-            fn = self.rb.__dict__.get(name)
-            if fn is not None and getattr(fn, "_better_rl_widget", False):
-                del self.rb.__dict__[name]
+        """Restore the buffer's own ``_get_samples`` (only this package's wrapper is removed)."""
+        fn = self.rb.__dict__.get("_get_samples")
+        if fn is not None and getattr(fn, "_better_rl_widget", False):
+            del self.rb.__dict__["_get_samples"]
 
     @property
     def total_inserted(self) -> int:
